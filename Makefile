@@ -1,0 +1,170 @@
+# Build, test and set-up entry points. `make help` lists the targets.
+#
+# CUDA: when nvcc is found, kernels/cuda/*.cu are compiled and linked (the
+# binaries still run on a machine without a GPU); `make CUDA=0` leaves them out.
+
+CC      ?= cc
+PYTHON  ?= python3
+VENV    := .venv
+MODEL_DIR := models/SmolLM2-135M-Instruct
+
+NVCC ?= $(shell command -v nvcc 2>/dev/null)
+ifeq ($(NVCC),)
+CUDA ?= 0
+else
+CUDA ?= 1
+endif
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# GPU targets: T4, A100, A10/3090, L4, H100/H200; plus PTX of the newest for later GPUs.
+CUDA_ARCH ?= 75 80 86 89 90
+CUDA_PTX  ?= $(lastword $(CUDA_ARCH))
+
+INCLUDES := -Iengine -Ikernels -Itokenizer -Iserver -Ibench -Itests
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -fopenmp $(INCLUDES) -MMD -MP
+LDLIBS   := -lcjson -lm -lpthread -fopenmp
+
+BUILD := build
+OBJ   := $(BUILD)/obj
+BIN   := $(BUILD)/bin
+
+# Every .c under these folders is library code, except the mains: files named
+# llm_*.c or bench_*.c, one binary each.
+SRC_DIRS  := engine kernels/cpu tokenizer server bench
+ALL_SRC   := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
+MAIN_SRC  := $(filter %/llm_%.c %/bench_%.c,$(ALL_SRC))
+LIB_SRC   := $(filter-out $(MAIN_SRC),$(ALL_SRC))
+BINARIES  := $(patsubst %.c,$(BIN)/%,$(notdir $(MAIN_SRC)))
+TEST_SRC  := tests/harness.c $(wildcard tests/unit/*.c)
+
+ifeq ($(CUDA),1)
+CU_SRC    := $(wildcard kernels/cuda/*.cu)
+CU_OBJ    := $(patsubst %.cu,$(OBJ)/%.o,$(CU_SRC))
+GENCODE   := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+             -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
+NVCCFLAGS ?= -O2 -g
+ALL_NVCCFLAGS = -std=c++17 $(NVCCFLAGS) $(GENCODE) $(INCLUDES) -DLLM_CUDA=1 \
+             -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter -MMD -MP
+ALL_CFLAGS += -DLLM_CUDA=1
+LDLIBS    += -L$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lstdc++ \
+             -Wl,-rpath,$(CUDA_HOME)/lib64
+endif
+
+LIB_OBJ  := $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRC)) $(CU_OBJ)
+LIB      := $(BUILD)/libllm.a
+
+.PHONY: all help deps venv model test test-c test-py asan fuzz format format-check clean
+
+all: $(BINARIES) $(BIN)/unit_tests
+
+help:
+	@echo "make            build every binary into $(BIN)/ (CUDA=0 to leave CUDA out)"
+	@echo "make deps       install the Debian packages the project needs"
+	@echo "make venv       create $(VENV) with the pinned Python dependencies"
+	@echo "make model      fetch and convert the default model into $(MODEL_DIR)"
+	@echo "make test       C unit tests, ASan/UBSan run, Python integration tests"
+	@echo "make asan       C unit tests under AddressSanitizer + UBSan"
+	@echo "make fuzz       fuzz the safetensors reader (FUZZ_SECONDS, default 120)"
+	@echo "make format     clang-format every C/CUDA source; format-check only checks"
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OBJ)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(ALL_NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/%: $(OBJ)/engine/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $< $(LIB) $(LDLIBS) -o $@
+$(BIN)/%: $(OBJ)/tokenizer/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $< $(LIB) $(LDLIBS) -o $@
+$(BIN)/%: $(OBJ)/server/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $< $(LIB) $(LDLIBS) -lmicrohttpd -o $@
+$(BIN)/%: $(OBJ)/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $< $(LIB) $(LDLIBS) -lcurl -lyaml -o $@
+
+$(BIN)/unit_tests: $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
+
+# --- tests -----------------------------------------------------------------
+
+test: test-c asan test-py
+
+test-c: $(BIN)/unit_tests
+	$(BIN)/unit_tests
+
+test-py: all
+	@test -x $(VENV)/bin/pytest || { echo "no $(VENV): run 'make venv' first"; exit 1; }
+	$(VENV)/bin/pytest -q tests/integration
+
+# The sanitizer build is CPU-only and lives in its own tree.
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+asan:
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CUDA=0 CFLAGS="$(ASAN_FLAGS)" \
+	    LDFLAGS_EXTRA="$(ASAN_FLAGS)" $(BUILD)/asan/bin/unit_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    OMP_NUM_THREADS=2 $(BUILD)/asan/bin/unit_tests
+
+ifdef LDFLAGS_EXTRA
+LDLIBS += $(LDFLAGS_EXTRA)
+endif
+
+# libFuzzer needs clang; the corpus lives under tests/fuzz/corpus, crashers
+# found are kept under tests/fixtures/ as regression tests.
+FUZZ_SECONDS ?= 120
+fuzz:
+	@mkdir -p $(BUILD)/fuzz fuzz-out
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(INCLUDES) \
+	    tests/fuzz/fuzz_safetensors.c engine/safetensors.c engine/dtype.c engine/util.c \
+	    -lcjson -lm -o $(BUILD)/fuzz/fuzz_safetensors
+	$(BUILD)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -artifact_prefix=fuzz-out/ fuzz-out tests/fuzz/corpus
+
+# --- set-up ----------------------------------------------------------------
+
+DEB_PACKAGES := build-essential clang libclang-rt-dev libcjson-dev libmicrohttpd-dev \
+                libcurl4-openssl-dev libyaml-dev libgomp1 python3-venv python3-pip \
+                unicode-data curl ca-certificates unzip clang-format
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all Debian packages present"; fi
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: scripts/requirements.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
+	touch $@
+
+model: $(MODEL_DIR)/.complete
+$(MODEL_DIR)/.complete: scripts/get_model.sh scripts/convert_gguf.py | venv
+	PYTHON=$(VENV)/bin/python scripts/get_model.sh $(MODEL_DIR)
+
+# --- housekeeping ----------------------------------------------------------
+
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' '*.cu' '*.cuh')
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

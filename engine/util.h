@@ -1,0 +1,53 @@
+// util.h - small helpers shared by every part of the engine: error messages,
+// checked allocation, a terminal progress bar, wall-clock time.
+#ifndef LLM_UTIL_H
+#define LLM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Every fallible function takes `char *err` of at least LLM_ERR_LEN bytes and
+// writes a human-readable message there on failure (never on success).
+#define LLM_ERR_LEN 512
+
+// Formats a message into err (which may be NULL). Returns -1 so callers can
+// write `return llm_errf(err, "...")`.
+int llm_errf(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// malloc/calloc that return NULL and fill err on failure; zero-size requests
+// return a valid pointer.
+void *llm_malloc(size_t n, char *err);
+void *llm_calloc(size_t count, size_t size, char *err);
+
+// Reads a whole file into a NUL-terminated heap buffer. *len gets the size
+// without the terminator (len may be NULL). Returns NULL and fills err on failure.
+char *llm_read_file(const char *path, size_t *len, char *err);
+
+// 1 when path names an existing regular file.
+int llm_file_exists(const char *path);
+
+// Joins dir and name with one '/'. Returns a heap string, NULL on failure.
+char *llm_path_join(const char *dir, const char *name);
+
+// Monotonic wall-clock time in seconds.
+double llm_now(void);
+
+// A progress bar on stderr; it draws only when stderr is a terminal, so pipes
+// and logs stay quiet.
+typedef struct {
+    const char *label;
+    uint64_t total;
+    uint64_t done;
+    double t_start;
+    double t_last_draw;
+    int is_tty;
+} llm_progress;
+
+void llm_progress_start(llm_progress *p, const char *label, uint64_t total);
+void llm_progress_add(llm_progress *p, uint64_t n);
+void llm_progress_finish(llm_progress *p);
+
+// Human-readable byte count ("1.23 GiB") into buf.
+const char *llm_fmt_bytes(uint64_t bytes, char *buf, size_t buflen);
+
+#endif
