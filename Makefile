@@ -31,9 +31,9 @@ BIN   := $(BUILD)/bin
 
 # Every .c under these folders is library code, except the mains: files named
 # llm_*.c or bench_*.c, one binary each.
-SRC_DIRS  := engine kernels/cpu tokenizer server bench
+SRC_DIRS  := engine kernels kernels/cpu tokenizer server bench
 ALL_SRC   := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
-MAIN_SRC  := $(filter %/llm_%.c %/bench_%.c,$(ALL_SRC))
+MAIN_SRC  := $(foreach f,$(ALL_SRC),$(if $(filter llm_% bench_%,$(notdir $(f))),$(f)))
 LIB_SRC   := $(filter-out $(MAIN_SRC),$(ALL_SRC))
 BINARIES  := $(patsubst %.c,$(BIN)/%,$(notdir $(MAIN_SRC)))
 TEST_SRC  := tests/harness.c $(wildcard tests/unit/*.c)
@@ -54,7 +54,8 @@ endif
 LIB_OBJ  := $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRC)) $(CU_OBJ)
 LIB      := $(BUILD)/libllm.a
 
-.PHONY: all help deps venv model test test-c test-py asan fuzz format format-check clean
+.PHONY: all help deps venv model test test-c test-py asan asan-build asan-run fuzz format \
+        format-check clean
 
 all: $(BINARIES) $(BIN)/unit_tests
 
@@ -99,7 +100,15 @@ $(BIN)/unit_tests: $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)) $(LIB)
 
 # --- tests -----------------------------------------------------------------
 
-test: test-c asan test-py
+# Builds run in parallel; the test stages run one after the other.
+JOBS ?= $(shell nproc)
+test:
+	$(MAKE) --no-print-directory -j$(JOBS) all
+	$(MAKE) --no-print-directory format-check
+	$(MAKE) --no-print-directory test-c
+	$(MAKE) --no-print-directory -j$(JOBS) asan-build
+	$(MAKE) --no-print-directory asan-run
+	$(MAKE) --no-print-directory test-py
 
 test-c: $(BIN)/unit_tests
 	$(BIN)/unit_tests
@@ -110,9 +119,11 @@ test-py: all
 
 # The sanitizer build is CPU-only and lives in its own tree.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-asan:
+asan: asan-build asan-run
+asan-build:
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CUDA=0 CFLAGS="$(ASAN_FLAGS)" \
 	    LDFLAGS_EXTRA="$(ASAN_FLAGS)" $(BUILD)/asan/bin/unit_tests
+asan-run: asan-build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    OMP_NUM_THREADS=2 $(BUILD)/asan/bin/unit_tests
 
@@ -120,16 +131,20 @@ ifdef LDFLAGS_EXTRA
 LDLIBS += $(LDFLAGS_EXTRA)
 endif
 
-# libFuzzer needs clang; the corpus lives under tests/fuzz/corpus, crashers
-# found are kept under tests/fixtures/ as regression tests.
+# libFuzzer needs clang. Each tests/fuzz/fuzz_NAME.c is one target, linked
+# with the CPU-only library sources and run on tests/fuzz/corpus_NAME/; the
+# crashers found are kept under tests/fixtures/ as regression tests.
+# `make fuzz` runs every target for FUZZ_SECONDS; `make fuzz-NAME` runs one.
 FUZZ_SECONDS ?= 120
-fuzz:
-	@mkdir -p $(BUILD)/fuzz fuzz-out
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_LIB_SRC := $(filter-out kernels/cuda/%,$(LIB_SRC))
+fuzz: $(addprefix fuzz-,$(FUZZ_TARGETS))
+fuzz-%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC)
+	@mkdir -p $(BUILD)/fuzz fuzz-out/$*
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(INCLUDES) \
-	    tests/fuzz/fuzz_safetensors.c engine/safetensors.c engine/dtype.c engine/util.c \
-	    -lcjson -lm -o $(BUILD)/fuzz/fuzz_safetensors
-	$(BUILD)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	    -artifact_prefix=fuzz-out/ fuzz-out tests/fuzz/corpus
+	    $< $(FUZZ_LIB_SRC) -lcjson -lm -o $(BUILD)/fuzz/fuzz_$*
+	$(BUILD)/fuzz/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -artifact_prefix=fuzz-out/$*- fuzz-out/$* tests/fuzz/corpus_$*
 
 # --- set-up ----------------------------------------------------------------
 

@@ -6,6 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 // Every fallible function takes `char *err` of at least LLM_ERR_LEN bytes and
 // writes a human-readable message there on failure (never on success).
 #define LLM_ERR_LEN 512
@@ -49,5 +53,9 @@ void llm_progress_finish(llm_progress *p);
 
 // Human-readable byte count ("1.23 GiB") into buf.
 const char *llm_fmt_bytes(uint64_t bytes, char *buf, size_t buflen);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,0 +1,298 @@
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static const struct {
+    const char *name;
+    model_arch arch;
+} known_archs[] = {
+    {"LlamaForCausalLM", ARCH_LLAMA},
+    {"MistralForCausalLM", ARCH_MISTRAL},
+    {"Qwen2ForCausalLM", ARCH_QWEN2},
+    {"Qwen3ForCausalLM", ARCH_QWEN3},
+};
+#define N_KNOWN_ARCHS (int)(sizeof(known_archs) / sizeof(known_archs[0]))
+
+// Largest value any integer hyper-parameter may take; keeps products in range.
+#define CONFIG_INT_MAX (1 << 30)
+
+// Reads an integer key. Returns 1 when found, 0 when absent (or JSON null), -1 on a bad value.
+static int get_int(const cJSON *obj, const char *key, int *out, const char *label, char *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    double d = v->valuedouble;
+    if (!cJSON_IsNumber(v) || d != floor(d) || d < -1 || d > CONFIG_INT_MAX)
+        return llm_errf(err, "%s: \"%s\" must be an integer in [-1, %d]", label, key, CONFIG_INT_MAX);
+    *out = (int)d;
+    return 1;
+}
+
+static int get_double(const cJSON *obj, const char *key, double *out, const char *label, char *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+        return llm_errf(err, "%s: \"%s\" must be a number", label, key);
+    *out = v->valuedouble;
+    return 1;
+}
+
+static int get_float(const cJSON *obj, const char *key, float *out, const char *label, char *err) {
+    double d = 0;
+    int r = get_double(obj, key, &d, label, err);
+    if (r == 1) *out = (float)d;
+    return r;
+}
+
+static int get_bool(const cJSON *obj, const char *key, int *out, const char *label, char *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsBool(v)) return llm_errf(err, "%s: \"%s\" must be true or false", label, key);
+    *out = cJSON_IsTrue(v);
+    return 1;
+}
+
+static int require_int(const cJSON *obj, const char *key, int *out, const char *label, char *err) {
+    int r = get_int(obj, key, out, label, err);
+    if (r < 0) return -1;
+    if (r == 0) return llm_errf(err, "%s: missing required key \"%s\"", label, key);
+    if (*out <= 0) return llm_errf(err, "%s: \"%s\" must be positive (got %d)", label, key, *out);
+    return 0;
+}
+
+static void add_eos(model_config *c, int id) {
+    if (id < 0 || config_is_eos(c, id) || c->n_eos == CONFIG_MAX_EOS) return;
+    c->eos_ids[c->n_eos++] = id;
+}
+
+// eos_token_id may be an integer or a list of integers.
+static int read_eos(model_config *c, const cJSON *obj, const char *label, char *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "eos_token_id");
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (cJSON_IsNumber(v)) {
+        add_eos(c, (int)v->valuedouble);
+        return 0;
+    }
+    if (!cJSON_IsArray(v)) return llm_errf(err, "%s: \"eos_token_id\" must be an integer or a list", label);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) {
+        if (!cJSON_IsNumber(e))
+            return llm_errf(err, "%s: \"eos_token_id\" list must hold integers", label);
+        add_eos(c, (int)e->valuedouble);
+    }
+    return 0;
+}
+
+// rope parameters live in "rope_scaling" (+ top-level "rope_theta"), or, in
+// configs written by transformers 5, in "rope_parameters".
+static int read_rope(model_config *c, const cJSON *root, const char *label, char *err) {
+    c->rope_theta = 10000.0f;
+    if (get_double(root, "rope_theta", &c->rope_theta, label, err) < 0) return -1;
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
+    if (rs && cJSON_IsObject(rs)) {
+        if (get_double(rs, "rope_theta", &c->rope_theta, label, err) < 0) return -1;
+    } else {
+        rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    }
+    if (!(c->rope_theta > 0)) return llm_errf(err, "%s: rope_theta must be positive", label);
+    if (!rs || cJSON_IsNull(rs)) return 0;
+    if (!cJSON_IsObject(rs)) return llm_errf(err, "%s: rope_scaling must be an object or null", label);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+    if (!cJSON_IsString(type)) type = cJSON_GetObjectItemCaseSensitive(rs, "type");
+    if (!cJSON_IsString(type)) return llm_errf(err, "%s: rope scaling without a \"rope_type\"", label);
+    if (strcmp(type->valuestring, "default") == 0) return 0;
+    if (strcmp(type->valuestring, "llama3") != 0)
+        return llm_errf(err, "%s: unsupported rope scaling type \"%s\" (supported: llama3)", label,
+                        type->valuestring);
+    c->rope_scaling = ROPE_SCALING_LLAMA3;
+    int r = 0;
+    r |= get_float(rs, "factor", &c->rope_factor, label, err) <= 0;
+    r |= get_float(rs, "low_freq_factor", &c->rope_low_freq_factor, label, err) <= 0;
+    r |= get_float(rs, "high_freq_factor", &c->rope_high_freq_factor, label, err) <= 0;
+    r |= get_int(rs, "original_max_position_embeddings", &c->rope_orig_max_position, label, err) <= 0;
+    if (r)
+        return llm_errf(err,
+                        "%s: llama3 rope scaling needs factor, low_freq_factor, high_freq_factor "
+                        "and original_max_position_embeddings",
+                        label);
+    if (!(c->rope_factor > 0) || !(c->rope_high_freq_factor > c->rope_low_freq_factor) ||
+        c->rope_orig_max_position <= 0)
+        return llm_errf(err, "%s: llama3 rope scaling parameters out of range", label);
+    return 0;
+}
+
+static int parse_root(const cJSON *root, const char *label, model_config *c, char *err) {
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
+    if (!cJSON_IsString(a0)) return llm_errf(err, "%s: missing \"architectures\"", label);
+    int found = 0;
+    for (int i = 0; i < N_KNOWN_ARCHS; i++) {
+        if (strcmp(a0->valuestring, known_archs[i].name) == 0) {
+            c->arch = known_archs[i].arch;
+            found = 1;
+        }
+    }
+    if (!found)
+        return llm_errf(err,
+                        "%s: unsupported architecture \"%s\" (supported: LlamaForCausalLM, "
+                        "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)",
+                        label, a0->valuestring);
+    snprintf(c->arch_name, sizeof c->arch_name, "%s", a0->valuestring);
+
+    if (require_int(root, "hidden_size", &c->dim, label, err) ||
+        require_int(root, "num_hidden_layers", &c->n_layers, label, err) ||
+        require_int(root, "num_attention_heads", &c->n_heads, label, err) ||
+        require_int(root, "intermediate_size", &c->hidden_dim, label, err) ||
+        require_int(root, "vocab_size", &c->vocab_size, label, err))
+        return -1;
+
+    // Optional keys, with the defaults transformers uses.
+    c->n_kv_heads = c->n_heads;
+    c->head_dim = c->dim / c->n_heads;
+    c->max_position = 2048;
+    c->rms_eps = 1e-6;
+    c->tie_embeddings = 0;
+    if (get_int(root, "num_key_value_heads", &c->n_kv_heads, label, err) < 0 ||
+        get_int(root, "head_dim", &c->head_dim, label, err) < 0 ||
+        get_int(root, "max_position_embeddings", &c->max_position, label, err) < 0 ||
+        get_double(root, "rms_norm_eps", &c->rms_eps, label, err) < 0 ||
+        get_bool(root, "tie_word_embeddings", &c->tie_embeddings, label, err) < 0)
+        return -1;
+    if (c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads != 0)
+        return llm_errf(err, "%s: num_attention_heads (%d) must be a multiple of num_key_value_heads (%d)",
+                        label, c->n_heads, c->n_kv_heads);
+    if (c->head_dim <= 0 || c->head_dim % 2 != 0 || c->head_dim > 1024)
+        return llm_errf(err, "%s: head_dim must be even and in [2, 1024] (got %d)", label, c->head_dim);
+    if (c->max_position <= 0) return llm_errf(err, "%s: max_position_embeddings must be positive", label);
+    if (!(c->rms_eps > 0)) return llm_errf(err, "%s: rms_norm_eps must be positive", label);
+
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
+    if (cJSON_IsString(act) && strcmp(act->valuestring, "silu") != 0)
+        return llm_errf(err, "%s: unsupported hidden_act \"%s\" (supported: silu)", label, act->valuestring);
+    int flag = 0;
+    if (get_bool(root, "mlp_bias", &flag, label, err) < 0) return -1;
+    if (flag) return llm_errf(err, "%s: mlp_bias is not supported", label);
+    flag = 0;
+    if (get_bool(root, "attention_bias", &flag, label, err) < 0) return -1;
+    if (flag && c->arch != ARCH_QWEN2)
+        return llm_errf(err, "%s: attention_bias is not supported for %s", label, c->arch_name);
+    c->qkv_bias = c->arch == ARCH_QWEN2;
+    c->qk_norm = c->arch == ARCH_QWEN3;
+
+    c->sliding_window = 0;
+    int use_sw = c->arch == ARCH_MISTRAL; // Qwen configs carry a window but gate it
+    if (get_bool(root, "use_sliding_window", &use_sw, label, err) < 0) return -1;
+    if (use_sw && get_int(root, "sliding_window", &c->sliding_window, label, err) < 0) return -1;
+    if (c->sliding_window < 0) c->sliding_window = 0;
+
+    if (read_rope(c, root, label, err)) return -1;
+
+    c->dtype = LLM_F16;
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(root, "torch_dtype");
+    if (!cJSON_IsString(dt)) dt = cJSON_GetObjectItemCaseSensitive(root, "dtype");
+    if (cJSON_IsString(dt)) {
+        if (strcmp(dt->valuestring, "bfloat16") == 0) c->dtype = LLM_BF16;
+        else if (strcmp(dt->valuestring, "float32") == 0) c->dtype = LLM_F32;
+    }
+
+    c->bos_id = -1;
+    if (get_int(root, "bos_token_id", &c->bos_id, label, err) < 0) return -1;
+    if (read_eos(c, root, label, err)) return -1;
+    return 0;
+}
+
+int config_parse(const char *json, const char *label, model_config *c, char *err) {
+    memset(c, 0, sizeof *c);
+    cJSON *root = cJSON_Parse(json);
+    if (!root) return llm_errf(err, "%s: not valid JSON", label);
+    int rc = cJSON_IsObject(root) ? parse_root(root, label, c, err)
+                                  : llm_errf(err, "%s: not a JSON object", label);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int config_merge_generation(model_config *c, const char *json, const char *label, char *err) {
+    cJSON *root = cJSON_Parse(json);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return llm_errf(err, "%s: not a JSON object", label);
+    }
+    int bos = -1, rc = 0;
+    if (get_int(root, "bos_token_id", &bos, label, err) < 0) rc = -1;
+    else if (bos >= 0) c->bos_id = bos;
+    if (rc == 0) rc = read_eos(c, root, label, err);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int config_load(const char *dir, model_config *c, char *err) {
+    char *path = llm_path_join(dir, "config.json");
+    if (!path) return llm_errf(err, "out of memory");
+    char *text = llm_read_file(path, NULL, err);
+    int rc = text ? config_parse(text, path, c, err) : -1;
+    free(text);
+    free(path);
+    if (rc) return rc;
+
+    path = llm_path_join(dir, "generation_config.json");
+    if (!path) return llm_errf(err, "out of memory");
+    if (llm_file_exists(path)) {
+        text = llm_read_file(path, NULL, err);
+        rc = text ? config_merge_generation(c, text, path, err) : -1;
+        free(text);
+    }
+    free(path);
+    return rc;
+}
+
+int config_is_eos(const model_config *c, int id) {
+    for (int i = 0; i < c->n_eos; i++)
+        if (c->eos_ids[i] == id) return 1;
+    return 0;
+}
+
+char *config_to_json(const model_config *c) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON *archs = cJSON_AddArrayToObject(o, "architectures");
+    cJSON_AddItemToArray(archs, cJSON_CreateString(c->arch_name));
+    static const char *model_types[] = {"llama", "mistral", "qwen2", "qwen3"};
+    cJSON_AddStringToObject(o, "model_type", model_types[c->arch]);
+    cJSON_AddNumberToObject(o, "hidden_size", c->dim);
+    cJSON_AddNumberToObject(o, "num_hidden_layers", c->n_layers);
+    cJSON_AddNumberToObject(o, "num_attention_heads", c->n_heads);
+    cJSON_AddNumberToObject(o, "num_key_value_heads", c->n_kv_heads);
+    cJSON_AddNumberToObject(o, "head_dim", c->head_dim);
+    cJSON_AddNumberToObject(o, "intermediate_size", c->hidden_dim);
+    cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_position);
+    cJSON_AddNumberToObject(o, "rms_norm_eps", c->rms_eps);
+    cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
+    if (c->rope_scaling == ROPE_SCALING_LLAMA3) {
+        cJSON *rs = cJSON_AddObjectToObject(o, "rope_scaling");
+        cJSON_AddStringToObject(rs, "rope_type", "llama3");
+        cJSON_AddNumberToObject(rs, "factor", c->rope_factor);
+        cJSON_AddNumberToObject(rs, "low_freq_factor", c->rope_low_freq_factor);
+        cJSON_AddNumberToObject(rs, "high_freq_factor", c->rope_high_freq_factor);
+        cJSON_AddNumberToObject(rs, "original_max_position_embeddings", c->rope_orig_max_position);
+    } else {
+        cJSON_AddNullToObject(o, "rope_scaling");
+    }
+    cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_embeddings);
+    cJSON_AddBoolToObject(o, "attention_bias", c->qkv_bias);
+    cJSON_AddBoolToObject(o, "mlp_bias", 0);
+    cJSON_AddStringToObject(o, "hidden_act", "silu");
+    if (c->arch == ARCH_QWEN2 || c->arch == ARCH_QWEN3) cJSON_AddBoolToObject(o, "use_sliding_window", 0);
+    static const char *torch_dtypes[] = {"float32", "float16", "bfloat16", "int8"};
+    cJSON_AddStringToObject(o, "torch_dtype", torch_dtypes[c->dtype]);
+    if (c->bos_id >= 0) cJSON_AddNumberToObject(o, "bos_token_id", c->bos_id);
+    if (c->n_eos == 1) cJSON_AddNumberToObject(o, "eos_token_id", c->eos_ids[0]);
+    else if (c->n_eos > 1) cJSON_AddItemToObject(o, "eos_token_id", cJSON_CreateIntArray(c->eos_ids, c->n_eos));
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}

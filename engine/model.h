@@ -1,0 +1,100 @@
+// model.h - a model's weights in memory: loaded from a Hugging Face directory
+// (safetensors) or built with seeded random values at the exact shapes of a
+// real model (synthetic, for memory and speed work).
+#ifndef LLM_MODEL_H
+#define LLM_MODEL_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "dtype.h"
+#include "safetensors.h"
+
+// A weight tensor in host memory, row-major. Matrices are [out, in] as in
+// PyTorch's nn.Linear. data is NULL for a tensor the architecture lacks.
+typedef struct {
+    void *data;
+    llm_dtype dtype;
+    int ndim;
+    int64_t shape[2];
+} llm_tensor;
+
+typedef struct {
+    llm_tensor attn_norm; // (dim)
+    llm_tensor wq;        // (n_heads * head_dim, dim)
+    llm_tensor wk;        // (n_kv_heads * head_dim, dim)
+    llm_tensor wv;        // (n_kv_heads * head_dim, dim)
+    llm_tensor bq;        // (n_heads * head_dim)     Qwen2 only
+    llm_tensor bk;        // (n_kv_heads * head_dim)  Qwen2 only
+    llm_tensor bv;        // (n_kv_heads * head_dim)  Qwen2 only
+    llm_tensor q_norm;    // (head_dim)               Qwen3 only
+    llm_tensor k_norm;    // (head_dim)               Qwen3 only
+    llm_tensor wo;        // (dim, n_heads * head_dim)
+    llm_tensor ffn_norm;  // (dim)
+    llm_tensor w_gate;    // (hidden_dim, dim)
+    llm_tensor w_up;      // (hidden_dim, dim)
+    llm_tensor w_down;    // (dim, hidden_dim)
+} layer_weights;
+
+typedef struct {
+    model_config cfg;
+    llm_tensor embed;      // (vocab_size, dim)
+    layer_weights *layers; // (n_layers)
+    llm_tensor final_norm; // (dim)
+    llm_tensor lm_head;    // (vocab_size, dim); same data as embed when tied
+    uint64_t weight_bytes; // bytes of all distinct weight tensors
+    // storage: the mapped checkpoint (tensors kept in their dtype point into
+    // it) and one arena for converted or generated tensors
+    st_model *st;
+    void *arena;
+    uint64_t arena_bytes;
+} model_weights;
+
+// How weights should land in memory.
+typedef struct {
+    // Matrices are converted to this dtype; -1 keeps the checkpoint's dtype.
+    // Norm weights and biases are always kept in F32.
+    int matrix_dtype;
+    // Show a progress bar on a terminal while loading.
+    int progress;
+} model_load_opts;
+
+// Loads DIR (config.json, generation_config.json, model.safetensors or
+// shards). Every tensor the architecture needs must be present with the shape
+// the config implies and a float dtype (F32, F16, BF16); an absent, misshapen
+// or wrongly typed tensor is an error naming the tensor and the file. Returns
+// NULL and fills err on failure (nothing is leaked).
+model_weights *model_load(const char *dir, const model_load_opts *opts, char *err);
+
+// Names of the synthetic shapes, NULL-terminated: "smollm2-135m", "llama-3.2-1b",
+// "llama-3-8b", "qwen2.5-7b", "qwen3-0.6b".
+extern const char *const model_synthetic_names[];
+
+// Fills *c with the configuration of a named synthetic model. Returns 0, or -1
+// with err listing the known names.
+int model_synthetic_config(const char *name, model_config *c, char *err);
+
+// Builds a model of the named shape with seeded random weights (uniform with
+// std 1/sqrt(fan_in) for matrices, near 1 for norms) in `dtype` (F16, BF16 or
+// F32). The same name, seed and dtype give the same bits on every machine.
+model_weights *model_synthetic(const char *name, uint64_t seed, llm_dtype dtype, char *err);
+
+// Builds a model of any configuration with seeded random weights, as above
+// (tests use tiny configurations of each architecture).
+model_weights *model_random(const model_config *c, uint64_t seed, llm_dtype dtype, char *err);
+
+// Writes m as a Hugging Face directory (config.json, generation_config.json,
+// model.safetensors) that model_load and transformers both read.
+int model_save(const model_weights *m, const char *dir, char *err);
+
+// Checkpoint tensor name of each weight, for error messages and saving:
+// calls fn(name, tensor, ctx) for every present tensor (lm_head only if untied).
+typedef int (*model_tensor_fn)(const char *name, const llm_tensor *t, void *ctx);
+int model_foreach_tensor(const model_weights *m, model_tensor_fn fn, void *ctx);
+
+// Predicted bytes of the weights of config c in dtype (norms/biases in F32).
+uint64_t model_weight_bytes(const model_config *c, llm_dtype dtype);
+
+void model_free(model_weights *m);
+
+#endif

@@ -1,0 +1,32 @@
+// chat_template.h - renders a model's Jinja chat template with the project's
+// own Jinja-subset interpreter, configured as transformers configures jinja2
+// (trim_blocks, lstrip_blocks, one trailing newline stripped,
+// raise_exception, bos_token, eos_token, add_generation_prompt, messages, tools).
+#ifndef LLM_CHAT_TEMPLATE_H
+#define LLM_CHAT_TEMPLATE_H
+
+#include <cjson/cJSON.h>
+
+typedef struct chat_template chat_template;
+
+// Loads DIR/chat_template.jinja, else "chat_template" of
+// DIR/tokenizer_config.json (a string, or a list of {"name", "template"} from
+// which "default" is taken), with bos_token/eos_token from
+// tokenizer_config.json. Returns NULL and fills err on failure (a model
+// without a template is an error saying so; a template using a feature the
+// interpreter lacks is an error naming the feature).
+chat_template *chat_template_load(const char *dir, char *err);
+
+// Compiles template source. bos_token / eos_token may be NULL (then "").
+chat_template *chat_template_compile(const char *source, const char *bos_token,
+                                     const char *eos_token, char *err);
+
+// Renders messages (a cJSON array of message objects) and tools (a cJSON array,
+// or NULL for none). Returns a heap string the caller frees, or NULL with err
+// filled (a raise_exception() in the template gives its message).
+char *chat_template_render(const chat_template *t, const cJSON *messages, const cJSON *tools,
+                           int add_generation_prompt, char *err);
+
+void chat_template_free(chat_template *t);
+
+#endif
