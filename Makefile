@@ -168,7 +168,7 @@ $(VENV)/.stamp: scripts/requirements.txt
 	touch $@
 
 model: $(MODEL_DIR)/.complete
-$(MODEL_DIR)/.complete: scripts/get_model.sh scripts/convert_gguf.py | venv
+$(MODEL_DIR)/.complete: | venv
 	PYTHON=$(VENV)/bin/python scripts/get_model.sh $(MODEL_DIR)
 
 # --- housekeeping ----------------------------------------------------------
