@@ -1,0 +1,300 @@
+// forward.c - the transformer forward pass, in the order of the PyTorch
+// modelling code it mirrors (LlamaModel.forward), over a flat varlen batch.
+#include "forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+typedef struct {
+    bk_matrix wq, wk, wv, wo, w_gate, w_up, w_down;
+    const float *attn_norm, *ffn_norm; // [dim]
+    const float *bq, *bk, *bv;         // [q_dim], [kv_dim], [kv_dim] or NULL
+    const float *q_norm, *k_norm;      // [head_dim] or NULL
+    uint16_t *k_cache, *v_cache;       // [num_blocks, n_kv_heads, block_size, head_dim] fp16
+} fwd_layer;
+
+#define MAX_ALLOCS 1024
+
+struct forward_ctx {
+    backend *b;
+    const model_config *cfg;
+    forward_opts o;
+    bk_matrix embed, lm_head;
+    const float *final_norm;
+    fwd_layer *layers;
+    float *inv_freq; // [head_dim / 2], rope frequencies with any scaling applied
+    int logit_rows;  // rows of the logits workspace
+    // activations, [max_tokens, width]
+    float *x;    // residual stream, dim
+    float *xb;   // normed input of a sub-layer, dim
+    float *q;    // q_dim
+    float *k;    // kv_dim
+    float *v;    // kv_dim
+    float *att;  // attention output, q_dim
+    float *out;  // sub-layer output before the residual add, dim
+    float *gate; // hidden_dim
+    float *up;   // hidden_dim
+    float *sel;    // [logit_rows, dim] rows whose logits are wanted
+    float *logits; // [logit_rows, vocab]
+    // batch metadata on the device
+    int32_t *d_ids, *d_pos, *d_slots, *d_seq_of, *d_qstart, *d_ctx, *d_btab, *d_rows;
+    int32_t *h_seq_of, *h_rows; // host staging
+    // everything allocated on the device, freed at destroy
+    void *allocs[MAX_ALLOCS];
+    int n_allocs;
+    uint64_t kv_bytes, workspace_bytes, weight_upload_bytes;
+};
+
+static void *dev_alloc(forward_ctx *f, size_t bytes, uint64_t *account, char *err) {
+    if (f->n_allocs == MAX_ALLOCS) {
+        llm_errf(err, "forward: too many device allocations");
+        return NULL;
+    }
+    void *p = f->b->alloc(f->b, bytes ? bytes : 1);
+    if (!p) {
+        char buf[32];
+        llm_errf(err, "forward: out of device memory allocating %s", llm_fmt_bytes(bytes, buf, sizeof buf));
+        return NULL;
+    }
+    f->allocs[f->n_allocs++] = p;
+    if (account) *account += bytes;
+    return p;
+}
+
+// A weight on the backend: the host copy itself on the CPU, an upload elsewhere.
+static const void *place(forward_ctx *f, const llm_tensor *t, char *err) {
+    if (!t->data) return NULL;
+    if (f->b->info.kind == DEVICE_CPU) return t->data;
+    size_t bytes = (size_t)t->shape[0] * (size_t)(t->ndim == 2 ? t->shape[1] : 1) * dtype_size(t->dtype);
+    void *d = dev_alloc(f, bytes, &f->weight_upload_bytes, err);
+    if (d) f->b->upload(f->b, d, t->data, bytes);
+    return d;
+}
+
+static int place_matrix(forward_ctx *f, bk_matrix *m, const llm_tensor *t, char *err) {
+    m->data = place(f, t, err);
+    m->dtype = t->dtype;
+    m->rows = (int)t->shape[0];
+    m->cols = (int)t->shape[1];
+    return m->data ? 0 : -1;
+}
+
+static int place_vector(forward_ctx *f, const float **v, const llm_tensor *t, char *err) {
+    *v = place(f, t, err);
+    return !t->data || *v ? 0 : -1;
+}
+
+// inv_freq[i] = theta^(-2i/head_dim), with Llama 3's frequency-dependent
+// scaling when configured (transformers' _compute_llama3_parameters).
+static void rope_inv_freq(const model_config *c, float *inv_freq) {
+    const int half = c->head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double f = 1.0 / pow(c->rope_theta, (double)(2 * i) / c->head_dim);
+        if (c->rope_scaling == ROPE_SCALING_LLAMA3) {
+            double old_len = c->rope_orig_max_position;
+            double low_wavelen = old_len / c->rope_low_freq_factor;
+            double high_wavelen = old_len / c->rope_high_freq_factor;
+            double wavelen = 2.0 * M_PI / f;
+            if (wavelen > low_wavelen) {
+                f = f / c->rope_factor;
+            } else if (wavelen >= high_wavelen) {
+                double smooth = (old_len / wavelen - c->rope_low_freq_factor) /
+                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                f = (1.0 - smooth) * f / c->rope_factor + smooth * f;
+            }
+        }
+        inv_freq[i] = (float)f;
+    }
+}
+
+uint64_t forward_page_bytes(const model_config *c, int block_size) {
+    // K and V, every layer, fp16
+    return 2ull * (uint64_t)c->n_layers * (uint64_t)block_size * (uint64_t)config_kv_dim(c) * 2ull;
+}
+
+forward_ctx *forward_create(backend *b, const model_weights *m, const forward_opts *opts, char *err) {
+    const model_config *c = &m->cfg;
+    if (opts->max_tokens <= 0 || opts->max_seqs <= 0 || opts->block_size <= 0 || opts->num_blocks <= 0 ||
+        opts->max_context <= 0) {
+        llm_errf(err, "forward: max_tokens, max_seqs, max_context, block_size and num_blocks must be positive");
+        return NULL;
+    }
+    forward_ctx *f = llm_calloc(1, sizeof *f, err);
+    if (!f) return NULL;
+    f->b = b;
+    f->cfg = c;
+    f->o = *opts;
+    f->layers = llm_calloc((size_t)c->n_layers, sizeof *f->layers, err);
+    if (!f->layers) goto fail;
+
+    if (place_matrix(f, &f->embed, &m->embed, err)) goto fail;
+    if (c->tie_embeddings) f->lm_head = f->embed;
+    else if (place_matrix(f, &f->lm_head, &m->lm_head, err)) goto fail;
+    if (place_vector(f, &f->final_norm, &m->final_norm, err)) goto fail;
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *w = &m->layers[l];
+        fwd_layer *L = &f->layers[l];
+        if (place_matrix(f, &L->wq, &w->wq, err) || place_matrix(f, &L->wk, &w->wk, err) ||
+            place_matrix(f, &L->wv, &w->wv, err) || place_matrix(f, &L->wo, &w->wo, err) ||
+            place_matrix(f, &L->w_gate, &w->w_gate, err) || place_matrix(f, &L->w_up, &w->w_up, err) ||
+            place_matrix(f, &L->w_down, &w->w_down, err) || place_vector(f, &L->attn_norm, &w->attn_norm, err) ||
+            place_vector(f, &L->ffn_norm, &w->ffn_norm, err) || place_vector(f, &L->bq, &w->bq, err) ||
+            place_vector(f, &L->bk, &w->bk, err) || place_vector(f, &L->bv, &w->bv, err) ||
+            place_vector(f, &L->q_norm, &w->q_norm, err) || place_vector(f, &L->k_norm, &w->k_norm, err))
+            goto fail;
+    }
+
+    // KV pool: per layer K and V, [num_blocks, n_kv_heads, block_size, head_dim] fp16
+    size_t layer_kv = (size_t)opts->num_blocks * opts->block_size * config_kv_dim(c) * sizeof(uint16_t);
+    for (int l = 0; l < c->n_layers; l++) {
+        f->layers[l].k_cache = dev_alloc(f, layer_kv, &f->kv_bytes, err);
+        f->layers[l].v_cache = f->layers[l].k_cache ? dev_alloc(f, layer_kv, &f->kv_bytes, err) : NULL;
+        if (!f->layers[l].v_cache) goto fail;
+    }
+
+    const size_t T = (size_t)opts->max_tokens;
+    f->logit_rows = opts->max_seqs > 16 ? opts->max_seqs : 16;
+    uint64_t *ws = &f->workspace_bytes;
+    size_t q_dim = (size_t)config_q_dim(c), kv_dim = (size_t)config_kv_dim(c);
+    if (!(f->x = dev_alloc(f, T * c->dim * 4, ws, err)) || !(f->xb = dev_alloc(f, T * c->dim * 4, ws, err)) ||
+        !(f->q = dev_alloc(f, T * q_dim * 4, ws, err)) || !(f->k = dev_alloc(f, T * kv_dim * 4, ws, err)) ||
+        !(f->v = dev_alloc(f, T * kv_dim * 4, ws, err)) || !(f->att = dev_alloc(f, T * q_dim * 4, ws, err)) ||
+        !(f->out = dev_alloc(f, T * c->dim * 4, ws, err)) ||
+        !(f->gate = dev_alloc(f, T * c->hidden_dim * 4, ws, err)) ||
+        !(f->up = dev_alloc(f, T * c->hidden_dim * 4, ws, err)) ||
+        !(f->sel = dev_alloc(f, (size_t)f->logit_rows * c->dim * 4, ws, err)) ||
+        !(f->logits = dev_alloc(f, (size_t)f->logit_rows * c->vocab_size * 4, ws, err)) ||
+        !(f->inv_freq = dev_alloc(f, (size_t)c->head_dim / 2 * 4, ws, err)))
+        goto fail;
+    const size_t S = (size_t)opts->max_seqs;
+    const size_t max_blocks = ((size_t)opts->max_context + opts->block_size - 1) / opts->block_size;
+    if (!(f->d_ids = dev_alloc(f, T * 4, ws, err)) || !(f->d_pos = dev_alloc(f, T * 4, ws, err)) ||
+        !(f->d_slots = dev_alloc(f, T * 4, ws, err)) || !(f->d_seq_of = dev_alloc(f, T * 4, ws, err)) ||
+        !(f->d_rows = dev_alloc(f, T * 4, ws, err)) || !(f->d_qstart = dev_alloc(f, (S + 1) * 4, ws, err)) ||
+        !(f->d_ctx = dev_alloc(f, S * 4, ws, err)) || !(f->d_btab = dev_alloc(f, S * max_blocks * 4, ws, err)))
+        goto fail;
+    f->h_seq_of = llm_malloc(T * 4, err);
+    f->h_rows = llm_malloc(T * 4, err);
+    if (!f->h_seq_of || !f->h_rows) goto fail;
+
+    float *inv = llm_malloc((size_t)c->head_dim / 2 * sizeof(float), err);
+    if (!inv) goto fail;
+    rope_inv_freq(c, inv);
+    b->upload(b, f->inv_freq, inv, (size_t)c->head_dim / 2 * sizeof(float));
+    free(inv);
+    return f;
+fail:
+    forward_destroy(f);
+    return NULL;
+}
+
+static int check_batch(const forward_ctx *f, const forward_batch *bt, char *err) {
+    const forward_opts *o = &f->o;
+    if (bt->n_tokens <= 0 || bt->n_tokens > o->max_tokens)
+        return llm_errf(err, "forward: %d tokens in a batch (limit %d)", bt->n_tokens, o->max_tokens);
+    if (bt->n_seqs <= 0 || bt->n_seqs > o->max_seqs)
+        return llm_errf(err, "forward: %d sequences in a batch (limit %d)", bt->n_seqs, o->max_seqs);
+    if (bt->query_start[0] != 0 || bt->query_start[bt->n_seqs] != bt->n_tokens)
+        return llm_errf(err, "forward: query_start must run from 0 to n_tokens");
+    for (int s = 0; s < bt->n_seqs; s++) {
+        int q_len = bt->query_start[s + 1] - bt->query_start[s];
+        int ctx = bt->context_len[s];
+        if (q_len <= 0 || ctx < q_len || ctx > o->max_context || (ctx + o->block_size - 1) / o->block_size > bt->max_blocks)
+            return llm_errf(err, "forward: sequence %d has %d new tokens, context %d (limit %d)", s, q_len, ctx,
+                            o->max_context);
+    }
+    for (int i = 0; i < bt->n_tokens; i++)
+        if (bt->token_ids[i] < 0 || bt->token_ids[i] >= f->cfg->vocab_size)
+            return llm_errf(err, "forward: token id %d out of range [0, %d)", bt->token_ids[i], f->cfg->vocab_size);
+    return 0;
+}
+
+int forward_run(forward_ctx *f, const forward_batch *bt, float *logits, char *err) {
+    if (check_batch(f, bt, err)) return -1;
+    backend *b = f->b;
+    const model_config *c = f->cfg;
+    const int n = bt->n_tokens, dim = c->dim, hd = c->head_dim;
+    const float eps = (float)c->rms_eps;
+
+    // batch metadata -> device
+    for (int s = 0; s < bt->n_seqs; s++)
+        for (int i = bt->query_start[s]; i < bt->query_start[s + 1]; i++) f->h_seq_of[i] = s;
+    int max_q = 0, max_ctx = 0;
+    for (int s = 0; s < bt->n_seqs; s++) {
+        int q_len = bt->query_start[s + 1] - bt->query_start[s];
+        max_q = q_len > max_q ? q_len : max_q;
+        max_ctx = bt->context_len[s] > max_ctx ? bt->context_len[s] : max_ctx;
+    }
+    b->upload(b, f->d_ids, bt->token_ids, (size_t)n * 4);
+    b->upload(b, f->d_pos, bt->positions, (size_t)n * 4);
+    b->upload(b, f->d_slots, bt->slot_mapping, (size_t)n * 4);
+    b->upload(b, f->d_seq_of, f->h_seq_of, (size_t)n * 4);
+    b->upload(b, f->d_qstart, bt->query_start, (size_t)(bt->n_seqs + 1) * 4);
+    b->upload(b, f->d_ctx, bt->context_len, (size_t)bt->n_seqs * 4);
+    b->upload(b, f->d_btab, bt->block_tables, (size_t)bt->n_seqs * bt->max_blocks * 4);
+    bk_attn_batch ab = {
+        .n_tokens = n, .n_seqs = bt->n_seqs, .max_query_len = max_q, .max_context_len = max_ctx,
+        .max_blocks = bt->max_blocks, .query_start = f->d_qstart, .context_len = f->d_ctx,
+        .block_tables = f->d_btab, .seq_of_token = f->d_seq_of, .positions = f->d_pos,
+        .slot_mapping = f->d_slots,
+    };
+    const float scale = 1.0f / sqrtf((float)hd);
+
+    b->embedding(b, f->x, &f->embed, f->d_ids, n);
+    for (int l = 0; l < c->n_layers; l++) {
+        const fwd_layer *L = &f->layers[l];
+        // attention block: xb = norm(x); att = attention(rope(q), rope(k), v)
+        if (l == 0) b->rmsnorm(b, f->xb, f->x, L->attn_norm, n, dim, eps);
+        else b->add_rmsnorm(b, f->xb, f->x, f->out, L->attn_norm, n, dim, eps);
+        b->matmul(b, f->q, f->xb, &L->wq, L->bq, n);
+        b->matmul(b, f->k, f->xb, &L->wk, L->bk, n);
+        b->matmul(b, f->v, f->xb, &L->wv, L->bv, n);
+        if (L->q_norm) { // Qwen3: RMSNorm over each head before rope
+            b->rmsnorm(b, f->q, f->q, L->q_norm, n * c->n_heads, hd, eps);
+            b->rmsnorm(b, f->k, f->k, L->k_norm, n * c->n_kv_heads, hd, eps);
+        }
+        b->rope(b, f->q, f->k, f->d_pos, f->inv_freq, n, c->n_heads, c->n_kv_heads, hd);
+        b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, f->d_slots, n, c->n_kv_heads, hd, f->o.block_size);
+        b->attention(b, f->att, f->q, L->k_cache, L->v_cache, &ab, c->n_heads, c->n_kv_heads, hd,
+                     f->o.block_size, scale);
+        b->matmul(b, f->out, f->att, &L->wo, NULL, n);
+        // MLP block: x += att_out; xb = norm(x); out = down(silu(gate(xb)) * up(xb))
+        b->add_rmsnorm(b, f->xb, f->x, f->out, L->ffn_norm, n, dim, eps);
+        b->matmul(b, f->gate, f->xb, &L->w_gate, NULL, n);
+        b->matmul(b, f->up, f->xb, &L->w_up, NULL, n);
+        b->silu_mul(b, f->gate, f->gate, f->up, n, c->hidden_dim);
+        b->matmul(b, f->out, f->gate, &L->w_down, NULL, n);
+    }
+    b->add_rmsnorm(b, f->xb, f->x, f->out, f->final_norm, n, dim, eps);
+
+    // logits of the wanted rows, a workspace-full at a time
+    int m = 0;
+    if (bt->all_logits)
+        for (int i = 0; i < n; i++) f->h_rows[m++] = i;
+    else
+        for (int s = 0; s < bt->n_seqs; s++) f->h_rows[m++] = bt->query_start[s + 1] - 1;
+    b->upload(b, f->d_rows, f->h_rows, (size_t)m * 4);
+    for (int r0 = 0; r0 < m; r0 += f->logit_rows) {
+        int cnt = m - r0 < f->logit_rows ? m - r0 : f->logit_rows;
+        b->gather_rows(b, f->sel, f->xb, f->d_rows + r0, cnt, dim);
+        b->matmul(b, f->logits, f->sel, &f->lm_head, NULL, cnt);
+        b->download(b, logits + (size_t)r0 * c->vocab_size, f->logits, (size_t)cnt * c->vocab_size * 4);
+    }
+    if (b->failed) return llm_errf(err, "forward: %s", b->error);
+    return 0;
+}
+
+uint64_t forward_kv_bytes(const forward_ctx *f) { return f->kv_bytes; }
+uint64_t forward_workspace_bytes(const forward_ctx *f) { return f->workspace_bytes; }
+
+void forward_destroy(forward_ctx *f) {
+    if (!f) return;
+    for (int i = 0; i < f->n_allocs; i++) f->b->free(f->b, f->allocs[i]);
+    free(f->h_seq_of);
+    free(f->h_rows);
+    free(f->layers);
+    free(f);
+}

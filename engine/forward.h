@@ -1,0 +1,57 @@
+// forward.h - the transformer forward pass over one flat, variable-length
+// batch, written once against the backend interface (kernels/backend.h).
+//
+// A batch is any mix of prompt chunks and decode tokens of several sequences:
+// rows are grouped by sequence; each row has a position and a KV-cache slot;
+// each sequence has a block table of cache pages. The caller (the scheduler,
+// or llm_generate's single-sequence loop) owns page allocation.
+#ifndef LLM_FORWARD_H
+#define LLM_FORWARD_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "model.h"
+
+typedef struct forward_ctx forward_ctx;
+
+typedef struct {
+    int max_tokens;     // most rows in one forward call (activation workspace)
+    int max_seqs;       // most sequences in one call
+    int max_context;    // longest context of a sequence (max_model_len)
+    int block_size;     // tokens per KV page (16 by default)
+    int num_blocks;     // pages in the KV pool
+} forward_opts;
+
+// One step's batch, host arrays (see bk_attn_batch for the semantics).
+typedef struct {
+    int n_tokens;
+    int n_seqs;
+    const int32_t *token_ids;    // [n_tokens]
+    const int32_t *positions;    // [n_tokens]
+    const int32_t *slot_mapping; // [n_tokens]
+    const int32_t *query_start;  // [n_seqs + 1]
+    const int32_t *context_len;  // [n_seqs]
+    const int32_t *block_tables; // [n_seqs, max_blocks]
+    int max_blocks;
+    int all_logits;              // 1: logits of every row; 0: of each sequence's last row
+} forward_batch;
+
+// Puts the model's weights on the backend (the CPU backend uses them where
+// they are), allocates the KV pool and the workspace for opts. The model must
+// outlive the context. Returns NULL with err on failure (nothing leaked).
+forward_ctx *forward_create(backend *b, const model_weights *m, const forward_opts *opts, char *err);
+
+// Runs the batch: writes its K/V into the cache and fills logits (host,
+// [n_seqs or n_tokens, vocab] f32, see all_logits). Returns 0, or -1 with err
+// (a batch beyond the opts' limits, a backend failure).
+int forward_run(forward_ctx *f, const forward_batch *batch, float *logits, char *err);
+
+// Bytes of the KV pool, of one page (all layers, K and V), and of the workspace.
+uint64_t forward_kv_bytes(const forward_ctx *f);
+uint64_t forward_workspace_bytes(const forward_ctx *f);
+uint64_t forward_page_bytes(const model_config *c, int block_size);
+
+void forward_destroy(forward_ctx *f);
+
+#endif

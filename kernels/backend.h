@@ -1,0 +1,138 @@
+// backend.h - the operation table both compute backends implement with the
+// same semantics (kernels/cpu/ is the reference; kernels/cuda/ is checked
+// against it). The forward pass (engine/forward.c) is written once against
+// this table.
+//
+// Conventions, for every op:
+// - Pointers named in a contract are device pointers of the backend (host
+//   memory for the CPU backend) unless marked "host".
+// - Activations are fp32, row-major, one row per token: x [n, dim].
+// - Weight matrices are row-major [out, in] (nn.Linear) in F16, BF16 or F32;
+//   accumulation is always fp32.
+// - The KV cache is fp16 and paged: per layer, K and V each
+//   [num_blocks, n_kv_heads, block_size, head_dim]; token t of a sequence
+//   lives in block block_table[t / block_size] at offset t % block_size.
+//   A slot is block * block_size + offset.
+// - Ops are asynchronous on devices that queue work; download() and sync()
+//   wait for everything queued before them.
+#ifndef LLM_BACKEND_H
+#define LLM_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "device.h"
+#include "dtype.h"
+
+// A weight matrix as the backend holds it.
+typedef struct {
+    const void *data; // [rows, cols] in dtype
+    llm_dtype dtype;  // F16, BF16 or F32
+    int rows;         // out features
+    int cols;         // in features
+} bk_matrix;
+
+// The flat, variable-length batch of one forward step, as device arrays.
+// Sequence s owns query rows query_start[s] .. query_start[s+1]-1; after
+// this step's KV write it has context_len[s] tokens in the cache, so its
+// query row r sits at position context_len[s] - q_len + r and attends to
+// cache positions 0 .. that position (causal).
+typedef struct {
+    int n_tokens;                // rows of the batch
+    int n_seqs;                  // sequences in the batch
+    int max_query_len;           // max over s of q_len
+    int max_context_len;         // max over s of context_len
+    int max_blocks;              // row stride of block_tables
+    const int32_t *query_start;  // [n_seqs + 1]
+    const int32_t *context_len;  // [n_seqs]
+    const int32_t *block_tables; // [n_seqs, max_blocks]
+    const int32_t *seq_of_token; // [n_tokens] index of the sequence of each row
+    const int32_t *positions;    // [n_tokens]
+    const int32_t *slot_mapping; // [n_tokens] cache slot each row's K/V goes to
+} bk_attn_batch;
+
+typedef struct backend backend;
+
+struct backend {
+    device_info info;
+    // Set by an op that failed (out of memory, a device error); the forward
+    // pass checks it after each step and reports error.
+    int failed;
+    char error[512];
+
+    // --- memory ---
+    // Device allocation; NULL when out of memory. free(NULL) is a no-op.
+    void *(*alloc)(backend *b, size_t bytes);
+    void (*free)(backend *b, void *p);
+    // host -> device and device -> host copies; download waits for queued work.
+    void (*upload)(backend *b, void *dst, const void *host_src, size_t bytes);
+    void (*download)(backend *b, void *host_dst, const void *src, size_t bytes);
+    // Fills bytes with a byte value (tests poison outputs with it).
+    void (*memset)(backend *b, void *dst, int value, size_t bytes);
+    // Waits for all queued work.
+    void (*sync)(backend *b);
+    // Free and total device memory in bytes.
+    void (*memory_info)(backend *b, uint64_t *free_bytes, uint64_t *total_bytes);
+
+    // --- ops ---
+    // out [n, dim] f32 = table[ids[i]] (table [vocab, dim] F16/BF16/F32).
+    // PRECOND: 0 <= ids[i] < table.rows.
+    void (*embedding)(backend *b, float *out, const bk_matrix *table, const int32_t *ids, int n);
+
+    // RMSNorm of each row: out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * w.
+    // x, out [n, dim] f32 (out may alias x); w [dim] f32.
+    void (*rmsnorm)(backend *b, float *out, const float *x, const float *w, int n, int dim,
+                    float eps);
+
+    // Fused residual add + RMSNorm: residual += x, then out = rmsnorm(residual).
+    // residual, x, out [n, dim] f32 (out may alias x, not residual).
+    void (*add_rmsnorm)(backend *b, float *out, float *residual, const float *x, const float *w,
+                        int n, int dim, float eps);
+
+    // out [n, w.rows] f32 = x [n, w.cols] f32 @ w^T (+ bias [w.rows] f32 if not NULL).
+    // PRECOND: out does not alias x.
+    void (*matmul)(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
+                   int n);
+
+    // Rotary embedding in place, rotate-half convention (pairs i, i + head_dim/2):
+    // q [n, n_heads * head_dim], k [n, n_kv_heads * head_dim] f32, positions [n],
+    // inv_freq [head_dim / 2] f32 (already scaled, e.g. llama3). The angle of
+    // pair i at position p is (float)p * inv_freq[i], computed in fp32 as
+    // transformers does.
+    void (*rope)(backend *b, float *q, float *k, const int32_t *positions, const float *inv_freq,
+                 int n, int n_heads, int n_kv_heads, int head_dim);
+
+    // Writes each row's K and V into the cache at slot_mapping[i]:
+    // k, v [n, n_kv_heads * head_dim] f32 -> k_cache, v_cache (fp16,
+    // [num_blocks, n_kv_heads, block_size, head_dim]). A negative slot skips the row.
+    void (*kv_write)(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k,
+                     const float *v, const int32_t *slot_mapping, int n, int n_kv_heads,
+                     int head_dim, int block_size);
+
+    // Causal paged attention over the batch (see bk_attn_batch):
+    // q [n_tokens, n_heads * head_dim] f32 -> out [n_tokens, n_heads * head_dim] f32,
+    // softmax(q k^T * scale) v over each row's visible cache positions, query
+    // head h reading kv head h / (n_heads / n_kv_heads) (GQA).
+    void (*attention)(backend *b, float *out, const float *q, const uint16_t *k_cache,
+                      const uint16_t *v_cache, const bk_attn_batch *batch, int n_heads,
+                      int n_kv_heads, int head_dim, int block_size, float scale);
+
+    // out [n, hidden] = silu(gate) * up; gate, up [n, hidden] f32 (out may alias gate).
+    void (*silu_mul)(backend *b, float *out, const float *gate, const float *up, int n, int hidden);
+
+    // out [m, dim] = x[rows[j]] for j < m; x [n, dim] f32, rows [m].
+    void (*gather_rows)(backend *b, float *out, const float *x, const int32_t *rows, int m,
+                        int dim);
+
+    // Releases the backend and everything it allocated internally.
+    void (*destroy)(backend *b);
+};
+
+// Creates the backend for a selected device (see device.h). Returns NULL with
+// err filled when the device cannot be used.
+backend *backend_create(const device_info *dev, char *err);
+
+// The CPU backend (always available).
+backend *cpu_backend_create(char *err);
+
+#endif

@@ -1,0 +1,272 @@
+// cpu_backend.c - the reference backend: every op of backend.h in C11 with
+// OpenMP across cores and the SIMD loops of cpu_simd.h. Device memory is host
+// memory.
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cpu_simd.h"
+#include "util.h"
+
+typedef struct {
+    backend base; // first: a backend * is a cpu_backend *
+    const cpu_simd *simd;
+    float *scratch; // per-thread scratch, grown on demand
+    size_t scratch_per_thread;
+    int n_threads;
+} cpu_backend;
+
+#define CPU_ALIGN 64
+
+static void *cpu_alloc(backend *b, size_t bytes) {
+    (void)b;
+    return aligned_alloc(CPU_ALIGN, (bytes + CPU_ALIGN - 1) / CPU_ALIGN * CPU_ALIGN);
+}
+static void cpu_free(backend *b, void *p) { free(p); }
+static void cpu_copy(backend *b, void *dst, const void *src, size_t n) { memcpy(dst, src, n); }
+static void cpu_memset(backend *b, void *dst, int v, size_t n) { memset(dst, v, n); }
+static void cpu_sync(backend *b) {}
+
+static void cpu_memory_info(backend *b, uint64_t *free_bytes, uint64_t *total_bytes) {
+    device_info now;
+    device_cpu_info(&now);
+    *free_bytes = now.free_bytes;
+    *total_bytes = now.total_bytes;
+}
+
+// Scratch of at least `floats` per thread; thread t uses scratch + t * stride.
+// Returns NULL when out of memory.
+static float *scratch_get(cpu_backend *c, size_t floats) {
+    if (floats > c->scratch_per_thread) {
+        free(c->scratch);
+        c->scratch = aligned_alloc(CPU_ALIGN, floats * sizeof(float) * (size_t)c->n_threads);
+        c->scratch_per_thread = c->scratch ? floats : 0;
+    }
+    return c->scratch;
+}
+
+static void cpu_embedding(backend *b, float *out, const bk_matrix *t, const int32_t *ids, int n) {
+    const cpu_simd *s = ((cpu_backend *)b)->simd;
+    size_t row_bytes = (size_t)t->cols * dtype_size(t->dtype);
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++)
+        s->to_f32(out + (size_t)i * t->cols, (const uint8_t *)t->data + (size_t)ids[i] * row_bytes,
+                  t->dtype, t->cols);
+}
+
+static void rmsnorm_row(float *out, const float *x, const float *w, int dim, float eps) {
+    float ss = 0.0f;
+    for (int j = 0; j < dim; j++) ss += x[j] * x[j];
+    float inv = 1.0f / sqrtf(ss / (float)dim + eps);
+    for (int j = 0; j < dim; j++) out[j] = x[j] * inv * w[j];
+}
+
+static void cpu_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) rmsnorm_row(out + (size_t)i * dim, x + (size_t)i * dim, w, dim, eps);
+}
+
+static void cpu_add_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
+                            int n, int dim, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        float *r = residual + (size_t)i * dim;
+        const float *xi = x + (size_t)i * dim;
+        for (int j = 0; j < dim; j++) r[j] += xi[j];
+        rmsnorm_row(out + (size_t)i * dim, r, w, dim, eps);
+    }
+}
+
+#define MM_ROWS 4     // weight rows converted to f32 and reused across tokens
+#define MM_TOKENS 64  // tokens per block, so x stays in L2 while the rows stream
+#define MM_SMALL_N 4  // below this many tokens, dot straight from the weight dtype
+
+static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
+                       int n) {
+    cpu_backend *c = (cpu_backend *)b;
+    const cpu_simd *s = c->simd;
+    const int rows = w->rows, cols = w->cols;
+    const size_t row_bytes = (size_t)cols * dtype_size(w->dtype);
+    const uint8_t *wd = w->data;
+    float *scratch = n >= MM_SMALL_N ? scratch_get(c, (size_t)MM_ROWS * cols) : NULL;
+    if (n < MM_SMALL_N || !scratch) {
+        // decode: bandwidth-bound, one pass over the weights
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++)
+            for (int t = 0; t < n; t++)
+                out[(size_t)t * rows + r] = s->dot(x + (size_t)t * cols, wd + r * row_bytes, w->dtype, cols) +
+                                            (bias ? bias[r] : 0.0f);
+        return;
+    }
+    const int n_tiles = (rows + MM_ROWS - 1) / MM_ROWS;
+#pragma omp parallel
+    {
+        float *wf = scratch + (size_t)omp_get_thread_num() * c->scratch_per_thread;
+        for (int t0 = 0; t0 < n; t0 += MM_TOKENS) {
+            int t1 = t0 + MM_TOKENS < n ? t0 + MM_TOKENS : n;
+#pragma omp for schedule(static)
+            for (int tile = 0; tile < n_tiles; tile++) {
+                int r0 = tile * MM_ROWS, nr = rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS;
+                for (int k = 0; k < nr; k++) s->to_f32(wf + (size_t)k * cols, wd + (size_t)(r0 + k) * row_bytes, w->dtype, cols);
+                int t = t0;
+                if (nr == MM_ROWS)
+                    for (; t + 2 <= t1; t += 2) s->dot4x2(out + (size_t)t * rows + r0, rows, x + (size_t)t * cols, wf, cols);
+                for (; t < t1; t++)
+                    for (int k = 0; k < nr; k++)
+                        out[(size_t)t * rows + r0 + k] = s->dot(x + (size_t)t * cols, wf + (size_t)k * cols, LLM_F32, cols);
+                if (bias)
+                    for (int tt = t0; tt < t1; tt++)
+                        for (int k = 0; k < nr; k++) out[(size_t)tt * rows + r0 + k] += bias[r0 + k];
+            }
+        }
+    }
+}
+
+static void rope_rows(float *v, const int32_t *positions, const float *inv_freq, int n, int n_heads,
+                      int head_dim) {
+    const int half = head_dim / 2;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        float pos = (float)positions[i];
+        for (int h = 0; h < n_heads; h++) {
+            float *x = v + ((size_t)i * n_heads + h) * head_dim;
+            for (int j = 0; j < half; j++) {
+                float angle = pos * inv_freq[j];
+                float c = cosf(angle), s = sinf(angle);
+                float a = x[j], b = x[j + half];
+                x[j] = a * c - b * s;
+                x[j + half] = b * c + a * s;
+            }
+        }
+    }
+}
+
+static void cpu_rope(backend *b, float *q, float *k, const int32_t *positions, const float *inv_freq,
+                     int n, int n_heads, int n_kv_heads, int head_dim) {
+    rope_rows(q, positions, inv_freq, n, n_heads, head_dim);
+    rope_rows(k, positions, inv_freq, n, n_kv_heads, head_dim);
+}
+
+static void cpu_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k,
+                         const float *v, const int32_t *slot_mapping, int n, int n_kv_heads,
+                         int head_dim, int block_size) {
+    const int kv_dim = n_kv_heads * head_dim;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        int slot = slot_mapping[i];
+        if (slot < 0) continue;
+        size_t block = (size_t)(slot / block_size), off = (size_t)(slot % block_size);
+        for (int h = 0; h < n_kv_heads; h++) {
+            size_t dst = ((block * n_kv_heads + h) * block_size + off) * head_dim;
+            const float *ks = k + (size_t)i * kv_dim + (size_t)h * head_dim;
+            const float *vs = v + (size_t)i * kv_dim + (size_t)h * head_dim;
+            for (int d = 0; d < head_dim; d++) {
+                k_cache[dst + d] = f32_to_fp16(ks[d]);
+                v_cache[dst + d] = f32_to_fp16(vs[d]);
+            }
+        }
+    }
+}
+
+// One (row, head): softmax(q . k_t * scale) over t < n_ctx, times v_t.
+static void attend_one(const cpu_simd *s, float *out, const float *q, const uint16_t *k_cache,
+                       const uint16_t *v_cache, const int32_t *block_table, int n_ctx, int kv_head,
+                       int n_kv_heads, int head_dim, int block_size, float scale, float *scores) {
+    float max = -INFINITY;
+    for (int t = 0; t < n_ctx; t++) {
+        size_t block = (size_t)block_table[t / block_size];
+        size_t off = ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
+        float sc = s->dot(q, k_cache + off, LLM_F16, head_dim) * scale;
+        scores[t] = sc;
+        if (sc > max) max = sc;
+    }
+    float sum = 0.0f;
+    for (int t = 0; t < n_ctx; t++) {
+        scores[t] = expf(scores[t] - max);
+        sum += scores[t];
+    }
+    float inv = 1.0f / sum;
+    memset(out, 0, (size_t)head_dim * sizeof(float));
+    for (int t = 0; t < n_ctx; t++) {
+        size_t block = (size_t)block_table[t / block_size];
+        size_t off = ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
+        s->axpy(out, scores[t] * inv, v_cache + off, LLM_F16, head_dim);
+    }
+}
+
+static void cpu_attention(backend *b, float *out, const float *q, const uint16_t *k_cache,
+                          const uint16_t *v_cache, const bk_attn_batch *bt, int n_heads,
+                          int n_kv_heads, int head_dim, int block_size, float scale) {
+    cpu_backend *c = (cpu_backend *)b;
+    float *scratch = scratch_get(c, (size_t)bt->max_context_len);
+    if (!scratch) {
+        llm_errf(b->error, "cpu attention: out of memory for %d scores per thread", bt->max_context_len);
+        b->failed = 1;
+        return;
+    }
+    const int group = n_heads / n_kv_heads;
+    const int q_dim = n_heads * head_dim;
+#pragma omp parallel for collapse(2) schedule(dynamic, 4)
+    for (int i = 0; i < bt->n_tokens; i++) {
+        for (int h = 0; h < n_heads; h++) {
+            int s = bt->seq_of_token[i];
+            int q_len = bt->query_start[s + 1] - bt->query_start[s];
+            int row = i - bt->query_start[s];
+            int n_ctx = bt->context_len[s] - q_len + row + 1; // causal: up to own position
+            float *scores = scratch + (size_t)omp_get_thread_num() * c->scratch_per_thread;
+            attend_one(c->simd, out + (size_t)i * q_dim + (size_t)h * head_dim,
+                       q + (size_t)i * q_dim + (size_t)h * head_dim, k_cache, v_cache,
+                       bt->block_tables + (size_t)s * bt->max_blocks, n_ctx, h / group, n_kv_heads,
+                       head_dim, block_size, scale, scores);
+        }
+    }
+}
+
+static void cpu_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden) {
+    size_t total = (size_t)n * hidden;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < total; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+static void cpu_gather_rows(backend *b, float *out, const float *x, const int32_t *rows, int m, int dim) {
+    for (int j = 0; j < m; j++)
+        memcpy(out + (size_t)j * dim, x + (size_t)rows[j] * dim, (size_t)dim * sizeof(float));
+}
+
+static void cpu_destroy(backend *b) {
+    cpu_backend *c = (cpu_backend *)b;
+    free(c->scratch);
+    free(c);
+}
+
+backend *cpu_backend_create(char *err) {
+    cpu_backend *c = llm_calloc(1, sizeof *c, err);
+    if (!c) return NULL;
+    backend *b = &c->base;
+    device_cpu_info(&b->info);
+    c->simd = cpu_simd_get();
+    c->n_threads = omp_get_max_threads();
+    b->alloc = cpu_alloc;
+    b->free = cpu_free;
+    b->upload = cpu_copy;
+    b->download = cpu_copy;
+    b->memset = cpu_memset;
+    b->sync = cpu_sync;
+    b->memory_info = cpu_memory_info;
+    b->embedding = cpu_embedding;
+    b->rmsnorm = cpu_rmsnorm;
+    b->add_rmsnorm = cpu_add_rmsnorm;
+    b->matmul = cpu_matmul;
+    b->rope = cpu_rope;
+    b->kv_write = cpu_kv_write;
+    b->attention = cpu_attention;
+    b->silu_mul = cpu_silu_mul;
+    b->gather_rows = cpu_gather_rows;
+    b->destroy = cpu_destroy;
+    return b;
+}

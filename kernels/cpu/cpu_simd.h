@@ -1,0 +1,33 @@
+// cpu_simd.h - the inner loops of the CPU backend, in a plain C version and an
+// AVX2/FMA/F16C version chosen once at run time (cpu_simd_init).
+//
+// Every dot product, whichever version, adds in the same order for a given
+// length: 8 lanes of partial sums over whole blocks of 8, reduced in a fixed
+// tree, then the tail. So a row's result never depends on which other rows
+// share its batch (batch invariance).
+#ifndef LLM_CPU_SIMD_H
+#define LLM_CPU_SIMD_H
+
+#include <stdint.h>
+
+#include "dtype.h"
+
+typedef struct {
+    const char *name; // "avx2" or "generic"
+    // sum_i x[i] * w[i], w in dtype (F16, BF16, F32)
+    float (*dot)(const float *x, const void *w, llm_dtype dt, int n);
+    // y[i] += a * v[i], v in dtype
+    void (*axpy)(float *y, float a, const void *v, llm_dtype dt, int n);
+    // dst[i] = (float)src[i]
+    void (*to_f32)(float *dst, const void *src, llm_dtype dt, int n);
+    // out[t * ldo + r] = dot(x + t * n, w + r * n) for r < 4, t < 2, f32 w.
+    // Same arithmetic as dot() on each pair.
+    void (*dot4x2)(float *out, int ldo, const float *x, const float *w, int n);
+} cpu_simd;
+
+// The best version this CPU supports (AVX2 + FMA + F16C, else generic).
+const cpu_simd *cpu_simd_get(void);
+// The plain C version (tests compare the two).
+const cpu_simd *cpu_simd_generic(void);
+
+#endif
