@@ -1,0 +1,108 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_simd.h"
+#include "backend.h"
+#include "harness.h"
+#include "util.h"
+
+static float frand(unsigned *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+// The AVX2 loops add in exactly the generic order: bit-identical results.
+TEST(cpu_simd_versions_agree_bitwise) {
+    const cpu_simd *fast = cpu_simd_get(), *gen = cpu_simd_generic();
+    unsigned seed = 1;
+    float x[203], wf[4 * 203];
+    uint16_t wh[203], wb[203];
+    for (int i = 0; i < 203; i++) {
+        x[i] = frand(&seed);
+        wh[i] = f32_to_fp16(frand(&seed));
+        wb[i] = f32_to_bf16(frand(&seed));
+    }
+    for (int i = 0; i < 4 * 203; i++) wf[i] = frand(&seed);
+    for (int n = 1; n <= 203; n += 11) {
+        CHECK(fast->dot(x, wh, LLM_F16, n) == gen->dot(x, wh, LLM_F16, n));
+        CHECK(fast->dot(x, wb, LLM_BF16, n) == gen->dot(x, wb, LLM_BF16, n));
+        CHECK(fast->dot(x, wf, LLM_F32, n) == gen->dot(x, wf, LLM_F32, n));
+        float o1[8], o2[8];
+        fast->dot4x2(o1, 4, x, wf, n / 2);
+        gen->dot4x2(o2, 4, x, wf, n / 2);
+        CHECK(memcmp(o1, o2, sizeof o1) == 0);
+        for (int r = 0; r < 4; r++) // dot4x2 == dot on each pair
+            CHECK(o1[1 * 4 + r] == fast->dot(x + n / 2, wf + r * (n / 2), LLM_F32, n / 2));
+        float y1[203] = {0}, y2[203] = {0};
+        fast->axpy(y1, 0.37f, wh, LLM_F16, n);
+        gen->axpy(y2, 0.37f, wh, LLM_F16, n);
+        CHECK(memcmp(y1, y2, sizeof y1) == 0);
+    }
+}
+
+// matmul against a double-precision reference, and each token's row equal
+// bit for bit whether it is computed alone (decode path) or in a batch.
+TEST(cpu_matmul_reference_and_batch_invariance) {
+    char err[LLM_ERR_LEN];
+    backend *b = cpu_backend_create(err);
+    CHECK(b != NULL);
+    if (!b) return;
+    const int rows = 37, cols = 83, n = 70;
+    unsigned seed = 7;
+    uint16_t *w = malloc(sizeof(uint16_t) * rows * cols);
+    float *x = malloc(sizeof(float) * n * cols), *out = malloc(sizeof(float) * n * rows);
+    float bias[37], one[37];
+    for (int i = 0; i < rows * cols; i++) w[i] = f32_to_bf16(frand(&seed));
+    for (int i = 0; i < n * cols; i++) x[i] = frand(&seed);
+    for (int i = 0; i < rows; i++) bias[i] = frand(&seed);
+    bk_matrix m = {w, LLM_BF16, rows, cols};
+    b->matmul(b, out, x, &m, bias, n);
+    double worst = 0;
+    for (int t = 0; t < n; t++)
+        for (int r = 0; r < rows; r++) {
+            double s = bias[r];
+            for (int k = 0; k < cols; k++) s += (double)x[t * cols + k] * bf16_to_f32(w[r * cols + k]);
+            worst = fmax(worst, fabs(s - out[t * rows + r]));
+        }
+    CHECK_MSG(worst < 1e-4, "max abs error %g", worst);
+    for (int t = 0; t < n; t += 9) {
+        b->matmul(b, one, x + t * cols, &m, bias, 1);
+        CHECK(memcmp(one, out + t * rows, sizeof one) == 0);
+    }
+    free(w), free(x), free(out);
+    b->destroy(b);
+}
+
+TEST(cpu_rmsnorm_silu_rope_kv_write) {
+    char err[LLM_ERR_LEN];
+    backend *b = cpu_backend_create(err);
+    if (!b) return;
+    float x[2 * 8] = {1, 2, 3, 4, 5, 6, 7, 8, -1, 0, 1, 0, 2, 0, 0, 0}, w[8] = {1, 1, 1, 1, 2, 2, 2, 2}, out[16];
+    b->rmsnorm(b, out, x, w, 2, 8, 1e-6f);
+    double ms = (1 + 4 + 9 + 16 + 25 + 36 + 49 + 64) / 8.0;
+    CHECK_NEAR(out[0], 1 / sqrt(ms + 1e-6), 1e-6);
+    CHECK_NEAR(out[7], 2 * 8 / sqrt(ms + 1e-6), 1e-5);
+    float g[2] = {1.5f, -2}, u[2] = {2, 3}, s[2];
+    b->silu_mul(b, s, g, u, 1, 2);
+    CHECK_NEAR(s[0], 1.5 / (1 + exp(-1.5)) * 2, 1e-6);
+    CHECK_NEAR(s[1], -2 / (1 + exp(2.0)) * 3, 1e-6);
+    // rope: head_dim 4, pairs (0,2) and (1,3)
+    float q[4] = {1, 0, 0, 1}, k[4] = {0, 1, 1, 0}, inv[2] = {1.0f, 0.5f};
+    int32_t pos[1] = {3};
+    b->rope(b, q, k, pos, inv, 1, 1, 1, 4);
+    CHECK_NEAR(q[0], cos(3.0), 1e-6);
+    CHECK_NEAR(q[2], sin(3.0), 1e-6);
+    CHECK_NEAR(q[1], -sin(1.5), 1e-6);
+    CHECK_NEAR(q[3], cos(1.5), 1e-6);
+    // kv_write: slot 5 of block size 4 = block 1 offset 1; 2 kv heads of dim 2
+    uint16_t kc[3 * 2 * 4 * 2], vc[3 * 2 * 4 * 2];
+    memset(kc, 0, sizeof kc), memset(vc, 0, sizeof vc);
+    float kk[4] = {1, 2, 3, 4}, vv[4] = {5, 6, 7, 8};
+    int32_t slot[1] = {5};
+    b->kv_write(b, kc, vc, kk, vv, slot, 1, 2, 2, 4);
+    // [block 1][head 1][offset 1][d] = ((1*2+1)*4+1)*2
+    CHECK_NEAR(fp16_to_f32(kc[((1 * 2 + 1) * 4 + 1) * 2 + 1]), 4, 0);
+    CHECK_NEAR(fp16_to_f32(vc[((1 * 2 + 0) * 4 + 1) * 2 + 0]), 5, 0);
+    b->destroy(b);
+}
