@@ -117,9 +117,9 @@ uint64_t forward_page_bytes(const model_config *c, int block_size) {
 
 forward_ctx *forward_create(backend *b, const model_weights *m, const forward_opts *opts, char *err) {
     const model_config *c = &m->cfg;
-    if (opts->max_tokens <= 0 || opts->max_seqs <= 0 || opts->block_size <= 0 || opts->num_blocks <= 0 ||
+    if (opts->max_tokens <= 0 || opts->max_seqs <= 0 || opts->block_size <= 0 || opts->num_blocks < 0 ||
         opts->max_context <= 0) {
-        llm_errf(err, "forward: max_tokens, max_seqs, max_context, block_size and num_blocks must be positive");
+        llm_errf(err, "forward: max_tokens, max_seqs, max_context and block_size must be positive");
         return NULL;
     }
     forward_ctx *f = llm_calloc(1, sizeof *f, err);
@@ -147,13 +147,7 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
             goto fail;
     }
 
-    // KV pool: per layer K and V, [num_blocks, n_kv_heads, block_size, head_dim] fp16
-    size_t layer_kv = (size_t)opts->num_blocks * opts->block_size * config_kv_dim(c) * sizeof(uint16_t);
-    for (int l = 0; l < c->n_layers; l++) {
-        f->layers[l].k_cache = dev_alloc(f, layer_kv, &f->kv_bytes, err);
-        f->layers[l].v_cache = f->layers[l].k_cache ? dev_alloc(f, layer_kv, &f->kv_bytes, err) : NULL;
-        if (!f->layers[l].v_cache) goto fail;
-    }
+    if (opts->num_blocks > 0 && forward_alloc_kv(f, opts->num_blocks, err)) goto fail;
 
     const size_t T = (size_t)opts->max_tokens;
     f->logit_rows = opts->max_seqs > 16 ? opts->max_seqs : 16;
@@ -191,6 +185,31 @@ fail:
     return NULL;
 }
 
+int forward_alloc_kv(forward_ctx *f, int num_blocks, char *err) {
+    const model_config *c = f->cfg;
+    for (int l = 0; l < c->n_layers; l++) { // the pool is the last thing allocated
+        fwd_layer *L = &f->layers[l];
+        if (!L->k_cache) continue;
+        for (int i = 0; i < f->n_allocs; i++)
+            if (f->allocs[i] == L->k_cache || f->allocs[i] == L->v_cache) {
+                f->b->free(f->b, f->allocs[i]);
+                f->allocs[i--] = f->allocs[--f->n_allocs];
+            }
+        L->k_cache = L->v_cache = NULL;
+    }
+    f->kv_bytes = 0;
+    f->o.num_blocks = 0;
+    // per layer K and V, [num_blocks, n_kv_heads, block_size, head_dim] fp16
+    size_t layer_kv = (size_t)num_blocks * f->o.block_size * config_kv_dim(c) * sizeof(uint16_t);
+    for (int l = 0; l < c->n_layers; l++) {
+        f->layers[l].k_cache = dev_alloc(f, layer_kv, &f->kv_bytes, err);
+        f->layers[l].v_cache = f->layers[l].k_cache ? dev_alloc(f, layer_kv, &f->kv_bytes, err) : NULL;
+        if (!f->layers[l].v_cache) return -1;
+    }
+    f->o.num_blocks = num_blocks;
+    return 0;
+}
+
 static int check_batch(const forward_ctx *f, const forward_batch *bt, char *err) {
     const forward_opts *o = &f->o;
     if (bt->n_tokens <= 0 || bt->n_tokens > o->max_tokens)
@@ -206,9 +225,26 @@ static int check_batch(const forward_ctx *f, const forward_batch *bt, char *err)
             return llm_errf(err, "forward: sequence %d has %d new tokens, context %d (limit %d)", s, q_len, ctx,
                             o->max_context);
     }
-    for (int i = 0; i < bt->n_tokens; i++)
+    if (o->num_blocks <= 0) return llm_errf(err, "forward: no KV pool allocated");
+    if (bt->max_blocks <= 0 || bt->max_blocks > (o->max_context + o->block_size - 1) / o->block_size)
+        return llm_errf(err, "forward: block table width %d outside [1, %d]", bt->max_blocks,
+                        (o->max_context + o->block_size - 1) / o->block_size);
+    const int n_slots = o->num_blocks * o->block_size;
+    for (int i = 0; i < bt->n_tokens; i++) {
         if (bt->token_ids[i] < 0 || bt->token_ids[i] >= f->cfg->vocab_size)
             return llm_errf(err, "forward: token id %d out of range [0, %d)", bt->token_ids[i], f->cfg->vocab_size);
+        if (bt->slot_mapping[i] < -1 || bt->slot_mapping[i] >= n_slots)
+            return llm_errf(err, "forward: slot %d outside the KV pool (%d slots)", bt->slot_mapping[i], n_slots);
+    }
+    for (int s = 0; s < bt->n_seqs; s++) {
+        int used = (bt->context_len[s] + o->block_size - 1) / o->block_size;
+        for (int j = 0; j < used; j++) {
+            int blk = bt->block_tables[(size_t)s * bt->max_blocks + j];
+            if (blk < 0 || blk >= o->num_blocks)
+                return llm_errf(err, "forward: sequence %d uses page %d outside the pool (%d pages)", s, blk,
+                                o->num_blocks);
+        }
+    }
     return 0;
 }
 

@@ -20,7 +20,7 @@ typedef struct {
     int max_seqs;       // most sequences in one call
     int max_context;    // longest context of a sequence (max_model_len)
     int block_size;     // tokens per KV page (16 by default)
-    int num_blocks;     // pages in the KV pool
+    int num_blocks;     // pages in the KV pool (0: none yet, see forward_alloc_kv)
 } forward_opts;
 
 // One step's batch, host arrays (see bk_attn_batch for the semantics).
@@ -41,6 +41,10 @@ typedef struct {
 // they are), allocates the KV pool and the workspace for opts. The model must
 // outlive the context. Returns NULL with err on failure (nothing leaked).
 forward_ctx *forward_create(backend *b, const model_weights *m, const forward_opts *opts, char *err);
+
+// Allocates the KV pool of num_blocks pages (replacing any earlier pool).
+// Returns 0, or -1 with err when the device is out of memory.
+int forward_alloc_kv(forward_ctx *f, int num_blocks, char *err);
 
 // Runs the batch: writes its K/V into the cache and fills logits (host,
 // [n_seqs or n_tokens, vocab] f32, see all_logits). Returns 0, or -1 with err

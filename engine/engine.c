@@ -1,0 +1,391 @@
+// engine.c - the engine core: model + backend + forward pass + KV pool sized
+// from the memory budget + scheduler + sampling, one step at a time.
+#include "engine.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "block_manager.h"
+#include "forward.h"
+#include "scheduler.h"
+#include "util.h"
+
+struct engine {
+    engine_config cfg;
+    model_weights *model;
+    backend *bk;
+    forward_ctx *fwd;
+    block_manager *bm;
+    scheduler sched;
+    engine_stats st;     // memory figures fixed at start; counters updated as we go
+    int max_total;       // tokens a sequence may reach: min(max_model_len, KV tokens)
+    int64_t next_id;
+    uint64_t next_arrival;
+    // requests by id: a small open list (few hundred live at most)
+    request **live;
+    int n_live, cap_live;
+    // step buffers
+    sched_item *items;
+    engine_output *outs;
+    int n_outs, cap_outs;
+    float *logits;       // [max_num_seqs, vocab]
+    int32_t *tok, *pos, *slot, *qstart, *ctx, *btab;
+    int max_blocks;
+    int64_t *aborted;    // ids aborted since the last step (reported once)
+    int n_aborted, cap_aborted;
+};
+
+engine_config engine_config_default(void) {
+    engine_config c = {0};
+    c.device = DEVICE_AUTO;
+    c.dtype = -1;
+    c.block_size = 16;
+    c.gpu_memory_utilization = 0.9;
+    c.max_num_seqs = 256;
+    c.max_num_batched_tokens = 2048;
+    c.prefix_caching = 1;
+    return c;
+}
+
+static void log_startup(const engine *e) {
+    const engine_stats *s = &e->st;
+    char a[32], b[32], c[32], d[32], f[32];
+    fprintf(stderr, "engine: device %s (%s), total %s, budget %s (%.2f)\n",
+            device_name(e->bk->info.kind), e->bk->info.name, llm_fmt_bytes(s->device_total, a, sizeof a),
+            llm_fmt_bytes(s->budget, b, sizeof b), e->cfg.gpu_memory_utilization);
+    fprintf(stderr, "engine: weights %s, activation peak %s, overhead %s, available KV memory %s\n",
+            llm_fmt_bytes(s->weights, a, sizeof a), llm_fmt_bytes(s->activations, b, sizeof b),
+            llm_fmt_bytes(s->overhead, c, sizeof c), llm_fmt_bytes(s->kv_allocated, d, sizeof d));
+    fprintf(stderr, "engine: KV cache size %" PRId64 " tokens (%d pages of %d, %s each)\n", s->kv_tokens,
+            s->pages_total, s->block_size, llm_fmt_bytes(s->page_bytes, f, sizeof f));
+    fprintf(stderr, "engine: maximum concurrency for %d tokens per request: %.2fx\n", s->max_model_len,
+            s->max_concurrency);
+}
+
+// Sizes the KV pool (DESIGN.md "Memory budget"): budget = total x utilization;
+// KV = budget - weights - activation peak - overhead, or the explicit override.
+static int size_kv(engine *e, char *err) {
+    engine_stats *s = &e->st;
+    uint64_t free_b = 0, total_b = 0;
+    e->bk->memory_info(e->bk, &free_b, &total_b);
+    if (e->bk->info.kind == DEVICE_CPU) {
+        // the CPU's "device" is host RAM: what is available (or --device-memory)
+        // plus the weights, which are already resident
+        total_b = e->cfg.device_memory ? e->cfg.device_memory : free_b + s->weights;
+    }
+    s->device_total = total_b;
+    s->activations = forward_workspace_bytes(e->fwd);
+    s->overhead = 0; // the CPU backend has no context or library workspaces
+    s->page_bytes = forward_page_bytes(&e->model->cfg, e->cfg.block_size);
+    uint64_t kv;
+    if (e->cfg.kv_cache_memory) {
+        kv = e->cfg.kv_cache_memory;
+        s->budget = s->weights + s->activations + s->overhead + kv;
+    } else {
+        s->budget = (uint64_t)((double)total_b * e->cfg.gpu_memory_utilization);
+        uint64_t fixed = s->weights + s->activations + s->overhead;
+        if (s->budget <= fixed) {
+            char a[32], b[32];
+            return llm_errf(err,
+                            "no memory left for the KV cache: budget %s (%.2f of the device) <= weights + "
+                            "activations + overhead %s; raise --gpu-memory-utilization or set --kv-cache-memory",
+                            llm_fmt_bytes(s->budget, a, sizeof a), e->cfg.gpu_memory_utilization,
+                            llm_fmt_bytes(fixed, b, sizeof b));
+        }
+        kv = s->budget - fixed;
+    }
+    uint64_t pages = kv / s->page_bytes;
+    if (pages < 1) return llm_errf(err, "KV cache memory %" PRIu64 " bytes holds no page of %" PRIu64 " bytes", kv, s->page_bytes);
+    if (pages > INT32_MAX / (uint64_t)e->cfg.block_size) pages = INT32_MAX / (uint64_t)e->cfg.block_size;
+    s->pages_total = (int)pages;
+    s->block_size = e->cfg.block_size;
+    s->kv_tokens = (int64_t)pages * e->cfg.block_size;
+    s->kv_allocated = pages * s->page_bytes;
+    s->max_model_len = e->cfg.max_model_len;
+    s->max_concurrency = (double)s->kv_tokens / (double)s->max_model_len;
+    return 0;
+}
+
+engine *engine_create(const engine_config *cfg, char *err) {
+    if (cfg->block_size <= 0 || cfg->max_num_seqs <= 0 || cfg->max_num_batched_tokens <= 0 ||
+        cfg->max_model_len < 0 || !(cfg->gpu_memory_utilization > 0 && cfg->gpu_memory_utilization <= 1)) {
+        llm_errf(err, "engine: block_size, max_num_seqs and max_num_batched_tokens must be positive and "
+                      "gpu_memory_utilization in (0, 1]");
+        return NULL;
+    }
+    if (!cfg->model_dir == !cfg->synthetic) {
+        llm_errf(err, "engine: give a model directory or a synthetic model name");
+        return NULL;
+    }
+    engine *e = llm_calloc(1, sizeof *e, err);
+    if (!e) return NULL;
+    e->cfg = *cfg;
+    device_info dev;
+    if (device_select(cfg->device, &dev, err)) goto fail;
+    e->bk = backend_create(&dev, err);
+    if (!e->bk && cfg->device == DEVICE_AUTO && dev.kind != DEVICE_CPU) {
+        if (cfg->verbose) fprintf(stderr, "engine: %s; falling back to the CPU\n", err);
+        device_cpu_info(&dev);
+        e->bk = backend_create(&dev, err);
+    }
+    if (!e->bk) goto fail;
+    if (cfg->model_dir) {
+        model_load_opts lo = {.matrix_dtype = cfg->dtype, .progress = cfg->verbose};
+        e->model = model_load(cfg->model_dir, &lo, err);
+    } else {
+        e->model = model_synthetic(cfg->synthetic, cfg->seed, cfg->dtype < 0 ? LLM_BF16 : (llm_dtype)cfg->dtype, err);
+    }
+    if (!e->model) goto fail;
+    const model_config *mc = &e->model->cfg;
+    if (e->cfg.max_model_len == 0 || e->cfg.max_model_len > mc->max_position) e->cfg.max_model_len = mc->max_position;
+    e->st.weights = e->model->weight_bytes;
+
+    forward_opts fo = {.max_tokens = cfg->max_num_batched_tokens, .max_seqs = cfg->max_num_seqs,
+                       .max_context = e->cfg.max_model_len, .block_size = cfg->block_size, .num_blocks = 0};
+    e->fwd = forward_create(e->bk, e->model, &fo, err);
+    if (!e->fwd || size_kv(e, err) || forward_alloc_kv(e->fwd, e->st.pages_total, err)) goto fail;
+    e->bm = bm_create(e->st.pages_total, cfg->block_size, cfg->prefix_caching, err);
+    if (!e->bm) goto fail;
+    e->max_total = e->cfg.max_model_len < e->st.kv_tokens ? e->cfg.max_model_len : (int)e->st.kv_tokens;
+
+    e->sched.max_num_seqs = cfg->max_num_seqs;
+    e->sched.max_num_batched_tokens = cfg->max_num_batched_tokens;
+    e->sched.max_model_len = e->cfg.max_model_len;
+    e->sched.bm = e->bm;
+    const int S = cfg->max_num_seqs, T = cfg->max_num_batched_tokens;
+    e->max_blocks = (e->cfg.max_model_len + cfg->block_size - 1) / cfg->block_size;
+    e->sched.running.v = llm_calloc((size_t)S, sizeof(request *), err);
+    e->items = llm_calloc((size_t)S, sizeof *e->items, err);
+    e->logits = llm_malloc((size_t)S * mc->vocab_size * sizeof(float), err);
+    e->tok = llm_malloc((size_t)T * 4, err);
+    e->pos = llm_malloc((size_t)T * 4, err);
+    e->slot = llm_malloc((size_t)T * 4, err);
+    e->qstart = llm_malloc((size_t)(S + 1) * 4, err);
+    e->ctx = llm_malloc((size_t)S * 4, err);
+    e->btab = llm_malloc((size_t)S * e->max_blocks * 4, err);
+    if (!e->sched.running.v || !e->items || !e->logits || !e->tok || !e->pos || !e->slot || !e->qstart ||
+        !e->ctx || !e->btab)
+        goto fail;
+    e->sched.running.cap = S;
+    if (cfg->verbose) log_startup(e);
+    return e;
+fail:
+    engine_destroy(e);
+    return NULL;
+}
+
+static request *find_live(const engine *e, int64_t id, int *index) {
+    for (int i = 0; i < e->n_live; i++)
+        if (e->live[i]->id == id) {
+            if (index) *index = i;
+            return e->live[i];
+        }
+    return NULL;
+}
+
+static void request_free(request *r) {
+    if (!r) return;
+    bm_seq_free(&r->pages);
+    sampler_seq_destroy(r->sampler);
+    free(r->tokens);
+    free(r);
+}
+
+int64_t engine_add_request(engine *e, const int32_t *prompt, int n_prompt, const sampling_params *sp, char *err) {
+    const model_config *mc = &e->model->cfg;
+    if (n_prompt <= 0) return llm_errf(err, "the prompt is empty");
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= mc->vocab_size)
+            return llm_errf(err, "prompt token %d (at %d) is outside the vocabulary [0, %d)", prompt[i], i,
+                            mc->vocab_size);
+    if (n_prompt >= e->cfg.max_model_len)
+        return llm_errf(err, "the prompt has %d tokens; this model's maximum context length is %d", n_prompt,
+                        e->cfg.max_model_len);
+    if (n_prompt >= e->st.kv_tokens)
+        return llm_errf(err, "the prompt has %d tokens; the whole KV cache holds %" PRId64, n_prompt, e->st.kv_tokens);
+    if (e->n_live == e->cap_live) {
+        int cap = e->cap_live ? e->cap_live * 2 : 64;
+        request **v = realloc(e->live, (size_t)cap * sizeof *v);
+        if (!v) return llm_errf(err, "out of memory");
+        e->live = v;
+        e->cap_live = cap;
+    }
+    request *r = llm_calloc(1, sizeof *r, err);
+    if (!r) return -1;
+    int cap = n_prompt + (sp->max_tokens < e->max_total ? sp->max_tokens : e->max_total) + 1;
+    r->tokens = llm_malloc((size_t)cap * sizeof(int32_t), err);
+    r->sampler = r->tokens ? sampler_seq_create(sp, mc->vocab_size, mc->eos_ids, mc->n_eos, prompt, n_prompt, err) : NULL;
+    if (!r->sampler) {
+        request_free(r);
+        return -1;
+    }
+    memcpy(r->tokens, prompt, (size_t)n_prompt * sizeof(int32_t));
+    r->n_tokens = r->n_prompt = n_prompt;
+    r->cap = cap;
+    r->params = *sp;
+    r->id = e->next_id++;
+    r->arrival = e->next_arrival++;
+    if (sched_add(&e->sched, r)) {
+        request_free(r);
+        return llm_errf(err, "out of memory");
+    }
+    e->live[e->n_live++] = r;
+    return r->id;
+}
+
+static void retire(engine *e, request *r) {
+    int i;
+    sched_remove(&e->sched, r);
+    if (find_live(e, r->id, &i)) e->live[i] = e->live[--e->n_live];
+    request_free(r);
+}
+
+int engine_abort(engine *e, int64_t id) {
+    request *r = find_live(e, id, NULL);
+    if (!r) return -1;
+    if (e->n_aborted == e->cap_aborted) {
+        int cap = e->cap_aborted ? e->cap_aborted * 2 : 16;
+        int64_t *v = realloc(e->aborted, (size_t)cap * sizeof *v);
+        if (!v) return -1;
+        e->aborted = v;
+        e->cap_aborted = cap;
+    }
+    e->aborted[e->n_aborted++] = id;
+    retire(e, r);
+    return 0;
+}
+
+static engine_output *push_output(engine *e, char *err) {
+    if (e->n_outs == e->cap_outs) {
+        int cap = e->cap_outs ? e->cap_outs * 2 : 64;
+        engine_output *v = realloc(e->outs, (size_t)cap * sizeof *v);
+        if (!v) {
+            llm_errf(err, "out of memory");
+            return NULL;
+        }
+        e->outs = v;
+        e->cap_outs = cap;
+    }
+    engine_output *o = &e->outs[e->n_outs++];
+    memset(o, 0, sizeof *o);
+    o->token = -1;
+    return o;
+}
+
+// Lays the planned items out as one flat forward batch.
+static void build_batch(engine *e, const sched_item *items, int n, forward_batch *b) {
+    const int bs = e->cfg.block_size;
+    int t = 0;
+    e->qstart[0] = 0;
+    for (int s = 0; s < n; s++) {
+        const request *r = items[s].r;
+        for (int i = 0; i < items[s].n; i++, t++) {
+            int p = items[s].start + i;
+            e->tok[t] = r->tokens[p];
+            e->pos[t] = p;
+            e->slot[t] = r->pages.blocks[p / bs] * bs + p % bs;
+        }
+        e->qstart[s + 1] = t;
+        e->ctx[s] = items[s].start + items[s].n;
+        int32_t *row = e->btab + (size_t)s * e->max_blocks;
+        memcpy(row, r->pages.blocks, (size_t)r->pages.n_blocks * sizeof(int32_t));
+        for (int j = r->pages.n_blocks; j < e->max_blocks; j++) row[j] = 0;
+    }
+    *b = (forward_batch){.n_tokens = t, .n_seqs = n, .token_ids = e->tok, .positions = e->pos,
+                         .slot_mapping = e->slot, .query_start = e->qstart, .context_len = e->ctx,
+                         .block_tables = e->btab, .max_blocks = e->max_blocks, .all_logits = 0};
+}
+
+int engine_step(engine *e, engine_output **out, int *n_out, char *err) {
+    e->n_outs = 0;
+    *out = NULL;
+    *n_out = 0;
+    for (int i = 0; i < e->n_aborted; i++) {
+        engine_output *o = push_output(e, err);
+        if (!o) return -1;
+        o->id = e->aborted[i];
+        o->finished = 1;
+        o->finish_reason = "abort";
+    }
+    e->n_aborted = 0;
+
+    int n = sched_plan(&e->sched, e->items);
+    if (n > 0) {
+        forward_batch b;
+        build_batch(e, e->items, n, &b);
+        if (forward_run(e->fwd, &b, e->logits, err)) return -1;
+        sched_commit(&e->sched, e->items, n);
+        e->st.computed_tokens += (uint64_t)b.n_tokens;
+        e->st.steps++;
+    }
+    const int vocab = e->model->cfg.vocab_size;
+    for (int s = 0; s < n; s++) {
+        request *r = e->items[s].r;
+        if (!e->items[s].sample) continue;
+        engine_output *o = push_output(e, err);
+        if (!o) return -1;
+        o->id = r->id;
+        o->n_prompt = r->n_prompt;
+        o->n_cached = r->n_cached;
+        if (sampler_sample(r->sampler, e->logits + (size_t)s * vocab, vocab, &o->sample, err) ||
+            sampler_accept(r->sampler, o->sample.token, err))
+            return -1;
+        int tok = o->sample.token;
+        o->token = tok;
+        r->tokens[r->n_tokens++] = tok;
+        o->n_generated = sampler_n_generated(r->sampler);
+        e->st.generated_tokens++;
+        sampler_finish fin = sampler_check_finish(r->sampler, tok);
+        if (fin == SAMPLER_FINISH_NONE && (r->n_tokens >= e->max_total || r->n_tokens >= r->cap))
+            fin = SAMPLER_FINISH_LENGTH;
+        if (fin != SAMPLER_FINISH_NONE) {
+            o->finished = 1;
+            o->finish_reason = sampler_finish_name(fin);
+            retire(e, r);
+        }
+    }
+    *out = e->outs;
+    *n_out = e->n_outs;
+    return 0;
+}
+
+int engine_has_work(const engine *e) { return e->sched.waiting.n + e->sched.running.n > 0 || e->n_aborted > 0; }
+
+void engine_get_stats(const engine *e, engine_stats *s) {
+    *s = e->st;
+    bm_stats b = bm_get_stats(e->bm);
+    s->pages_used = b.used;
+    s->pages_cached = b.cached;
+    s->kv_used = (uint64_t)b.used * s->page_bytes;
+    s->prefix_queries = b.queries;
+    s->prefix_hits = b.hits;
+    s->running = e->sched.running.n;
+    s->waiting = e->sched.waiting.n;
+    s->preemptions = e->sched.preemptions;
+    s->prompt_tokens = e->sched.prompt_tokens;
+    s->cached_prompt_tokens = e->sched.cached_prompt_tokens;
+}
+
+const model_config *engine_model_config(const engine *e) { return &e->model->cfg; }
+const device_info *engine_device(const engine *e) { return &e->bk->info; }
+
+void engine_destroy(engine *e) {
+    if (!e) return;
+    for (int i = 0; i < e->n_live; i++) {
+        bm_release(e->bm, &e->live[i]->pages);
+        request_free(e->live[i]);
+    }
+    free(e->live);
+    sched_free(&e->sched);
+    bm_destroy(e->bm);
+    forward_destroy(e->fwd);
+    if (e->bk) e->bk->destroy(e->bk);
+    model_free(e->model);
+    free(e->items), free(e->outs), free(e->logits), free(e->tok), free(e->pos), free(e->slot);
+    free(e->qstart), free(e->ctx), free(e->btab), free(e->aborted);
+    free(e);
+}
