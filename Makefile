@@ -137,12 +137,14 @@ endif
 # `make fuzz` runs every target for FUZZ_SECONDS; `make fuzz-NAME` runs one.
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_LIB_SRC := $(filter-out kernels/cuda/%,$(LIB_SRC))
+# the library sources each target needs
+FUZZ_SRC_safetensors := engine/safetensors.c engine/dtype.c engine/util.c
+FUZZ_SRC_tokenizer   := $(filter-out tokenizer/llm_%,$(wildcard tokenizer/*.c)) engine/util.c
 fuzz: $(addprefix fuzz-,$(FUZZ_TARGETS))
-fuzz-%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC)
+fuzz-%: tests/fuzz/fuzz_%.c
 	@mkdir -p $(BUILD)/fuzz fuzz-out/$*
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(INCLUDES) \
-	    $< $(FUZZ_LIB_SRC) -lcjson -lm -o $(BUILD)/fuzz/fuzz_$*
+	    $< $(FUZZ_SRC_$*) -lcjson -lm -o $(BUILD)/fuzz/fuzz_$*
 	$(BUILD)/fuzz/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    -artifact_prefix=fuzz-out/$*- fuzz-out/$* tests/fuzz/corpus_$*
 

@@ -28,12 +28,14 @@ static int get_int(const cJSON *obj, const char *key, int *out, const char *labe
     if (!v || cJSON_IsNull(v)) return 0;
     double d = v->valuedouble;
     if (!cJSON_IsNumber(v) || d != floor(d) || d < -1 || d > CONFIG_INT_MAX)
-        return llm_errf(err, "%s: \"%s\" must be an integer in [-1, %d]", label, key, CONFIG_INT_MAX);
+        return llm_errf(err, "%s: \"%s\" must be an integer in [-1, %d]", label, key,
+                        CONFIG_INT_MAX);
     *out = (int)d;
     return 1;
 }
 
-static int get_double(const cJSON *obj, const char *key, double *out, const char *label, char *err) {
+static int get_double(const cJSON *obj, const char *key, double *out, const char *label,
+                      char *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v)) return 0;
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
@@ -78,7 +80,8 @@ static int read_eos(model_config *c, const cJSON *obj, const char *label, char *
         add_eos(c, (int)v->valuedouble);
         return 0;
     }
-    if (!cJSON_IsArray(v)) return llm_errf(err, "%s: \"eos_token_id\" must be an integer or a list", label);
+    if (!cJSON_IsArray(v))
+        return llm_errf(err, "%s: \"eos_token_id\" must be an integer or a list", label);
     const cJSON *e;
     cJSON_ArrayForEach(e, v) {
         if (!cJSON_IsNumber(e))
@@ -101,10 +104,12 @@ static int read_rope(model_config *c, const cJSON *root, const char *label, char
     }
     if (!(c->rope_theta > 0)) return llm_errf(err, "%s: rope_theta must be positive", label);
     if (!rs || cJSON_IsNull(rs)) return 0;
-    if (!cJSON_IsObject(rs)) return llm_errf(err, "%s: rope_scaling must be an object or null", label);
+    if (!cJSON_IsObject(rs))
+        return llm_errf(err, "%s: rope_scaling must be an object or null", label);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
     if (!cJSON_IsString(type)) type = cJSON_GetObjectItemCaseSensitive(rs, "type");
-    if (!cJSON_IsString(type)) return llm_errf(err, "%s: rope scaling without a \"rope_type\"", label);
+    if (!cJSON_IsString(type))
+        return llm_errf(err, "%s: rope scaling without a \"rope_type\"", label);
     if (strcmp(type->valuestring, "default") == 0) return 0;
     if (strcmp(type->valuestring, "llama3") != 0)
         return llm_errf(err, "%s: unsupported rope scaling type \"%s\" (supported: llama3)", label,
@@ -114,7 +119,8 @@ static int read_rope(model_config *c, const cJSON *root, const char *label, char
     r |= get_float(rs, "factor", &c->rope_factor, label, err) <= 0;
     r |= get_float(rs, "low_freq_factor", &c->rope_low_freq_factor, label, err) <= 0;
     r |= get_float(rs, "high_freq_factor", &c->rope_high_freq_factor, label, err) <= 0;
-    r |= get_int(rs, "original_max_position_embeddings", &c->rope_orig_max_position, label, err) <= 0;
+    r |= get_int(rs, "original_max_position_embeddings", &c->rope_orig_max_position, label, err) <=
+         0;
     if (r)
         return llm_errf(err,
                         "%s: llama3 rope scaling needs factor, low_freq_factor, high_freq_factor "
@@ -164,16 +170,20 @@ static int parse_root(const cJSON *root, const char *label, model_config *c, cha
         get_bool(root, "tie_word_embeddings", &c->tie_embeddings, label, err) < 0)
         return -1;
     if (c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads != 0)
-        return llm_errf(err, "%s: num_attention_heads (%d) must be a multiple of num_key_value_heads (%d)",
-                        label, c->n_heads, c->n_kv_heads);
+        return llm_errf(
+            err, "%s: num_attention_heads (%d) must be a multiple of num_key_value_heads (%d)",
+            label, c->n_heads, c->n_kv_heads);
     if (c->head_dim <= 0 || c->head_dim % 2 != 0 || c->head_dim > 1024)
-        return llm_errf(err, "%s: head_dim must be even and in [2, 1024] (got %d)", label, c->head_dim);
-    if (c->max_position <= 0) return llm_errf(err, "%s: max_position_embeddings must be positive", label);
+        return llm_errf(err, "%s: head_dim must be even and in [2, 1024] (got %d)", label,
+                        c->head_dim);
+    if (c->max_position <= 0)
+        return llm_errf(err, "%s: max_position_embeddings must be positive", label);
     if (!(c->rms_eps > 0)) return llm_errf(err, "%s: rms_norm_eps must be positive", label);
 
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
     if (cJSON_IsString(act) && strcmp(act->valuestring, "silu") != 0)
-        return llm_errf(err, "%s: unsupported hidden_act \"%s\" (supported: silu)", label, act->valuestring);
+        return llm_errf(err, "%s: unsupported hidden_act \"%s\" (supported: silu)", label,
+                        act->valuestring);
     int flag = 0;
     if (get_bool(root, "mlp_bias", &flag, label, err) < 0) return -1;
     if (flag) return llm_errf(err, "%s: mlp_bias is not supported", label);
@@ -196,8 +206,10 @@ static int parse_root(const cJSON *root, const char *label, model_config *c, cha
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(root, "torch_dtype");
     if (!cJSON_IsString(dt)) dt = cJSON_GetObjectItemCaseSensitive(root, "dtype");
     if (cJSON_IsString(dt)) {
-        if (strcmp(dt->valuestring, "bfloat16") == 0) c->dtype = LLM_BF16;
-        else if (strcmp(dt->valuestring, "float32") == 0) c->dtype = LLM_F32;
+        if (strcmp(dt->valuestring, "bfloat16") == 0)
+            c->dtype = LLM_BF16;
+        else if (strcmp(dt->valuestring, "float32") == 0)
+            c->dtype = LLM_F32;
     }
 
     c->bos_id = -1;
@@ -223,8 +235,10 @@ int config_merge_generation(model_config *c, const char *json, const char *label
         return llm_errf(err, "%s: not a JSON object", label);
     }
     int bos = -1, rc = 0;
-    if (get_int(root, "bos_token_id", &bos, label, err) < 0) rc = -1;
-    else if (bos >= 0) c->bos_id = bos;
+    if (get_int(root, "bos_token_id", &bos, label, err) < 0)
+        rc = -1;
+    else if (bos >= 0)
+        c->bos_id = bos;
     if (rc == 0) rc = read_eos(c, root, label, err);
     cJSON_Delete(root);
     return rc;
@@ -286,12 +300,15 @@ char *config_to_json(const model_config *c) {
     cJSON_AddBoolToObject(o, "attention_bias", c->qkv_bias);
     cJSON_AddBoolToObject(o, "mlp_bias", 0);
     cJSON_AddStringToObject(o, "hidden_act", "silu");
-    if (c->arch == ARCH_QWEN2 || c->arch == ARCH_QWEN3) cJSON_AddBoolToObject(o, "use_sliding_window", 0);
+    if (c->arch == ARCH_QWEN2 || c->arch == ARCH_QWEN3)
+        cJSON_AddBoolToObject(o, "use_sliding_window", 0);
     static const char *torch_dtypes[] = {"float32", "float16", "bfloat16", "int8"};
     cJSON_AddStringToObject(o, "torch_dtype", torch_dtypes[c->dtype]);
     if (c->bos_id >= 0) cJSON_AddNumberToObject(o, "bos_token_id", c->bos_id);
-    if (c->n_eos == 1) cJSON_AddNumberToObject(o, "eos_token_id", c->eos_ids[0]);
-    else if (c->n_eos > 1) cJSON_AddItemToObject(o, "eos_token_id", cJSON_CreateIntArray(c->eos_ids, c->n_eos));
+    if (c->n_eos == 1)
+        cJSON_AddNumberToObject(o, "eos_token_id", c->eos_ids[0]);
+    else if (c->n_eos > 1)
+        cJSON_AddItemToObject(o, "eos_token_id", cJSON_CreateIntArray(c->eos_ids, c->n_eos));
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     return s;

@@ -21,29 +21,29 @@ typedef enum {
 
 typedef struct {
     model_arch arch;
-    char arch_name[48];   // "LlamaForCausalLM", ...
-    int dim;              // hidden_size
-    int n_layers;         // num_hidden_layers
-    int n_heads;          // num_attention_heads
-    int n_kv_heads;       // num_key_value_heads (GQA: divides n_heads)
-    int head_dim;         // head_dim, default dim / n_heads
-    int hidden_dim;       // intermediate_size (MLP)
-    int vocab_size;       // vocab_size
-    int max_position;     // max_position_embeddings
-    double rms_eps;       // rms_norm_eps
-    double rope_theta;    // rope_theta
+    char arch_name[48]; // "LlamaForCausalLM", ...
+    int dim;            // hidden_size
+    int n_layers;       // num_hidden_layers
+    int n_heads;        // num_attention_heads
+    int n_kv_heads;     // num_key_value_heads (GQA: divides n_heads)
+    int head_dim;       // head_dim, default dim / n_heads
+    int hidden_dim;     // intermediate_size (MLP)
+    int vocab_size;     // vocab_size
+    int max_position;   // max_position_embeddings
+    double rms_eps;     // rms_norm_eps
+    double rope_theta;  // rope_theta
     rope_scaling_type rope_scaling;
-    float rope_factor;            // llama3: factor
-    float rope_low_freq_factor;   // llama3: low_freq_factor
-    float rope_high_freq_factor;  // llama3: high_freq_factor
-    int rope_orig_max_position;   // llama3: original_max_position_embeddings
-    int sliding_window;   // 0 when attention is global
-    int tie_embeddings;   // lm_head shares embed_tokens
-    int qkv_bias;         // q/k/v projections carry a bias (Qwen2)
-    int qk_norm;          // q/k RMSNorm over head_dim (Qwen3)
-    llm_dtype dtype;      // torch_dtype of the checkpoint (F16 when absent)
-    int bos_id;           // -1 when none
-    int n_eos;            // eos ids from config.json and generation_config.json
+    float rope_factor;           // llama3: factor
+    float rope_low_freq_factor;  // llama3: low_freq_factor
+    float rope_high_freq_factor; // llama3: high_freq_factor
+    int rope_orig_max_position;  // llama3: original_max_position_embeddings
+    int sliding_window;          // 0 when attention is global
+    int tie_embeddings;          // lm_head shares embed_tokens
+    int qkv_bias;                // q/k/v projections carry a bias (Qwen2)
+    int qk_norm;                 // q/k RMSNorm over head_dim (Qwen3)
+    llm_dtype dtype;             // torch_dtype of the checkpoint (F16 when absent)
+    int bos_id;                  // -1 when none
+    int n_eos;                   // eos ids from config.json and generation_config.json
     int eos_ids[CONFIG_MAX_EOS];
 } model_config;
 
@@ -61,8 +61,12 @@ int config_merge_generation(model_config *c, const char *json, const char *label
 int config_load(const char *dir, model_config *c, char *err);
 
 // Derived sizes.
-static inline int config_q_dim(const model_config *c) { return c->n_heads * c->head_dim; }
-static inline int config_kv_dim(const model_config *c) { return c->n_kv_heads * c->head_dim; }
+static inline int config_q_dim(const model_config *c) {
+    return c->n_heads * c->head_dim;
+}
+static inline int config_kv_dim(const model_config *c) {
+    return c->n_kv_heads * c->head_dim;
+}
 // 1 when id is one of the eos ids.
 int config_is_eos(const model_config *c, int id);
 

@@ -10,9 +10,13 @@ static const struct {
     [LLM_I8] = {"I8", 1},
 };
 
-size_t dtype_size(llm_dtype t) { return t < LLM_DTYPE_COUNT ? dtype_info[t].size : 0; }
+size_t dtype_size(llm_dtype t) {
+    return t < LLM_DTYPE_COUNT ? dtype_info[t].size : 0;
+}
 
-const char *dtype_name(llm_dtype t) { return t < LLM_DTYPE_COUNT ? dtype_info[t].name : "?"; }
+const char *dtype_name(llm_dtype t) {
+    return t < LLM_DTYPE_COUNT ? dtype_info[t].name : "?";
+}
 
 int dtype_parse(const char *s, llm_dtype *t) {
     for (int i = 0; i < LLM_DTYPE_COUNT; i++) {

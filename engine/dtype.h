@@ -6,13 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef enum {
-    LLM_F32 = 0,
-    LLM_F16,
-    LLM_BF16,
-    LLM_I8,
-    LLM_DTYPE_COUNT
-} llm_dtype;
+typedef enum { LLM_F32 = 0, LLM_F16, LLM_BF16, LLM_I8, LLM_DTYPE_COUNT } llm_dtype;
 
 // Bytes per element.
 size_t dtype_size(llm_dtype t);

@@ -21,8 +21,8 @@ struct engine {
     forward_ctx *fwd;
     block_manager *bm;
     scheduler sched;
-    engine_stats st;     // memory figures fixed at start; counters updated as we go
-    int max_total;       // tokens a sequence may reach: min(max_model_len, KV tokens)
+    engine_stats st; // memory figures fixed at start; counters updated as we go
+    int max_total;   // tokens a sequence may reach: min(max_model_len, KV tokens)
     int64_t next_id;
     uint64_t next_arrival;
     // requests by id: a small open list (few hundred live at most)
@@ -32,10 +32,10 @@ struct engine {
     sched_item *items;
     engine_output *outs;
     int n_outs, cap_outs;
-    float *logits;       // [max_num_seqs, vocab]
+    float *logits; // [max_num_seqs, vocab]
     int32_t *tok, *pos, *slot, *qstart, *ctx, *btab;
     int max_blocks;
-    int64_t *aborted;    // ids aborted since the last step (reported once)
+    int64_t *aborted; // ids aborted since the last step (reported once)
     int n_aborted, cap_aborted;
 };
 
@@ -55,15 +55,16 @@ static void log_startup(const engine *e) {
     const engine_stats *s = &e->st;
     char a[32], b[32], c[32], d[32], f[32];
     fprintf(stderr, "engine: device %s (%s), total %s, budget %s (%.2f)\n",
-            device_name(e->bk->info.kind), e->bk->info.name, llm_fmt_bytes(s->device_total, a, sizeof a),
-            llm_fmt_bytes(s->budget, b, sizeof b), e->cfg.gpu_memory_utilization);
+            device_name(e->bk->info.kind), e->bk->info.name,
+            llm_fmt_bytes(s->device_total, a, sizeof a), llm_fmt_bytes(s->budget, b, sizeof b),
+            e->cfg.gpu_memory_utilization);
     fprintf(stderr, "engine: weights %s, activation peak %s, overhead %s, available KV memory %s\n",
             llm_fmt_bytes(s->weights, a, sizeof a), llm_fmt_bytes(s->activations, b, sizeof b),
             llm_fmt_bytes(s->overhead, c, sizeof c), llm_fmt_bytes(s->kv_allocated, d, sizeof d));
-    fprintf(stderr, "engine: KV cache size %" PRId64 " tokens (%d pages of %d, %s each)\n", s->kv_tokens,
-            s->pages_total, s->block_size, llm_fmt_bytes(s->page_bytes, f, sizeof f));
-    fprintf(stderr, "engine: maximum concurrency for %d tokens per request: %.2fx\n", s->max_model_len,
-            s->max_concurrency);
+    fprintf(stderr, "engine: KV cache size %" PRId64 " tokens (%d pages of %d, %s each)\n",
+            s->kv_tokens, s->pages_total, s->block_size, llm_fmt_bytes(s->page_bytes, f, sizeof f));
+    fprintf(stderr, "engine: maximum concurrency for %d tokens per request: %.2fx\n",
+            s->max_model_len, s->max_concurrency);
 }
 
 // Sizes the KV pool (DESIGN.md "Memory budget"): budget = total x utilization;
@@ -90,17 +91,22 @@ static int size_kv(engine *e, char *err) {
         uint64_t fixed = s->weights + s->activations + s->overhead;
         if (s->budget <= fixed) {
             char a[32], b[32];
-            return llm_errf(err,
-                            "no memory left for the KV cache: budget %s (%.2f of the device) <= weights + "
-                            "activations + overhead %s; raise --gpu-memory-utilization or set --kv-cache-memory",
-                            llm_fmt_bytes(s->budget, a, sizeof a), e->cfg.gpu_memory_utilization,
-                            llm_fmt_bytes(fixed, b, sizeof b));
+            return llm_errf(
+                err,
+                "no memory left for the KV cache: budget %s (%.2f of the device) <= weights + "
+                "activations + overhead %s; raise --gpu-memory-utilization or set "
+                "--kv-cache-memory",
+                llm_fmt_bytes(s->budget, a, sizeof a), e->cfg.gpu_memory_utilization,
+                llm_fmt_bytes(fixed, b, sizeof b));
         }
         kv = s->budget - fixed;
     }
     uint64_t pages = kv / s->page_bytes;
-    if (pages < 1) return llm_errf(err, "KV cache memory %" PRIu64 " bytes holds no page of %" PRIu64 " bytes", kv, s->page_bytes);
-    if (pages > INT32_MAX / (uint64_t)e->cfg.block_size) pages = INT32_MAX / (uint64_t)e->cfg.block_size;
+    if (pages < 1)
+        return llm_errf(err, "KV cache memory %" PRIu64 " bytes holds no page of %" PRIu64 " bytes",
+                        kv, s->page_bytes);
+    if (pages > INT32_MAX / (uint64_t)e->cfg.block_size)
+        pages = INT32_MAX / (uint64_t)e->cfg.block_size;
     s->pages_total = (int)pages;
     s->block_size = e->cfg.block_size;
     s->kv_tokens = (int64_t)pages * e->cfg.block_size;
@@ -112,9 +118,11 @@ static int size_kv(engine *e, char *err) {
 
 engine *engine_create(const engine_config *cfg, char *err) {
     if (cfg->block_size <= 0 || cfg->max_num_seqs <= 0 || cfg->max_num_batched_tokens <= 0 ||
-        cfg->max_model_len < 0 || !(cfg->gpu_memory_utilization > 0 && cfg->gpu_memory_utilization <= 1)) {
-        llm_errf(err, "engine: block_size, max_num_seqs and max_num_batched_tokens must be positive and "
-                      "gpu_memory_utilization in (0, 1]");
+        cfg->max_model_len < 0 ||
+        !(cfg->gpu_memory_utilization > 0 && cfg->gpu_memory_utilization <= 1)) {
+        llm_errf(err,
+                 "engine: block_size, max_num_seqs and max_num_batched_tokens must be positive and "
+                 "gpu_memory_utilization in (0, 1]");
         return NULL;
     }
     if (!cfg->model_dir == !cfg->synthetic) {
@@ -137,20 +145,26 @@ engine *engine_create(const engine_config *cfg, char *err) {
         model_load_opts lo = {.matrix_dtype = cfg->dtype, .progress = cfg->verbose};
         e->model = model_load(cfg->model_dir, &lo, err);
     } else {
-        e->model = model_synthetic(cfg->synthetic, cfg->seed, cfg->dtype < 0 ? LLM_BF16 : (llm_dtype)cfg->dtype, err);
+        e->model = model_synthetic(cfg->synthetic, cfg->seed,
+                                   cfg->dtype < 0 ? LLM_BF16 : (llm_dtype)cfg->dtype, err);
     }
     if (!e->model) goto fail;
     const model_config *mc = &e->model->cfg;
-    if (e->cfg.max_model_len == 0 || e->cfg.max_model_len > mc->max_position) e->cfg.max_model_len = mc->max_position;
+    if (e->cfg.max_model_len == 0 || e->cfg.max_model_len > mc->max_position)
+        e->cfg.max_model_len = mc->max_position;
     e->st.weights = e->model->weight_bytes;
 
-    forward_opts fo = {.max_tokens = cfg->max_num_batched_tokens, .max_seqs = cfg->max_num_seqs,
-                       .max_context = e->cfg.max_model_len, .block_size = cfg->block_size, .num_blocks = 0};
+    forward_opts fo = {.max_tokens = cfg->max_num_batched_tokens,
+                       .max_seqs = cfg->max_num_seqs,
+                       .max_context = e->cfg.max_model_len,
+                       .block_size = cfg->block_size,
+                       .num_blocks = 0};
     e->fwd = forward_create(e->bk, e->model, &fo, err);
     if (!e->fwd || size_kv(e, err) || forward_alloc_kv(e->fwd, e->st.pages_total, err)) goto fail;
     e->bm = bm_create(e->st.pages_total, cfg->block_size, cfg->prefix_caching, err);
     if (!e->bm) goto fail;
-    e->max_total = e->cfg.max_model_len < e->st.kv_tokens ? e->cfg.max_model_len : (int)e->st.kv_tokens;
+    e->max_total =
+        e->cfg.max_model_len < e->st.kv_tokens ? e->cfg.max_model_len : (int)e->st.kv_tokens;
 
     e->sched.max_num_seqs = cfg->max_num_seqs;
     e->sched.max_num_batched_tokens = cfg->max_num_batched_tokens;
@@ -167,8 +181,8 @@ engine *engine_create(const engine_config *cfg, char *err) {
     e->qstart = llm_malloc((size_t)(S + 1) * 4, err);
     e->ctx = llm_malloc((size_t)S * 4, err);
     e->btab = llm_malloc((size_t)S * e->max_blocks * 4, err);
-    if (!e->sched.running.v || !e->items || !e->logits || !e->tok || !e->pos || !e->slot || !e->qstart ||
-        !e->ctx || !e->btab)
+    if (!e->sched.running.v || !e->items || !e->logits || !e->tok || !e->pos || !e->slot ||
+        !e->qstart || !e->ctx || !e->btab)
         goto fail;
     e->sched.running.cap = S;
     if (cfg->verbose) log_startup(e);
@@ -195,18 +209,20 @@ static void request_free(request *r) {
     free(r);
 }
 
-int64_t engine_add_request(engine *e, const int32_t *prompt, int n_prompt, const sampling_params *sp, char *err) {
+int64_t engine_add_request(engine *e, const int32_t *prompt, int n_prompt,
+                           const sampling_params *sp, char *err) {
     const model_config *mc = &e->model->cfg;
     if (n_prompt <= 0) return llm_errf(err, "the prompt is empty");
     for (int i = 0; i < n_prompt; i++)
         if (prompt[i] < 0 || prompt[i] >= mc->vocab_size)
-            return llm_errf(err, "prompt token %d (at %d) is outside the vocabulary [0, %d)", prompt[i], i,
-                            mc->vocab_size);
+            return llm_errf(err, "prompt token %d (at %d) is outside the vocabulary [0, %d)",
+                            prompt[i], i, mc->vocab_size);
     if (n_prompt >= e->cfg.max_model_len)
-        return llm_errf(err, "the prompt has %d tokens; this model's maximum context length is %d", n_prompt,
-                        e->cfg.max_model_len);
+        return llm_errf(err, "the prompt has %d tokens; this model's maximum context length is %d",
+                        n_prompt, e->cfg.max_model_len);
     if (n_prompt >= e->st.kv_tokens)
-        return llm_errf(err, "the prompt has %d tokens; the whole KV cache holds %" PRId64, n_prompt, e->st.kv_tokens);
+        return llm_errf(err, "the prompt has %d tokens; the whole KV cache holds %" PRId64,
+                        n_prompt, e->st.kv_tokens);
     if (e->n_live == e->cap_live) {
         int cap = e->cap_live ? e->cap_live * 2 : 64;
         request **v = realloc(e->live, (size_t)cap * sizeof *v);
@@ -218,7 +234,9 @@ int64_t engine_add_request(engine *e, const int32_t *prompt, int n_prompt, const
     if (!r) return -1;
     int cap = n_prompt + (sp->max_tokens < e->max_total ? sp->max_tokens : e->max_total) + 1;
     r->tokens = llm_malloc((size_t)cap * sizeof(int32_t), err);
-    r->sampler = r->tokens ? sampler_seq_create(sp, mc->vocab_size, mc->eos_ids, mc->n_eos, prompt, n_prompt, err) : NULL;
+    r->sampler = r->tokens ? sampler_seq_create(sp, mc->vocab_size, mc->eos_ids, mc->n_eos, prompt,
+                                                n_prompt, err)
+                           : NULL;
     if (!r->sampler) {
         request_free(r);
         return -1;
@@ -295,9 +313,16 @@ static void build_batch(engine *e, const sched_item *items, int n, forward_batch
         memcpy(row, r->pages.blocks, (size_t)r->pages.n_blocks * sizeof(int32_t));
         for (int j = r->pages.n_blocks; j < e->max_blocks; j++) row[j] = 0;
     }
-    *b = (forward_batch){.n_tokens = t, .n_seqs = n, .token_ids = e->tok, .positions = e->pos,
-                         .slot_mapping = e->slot, .query_start = e->qstart, .context_len = e->ctx,
-                         .block_tables = e->btab, .max_blocks = e->max_blocks, .all_logits = 0};
+    *b = (forward_batch){.n_tokens = t,
+                         .n_seqs = n,
+                         .token_ids = e->tok,
+                         .positions = e->pos,
+                         .slot_mapping = e->slot,
+                         .query_start = e->qstart,
+                         .context_len = e->ctx,
+                         .block_tables = e->btab,
+                         .max_blocks = e->max_blocks,
+                         .all_logits = 0};
 }
 
 int engine_step(engine *e, engine_output **out, int *n_out, char *err) {
@@ -353,7 +378,9 @@ int engine_step(engine *e, engine_output **out, int *n_out, char *err) {
     return 0;
 }
 
-int engine_has_work(const engine *e) { return e->sched.waiting.n + e->sched.running.n > 0 || e->n_aborted > 0; }
+int engine_has_work(const engine *e) {
+    return e->sched.waiting.n + e->sched.running.n > 0 || e->n_aborted > 0;
+}
 
 void engine_get_stats(const engine *e, engine_stats *s) {
     *s = e->st;
@@ -370,8 +397,12 @@ void engine_get_stats(const engine *e, engine_stats *s) {
     s->cached_prompt_tokens = e->sched.cached_prompt_tokens;
 }
 
-const model_config *engine_model_config(const engine *e) { return &e->model->cfg; }
-const device_info *engine_device(const engine *e) { return &e->bk->info; }
+const model_config *engine_model_config(const engine *e) {
+    return &e->model->cfg;
+}
+const device_info *engine_device(const engine *e) {
+    return &e->bk->info;
+}
 
 void engine_destroy(engine *e) {
     if (!e) return;

@@ -16,20 +16,20 @@
 #include "sampler.h"
 
 typedef struct {
-    const char *model_dir;        // Hugging Face directory, or
-    const char *synthetic;        // a synthetic model's name (model.h)
-    uint64_t seed;                // of the synthetic weights
-    device_kind device;           // DEVICE_AUTO: CUDA when usable
-    int dtype;                    // weights as llm_dtype, or -1 as stored
-    int block_size;               // tokens per KV page (16)
+    const char *model_dir;         // Hugging Face directory, or
+    const char *synthetic;         // a synthetic model's name (model.h)
+    uint64_t seed;                 // of the synthetic weights
+    device_kind device;            // DEVICE_AUTO: CUDA when usable
+    int dtype;                     // weights as llm_dtype, or -1 as stored
+    int block_size;                // tokens per KV page (16)
     double gpu_memory_utilization; // fraction of device memory for the engine (0.9)
-    uint64_t kv_cache_memory;     // KV bytes; overrides the fraction when > 0
-    uint64_t device_memory;       // CPU backend: the "device" total (0: available RAM)
-    int max_num_seqs;             // sequences per step (256)
-    int max_num_batched_tokens;   // tokens per step (2048)
-    int max_model_len;            // tokens per sequence (0: the model's maximum)
-    int prefix_caching;           // 1: reuse cached prompt pages
-    int verbose;                  // 1: start-up log on stderr
+    uint64_t kv_cache_memory;      // KV bytes; overrides the fraction when > 0
+    uint64_t device_memory;        // CPU backend: the "device" total (0: available RAM)
+    int max_num_seqs;              // sequences per step (256)
+    int max_num_batched_tokens;    // tokens per step (2048)
+    int max_model_len;             // tokens per sequence (0: the model's maximum)
+    int prefix_caching;            // 1: reuse cached prompt pages
+    int verbose;                   // 1: start-up log on stderr
 } engine_config;
 
 // The defaults above.
@@ -37,27 +37,27 @@ engine_config engine_config_default(void);
 
 typedef struct {
     // memory, bytes
-    uint64_t device_total;      // device memory (or --device-memory on CPU)
-    uint64_t budget;            // device_total x utilization (or weights+act+overhead+KV override)
+    uint64_t device_total; // device memory (or --device-memory on CPU)
+    uint64_t budget;       // device_total x utilization (or weights+act+overhead+KV override)
     uint64_t weights;
-    uint64_t activations;       // workspace peak of a step at max_num_batched_tokens
-    uint64_t overhead;          // runtime overhead (CUDA context, cuBLAS workspace, graphs)
-    uint64_t kv_allocated;      // the KV pool
-    uint64_t kv_used;           // pages in use x page bytes
-    uint64_t page_bytes;        // one page, all layers, K and V
+    uint64_t activations;  // workspace peak of a step at max_num_batched_tokens
+    uint64_t overhead;     // runtime overhead (CUDA context, cuBLAS workspace, graphs)
+    uint64_t kv_allocated; // the KV pool
+    uint64_t kv_used;      // pages in use x page bytes
+    uint64_t page_bytes;   // one page, all layers, K and V
     // pages
     int pages_total, pages_used, pages_cached;
     int block_size;
-    int64_t kv_tokens;          // pages_total x block_size
+    int64_t kv_tokens; // pages_total x block_size
     int max_model_len;
-    double max_concurrency;     // kv_tokens / max_model_len
+    double max_concurrency; // kv_tokens / max_model_len
     // requests
     int running, waiting;
     uint64_t preemptions;
-    uint64_t prefix_queries, prefix_hits;   // pages looked up / found
-    uint64_t prompt_tokens;     // prompt tokens admitted
-    uint64_t cached_prompt_tokens; // of which served from the prefix cache
-    uint64_t computed_tokens;   // tokens run through the model (prefill + decode)
+    uint64_t prefix_queries, prefix_hits; // pages looked up / found
+    uint64_t prompt_tokens;               // prompt tokens admitted
+    uint64_t cached_prompt_tokens;        // of which served from the prefix cache
+    uint64_t computed_tokens;             // tokens run through the model (prefill + decode)
     uint64_t generated_tokens;
     uint64_t steps;
 } engine_stats;
@@ -65,13 +65,13 @@ typedef struct {
 // What one step produced for one request.
 typedef struct {
     int64_t id;
-    int token;              // the new token (-1 when none: finished without one)
-    sample_result sample;   // its logprobs, when asked for
-    int finished;           // 1: the request is done and forgotten by the engine
+    int token;                 // the new token (-1 when none: finished without one)
+    sample_result sample;      // its logprobs, when asked for
+    int finished;              // 1: the request is done and forgotten by the engine
     const char *finish_reason; // "stop", "length", "abort", or NULL
-    int n_prompt;           // prompt tokens
-    int n_cached;           // prompt tokens served from the prefix cache
-    int n_generated;        // tokens generated so far, this one included
+    int n_prompt;              // prompt tokens
+    int n_cached;              // prompt tokens served from the prefix cache
+    int n_generated;           // tokens generated so far, this one included
 } engine_output;
 
 typedef struct engine engine;
@@ -85,8 +85,8 @@ engine *engine_create(const engine_config *cfg, char *err);
 // Returns its id (>= 0), or -1 with err when the request can never run
 // (empty prompt, a token outside the vocabulary, bad sampling parameters,
 // longer than max_model_len or than the whole KV cache).
-int64_t engine_add_request(engine *e, const int32_t *prompt, int n_prompt, const sampling_params *sp,
-                           char *err);
+int64_t engine_add_request(engine *e, const int32_t *prompt, int n_prompt,
+                           const sampling_params *sp, char *err);
 
 // Finishes a request now ("abort"); its pages are freed. Returns 0, or -1
 // when the id is unknown (already finished). The next step reports it once

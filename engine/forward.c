@@ -28,15 +28,15 @@ struct forward_ctx {
     float *inv_freq; // [head_dim / 2], rope frequencies with any scaling applied
     int logit_rows;  // rows of the logits workspace
     // activations, [max_tokens, width]
-    float *x;    // residual stream, dim
-    float *xb;   // normed input of a sub-layer, dim
-    float *q;    // q_dim
-    float *k;    // kv_dim
-    float *v;    // kv_dim
-    float *att;  // attention output, q_dim
-    float *out;  // sub-layer output before the residual add, dim
-    float *gate; // hidden_dim
-    float *up;   // hidden_dim
+    float *x;      // residual stream, dim
+    float *xb;     // normed input of a sub-layer, dim
+    float *q;      // q_dim
+    float *k;      // kv_dim
+    float *v;      // kv_dim
+    float *att;    // attention output, q_dim
+    float *out;    // sub-layer output before the residual add, dim
+    float *gate;   // hidden_dim
+    float *up;     // hidden_dim
     float *sel;    // [logit_rows, dim] rows whose logits are wanted
     float *logits; // [logit_rows, vocab]
     // batch metadata on the device
@@ -56,7 +56,8 @@ static void *dev_alloc(forward_ctx *f, size_t bytes, uint64_t *account, char *er
     void *p = f->b->alloc(f->b, bytes ? bytes : 1);
     if (!p) {
         char buf[32];
-        llm_errf(err, "forward: out of device memory allocating %s", llm_fmt_bytes(bytes, buf, sizeof buf));
+        llm_errf(err, "forward: out of device memory allocating %s",
+                 llm_fmt_bytes(bytes, buf, sizeof buf));
         return NULL;
     }
     f->allocs[f->n_allocs++] = p;
@@ -68,7 +69,8 @@ static void *dev_alloc(forward_ctx *f, size_t bytes, uint64_t *account, char *er
 static const void *place(forward_ctx *f, const llm_tensor *t, char *err) {
     if (!t->data) return NULL;
     if (f->b->info.kind == DEVICE_CPU) return t->data;
-    size_t bytes = (size_t)t->shape[0] * (size_t)(t->ndim == 2 ? t->shape[1] : 1) * dtype_size(t->dtype);
+    size_t bytes =
+        (size_t)t->shape[0] * (size_t)(t->ndim == 2 ? t->shape[1] : 1) * dtype_size(t->dtype);
     void *d = dev_alloc(f, bytes, &f->weight_upload_bytes, err);
     if (d) f->b->upload(f->b, d, t->data, bytes);
     return d;
@@ -115,10 +117,11 @@ uint64_t forward_page_bytes(const model_config *c, int block_size) {
     return 2ull * (uint64_t)c->n_layers * (uint64_t)block_size * (uint64_t)config_kv_dim(c) * 2ull;
 }
 
-forward_ctx *forward_create(backend *b, const model_weights *m, const forward_opts *opts, char *err) {
+forward_ctx *forward_create(backend *b, const model_weights *m, const forward_opts *opts,
+                            char *err) {
     const model_config *c = &m->cfg;
-    if (opts->max_tokens <= 0 || opts->max_seqs <= 0 || opts->block_size <= 0 || opts->num_blocks < 0 ||
-        opts->max_context <= 0) {
+    if (opts->max_tokens <= 0 || opts->max_seqs <= 0 || opts->block_size <= 0 ||
+        opts->num_blocks < 0 || opts->max_context <= 0) {
         llm_errf(err, "forward: max_tokens, max_seqs, max_context and block_size must be positive");
         return NULL;
     }
@@ -131,19 +134,24 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
     if (!f->layers) goto fail;
 
     if (place_matrix(f, &f->embed, &m->embed, err)) goto fail;
-    if (c->tie_embeddings) f->lm_head = f->embed;
-    else if (place_matrix(f, &f->lm_head, &m->lm_head, err)) goto fail;
+    if (c->tie_embeddings)
+        f->lm_head = f->embed;
+    else if (place_matrix(f, &f->lm_head, &m->lm_head, err))
+        goto fail;
     if (place_vector(f, &f->final_norm, &m->final_norm, err)) goto fail;
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
         fwd_layer *L = &f->layers[l];
         if (place_matrix(f, &L->wq, &w->wq, err) || place_matrix(f, &L->wk, &w->wk, err) ||
             place_matrix(f, &L->wv, &w->wv, err) || place_matrix(f, &L->wo, &w->wo, err) ||
-            place_matrix(f, &L->w_gate, &w->w_gate, err) || place_matrix(f, &L->w_up, &w->w_up, err) ||
-            place_matrix(f, &L->w_down, &w->w_down, err) || place_vector(f, &L->attn_norm, &w->attn_norm, err) ||
-            place_vector(f, &L->ffn_norm, &w->ffn_norm, err) || place_vector(f, &L->bq, &w->bq, err) ||
-            place_vector(f, &L->bk, &w->bk, err) || place_vector(f, &L->bv, &w->bv, err) ||
-            place_vector(f, &L->q_norm, &w->q_norm, err) || place_vector(f, &L->k_norm, &w->k_norm, err))
+            place_matrix(f, &L->w_gate, &w->w_gate, err) ||
+            place_matrix(f, &L->w_up, &w->w_up, err) ||
+            place_matrix(f, &L->w_down, &w->w_down, err) ||
+            place_vector(f, &L->attn_norm, &w->attn_norm, err) ||
+            place_vector(f, &L->ffn_norm, &w->ffn_norm, err) ||
+            place_vector(f, &L->bq, &w->bq, err) || place_vector(f, &L->bk, &w->bk, err) ||
+            place_vector(f, &L->bv, &w->bv, err) || place_vector(f, &L->q_norm, &w->q_norm, err) ||
+            place_vector(f, &L->k_norm, &w->k_norm, err))
             goto fail;
     }
 
@@ -153,9 +161,12 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
     f->logit_rows = opts->max_seqs > 16 ? opts->max_seqs : 16;
     uint64_t *ws = &f->workspace_bytes;
     size_t q_dim = (size_t)config_q_dim(c), kv_dim = (size_t)config_kv_dim(c);
-    if (!(f->x = dev_alloc(f, T * c->dim * 4, ws, err)) || !(f->xb = dev_alloc(f, T * c->dim * 4, ws, err)) ||
-        !(f->q = dev_alloc(f, T * q_dim * 4, ws, err)) || !(f->k = dev_alloc(f, T * kv_dim * 4, ws, err)) ||
-        !(f->v = dev_alloc(f, T * kv_dim * 4, ws, err)) || !(f->att = dev_alloc(f, T * q_dim * 4, ws, err)) ||
+    if (!(f->x = dev_alloc(f, T * c->dim * 4, ws, err)) ||
+        !(f->xb = dev_alloc(f, T * c->dim * 4, ws, err)) ||
+        !(f->q = dev_alloc(f, T * q_dim * 4, ws, err)) ||
+        !(f->k = dev_alloc(f, T * kv_dim * 4, ws, err)) ||
+        !(f->v = dev_alloc(f, T * kv_dim * 4, ws, err)) ||
+        !(f->att = dev_alloc(f, T * q_dim * 4, ws, err)) ||
         !(f->out = dev_alloc(f, T * c->dim * 4, ws, err)) ||
         !(f->gate = dev_alloc(f, T * c->hidden_dim * 4, ws, err)) ||
         !(f->up = dev_alloc(f, T * c->hidden_dim * 4, ws, err)) ||
@@ -166,9 +177,12 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
     const size_t S = (size_t)opts->max_seqs;
     const size_t max_blocks = ((size_t)opts->max_context + opts->block_size - 1) / opts->block_size;
     if (!(f->d_ids = dev_alloc(f, T * 4, ws, err)) || !(f->d_pos = dev_alloc(f, T * 4, ws, err)) ||
-        !(f->d_slots = dev_alloc(f, T * 4, ws, err)) || !(f->d_seq_of = dev_alloc(f, T * 4, ws, err)) ||
-        !(f->d_rows = dev_alloc(f, T * 4, ws, err)) || !(f->d_qstart = dev_alloc(f, (S + 1) * 4, ws, err)) ||
-        !(f->d_ctx = dev_alloc(f, S * 4, ws, err)) || !(f->d_btab = dev_alloc(f, S * max_blocks * 4, ws, err)))
+        !(f->d_slots = dev_alloc(f, T * 4, ws, err)) ||
+        !(f->d_seq_of = dev_alloc(f, T * 4, ws, err)) ||
+        !(f->d_rows = dev_alloc(f, T * 4, ws, err)) ||
+        !(f->d_qstart = dev_alloc(f, (S + 1) * 4, ws, err)) ||
+        !(f->d_ctx = dev_alloc(f, S * 4, ws, err)) ||
+        !(f->d_btab = dev_alloc(f, S * max_blocks * 4, ws, err)))
         goto fail;
     f->h_seq_of = llm_malloc(T * 4, err);
     f->h_rows = llm_malloc(T * 4, err);
@@ -203,7 +217,8 @@ int forward_alloc_kv(forward_ctx *f, int num_blocks, char *err) {
     size_t layer_kv = (size_t)num_blocks * f->o.block_size * config_kv_dim(c) * sizeof(uint16_t);
     for (int l = 0; l < c->n_layers; l++) {
         f->layers[l].k_cache = dev_alloc(f, layer_kv, &f->kv_bytes, err);
-        f->layers[l].v_cache = f->layers[l].k_cache ? dev_alloc(f, layer_kv, &f->kv_bytes, err) : NULL;
+        f->layers[l].v_cache =
+            f->layers[l].k_cache ? dev_alloc(f, layer_kv, &f->kv_bytes, err) : NULL;
         if (!f->layers[l].v_cache) return -1;
     }
     f->o.num_blocks = num_blocks;
@@ -213,36 +228,43 @@ int forward_alloc_kv(forward_ctx *f, int num_blocks, char *err) {
 static int check_batch(const forward_ctx *f, const forward_batch *bt, char *err) {
     const forward_opts *o = &f->o;
     if (bt->n_tokens <= 0 || bt->n_tokens > o->max_tokens)
-        return llm_errf(err, "forward: %d tokens in a batch (limit %d)", bt->n_tokens, o->max_tokens);
+        return llm_errf(err, "forward: %d tokens in a batch (limit %d)", bt->n_tokens,
+                        o->max_tokens);
     if (bt->n_seqs <= 0 || bt->n_seqs > o->max_seqs)
-        return llm_errf(err, "forward: %d sequences in a batch (limit %d)", bt->n_seqs, o->max_seqs);
+        return llm_errf(err, "forward: %d sequences in a batch (limit %d)", bt->n_seqs,
+                        o->max_seqs);
     if (bt->query_start[0] != 0 || bt->query_start[bt->n_seqs] != bt->n_tokens)
         return llm_errf(err, "forward: query_start must run from 0 to n_tokens");
     for (int s = 0; s < bt->n_seqs; s++) {
         int q_len = bt->query_start[s + 1] - bt->query_start[s];
         int ctx = bt->context_len[s];
-        if (q_len <= 0 || ctx < q_len || ctx > o->max_context || (ctx + o->block_size - 1) / o->block_size > bt->max_blocks)
-            return llm_errf(err, "forward: sequence %d has %d new tokens, context %d (limit %d)", s, q_len, ctx,
-                            o->max_context);
+        if (q_len <= 0 || ctx < q_len || ctx > o->max_context ||
+            (ctx + o->block_size - 1) / o->block_size > bt->max_blocks)
+            return llm_errf(err, "forward: sequence %d has %d new tokens, context %d (limit %d)", s,
+                            q_len, ctx, o->max_context);
     }
     if (o->num_blocks <= 0) return llm_errf(err, "forward: no KV pool allocated");
-    if (bt->max_blocks <= 0 || bt->max_blocks > (o->max_context + o->block_size - 1) / o->block_size)
+    if (bt->max_blocks <= 0 ||
+        bt->max_blocks > (o->max_context + o->block_size - 1) / o->block_size)
         return llm_errf(err, "forward: block table width %d outside [1, %d]", bt->max_blocks,
                         (o->max_context + o->block_size - 1) / o->block_size);
     const int n_slots = o->num_blocks * o->block_size;
     for (int i = 0; i < bt->n_tokens; i++) {
         if (bt->token_ids[i] < 0 || bt->token_ids[i] >= f->cfg->vocab_size)
-            return llm_errf(err, "forward: token id %d out of range [0, %d)", bt->token_ids[i], f->cfg->vocab_size);
+            return llm_errf(err, "forward: token id %d out of range [0, %d)", bt->token_ids[i],
+                            f->cfg->vocab_size);
         if (bt->slot_mapping[i] < -1 || bt->slot_mapping[i] >= n_slots)
-            return llm_errf(err, "forward: slot %d outside the KV pool (%d slots)", bt->slot_mapping[i], n_slots);
+            return llm_errf(err, "forward: slot %d outside the KV pool (%d slots)",
+                            bt->slot_mapping[i], n_slots);
     }
     for (int s = 0; s < bt->n_seqs; s++) {
         int used = (bt->context_len[s] + o->block_size - 1) / o->block_size;
         for (int j = 0; j < used; j++) {
             int blk = bt->block_tables[(size_t)s * bt->max_blocks + j];
             if (blk < 0 || blk >= o->num_blocks)
-                return llm_errf(err, "forward: sequence %d uses page %d outside the pool (%d pages)", s, blk,
-                                o->num_blocks);
+                return llm_errf(err,
+                                "forward: sequence %d uses page %d outside the pool (%d pages)", s,
+                                blk, o->num_blocks);
         }
     }
     return 0;
@@ -272,9 +294,16 @@ int forward_run(forward_ctx *f, const forward_batch *bt, float *logits, char *er
     b->upload(b, f->d_ctx, bt->context_len, (size_t)bt->n_seqs * 4);
     b->upload(b, f->d_btab, bt->block_tables, (size_t)bt->n_seqs * bt->max_blocks * 4);
     bk_attn_batch ab = {
-        .n_tokens = n, .n_seqs = bt->n_seqs, .max_query_len = max_q, .max_context_len = max_ctx,
-        .max_blocks = bt->max_blocks, .query_start = f->d_qstart, .context_len = f->d_ctx,
-        .block_tables = f->d_btab, .seq_of_token = f->d_seq_of, .positions = f->d_pos,
+        .n_tokens = n,
+        .n_seqs = bt->n_seqs,
+        .max_query_len = max_q,
+        .max_context_len = max_ctx,
+        .max_blocks = bt->max_blocks,
+        .query_start = f->d_qstart,
+        .context_len = f->d_ctx,
+        .block_tables = f->d_btab,
+        .seq_of_token = f->d_seq_of,
+        .positions = f->d_pos,
         .slot_mapping = f->d_slots,
     };
     const float scale = 1.0f / sqrtf((float)hd);
@@ -283,8 +312,10 @@ int forward_run(forward_ctx *f, const forward_batch *bt, float *logits, char *er
     for (int l = 0; l < c->n_layers; l++) {
         const fwd_layer *L = &f->layers[l];
         // attention block: xb = norm(x); att = attention(rope(q), rope(k), v)
-        if (l == 0) b->rmsnorm(b, f->xb, f->x, L->attn_norm, n, dim, eps);
-        else b->add_rmsnorm(b, f->xb, f->x, f->out, L->attn_norm, n, dim, eps);
+        if (l == 0)
+            b->rmsnorm(b, f->xb, f->x, L->attn_norm, n, dim, eps);
+        else
+            b->add_rmsnorm(b, f->xb, f->x, f->out, L->attn_norm, n, dim, eps);
         b->matmul(b, f->q, f->xb, &L->wq, L->bq, n);
         b->matmul(b, f->k, f->xb, &L->wk, L->bk, n);
         b->matmul(b, f->v, f->xb, &L->wv, L->bv, n);
@@ -293,7 +324,8 @@ int forward_run(forward_ctx *f, const forward_batch *bt, float *logits, char *er
             b->rmsnorm(b, f->k, f->k, L->k_norm, n * c->n_kv_heads, hd, eps);
         }
         b->rope(b, f->q, f->k, f->d_pos, f->inv_freq, n, c->n_heads, c->n_kv_heads, hd);
-        b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, f->d_slots, n, c->n_kv_heads, hd, f->o.block_size);
+        b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, f->d_slots, n, c->n_kv_heads, hd,
+                    f->o.block_size);
         b->attention(b, f->att, f->q, L->k_cache, L->v_cache, &ab, c->n_heads, c->n_kv_heads, hd,
                      f->o.block_size, scale);
         b->matmul(b, f->out, f->att, &L->wo, NULL, n);
@@ -317,14 +349,19 @@ int forward_run(forward_ctx *f, const forward_batch *bt, float *logits, char *er
         int cnt = m - r0 < f->logit_rows ? m - r0 : f->logit_rows;
         b->gather_rows(b, f->sel, f->xb, f->d_rows + r0, cnt, dim);
         b->matmul(b, f->logits, f->sel, &f->lm_head, NULL, cnt);
-        b->download(b, logits + (size_t)r0 * c->vocab_size, f->logits, (size_t)cnt * c->vocab_size * 4);
+        b->download(b, logits + (size_t)r0 * c->vocab_size, f->logits,
+                    (size_t)cnt * c->vocab_size * 4);
     }
     if (b->failed) return llm_errf(err, "forward: %s", b->error);
     return 0;
 }
 
-uint64_t forward_kv_bytes(const forward_ctx *f) { return f->kv_bytes; }
-uint64_t forward_workspace_bytes(const forward_ctx *f) { return f->workspace_bytes; }
+uint64_t forward_kv_bytes(const forward_ctx *f) {
+    return f->kv_bytes;
+}
+uint64_t forward_workspace_bytes(const forward_ctx *f) {
+    return f->workspace_bytes;
+}
 
 void forward_destroy(forward_ctx *f) {
     if (!f) return;

@@ -16,11 +16,11 @@
 typedef struct forward_ctx forward_ctx;
 
 typedef struct {
-    int max_tokens;     // most rows in one forward call (activation workspace)
-    int max_seqs;       // most sequences in one call
-    int max_context;    // longest context of a sequence (max_model_len)
-    int block_size;     // tokens per KV page (16 by default)
-    int num_blocks;     // pages in the KV pool (0: none yet, see forward_alloc_kv)
+    int max_tokens;  // most rows in one forward call (activation workspace)
+    int max_seqs;    // most sequences in one call
+    int max_context; // longest context of a sequence (max_model_len)
+    int block_size;  // tokens per KV page (16 by default)
+    int num_blocks;  // pages in the KV pool (0: none yet, see forward_alloc_kv)
 } forward_opts;
 
 // One step's batch, host arrays (see bk_attn_batch for the semantics).
@@ -34,13 +34,14 @@ typedef struct {
     const int32_t *context_len;  // [n_seqs]
     const int32_t *block_tables; // [n_seqs, max_blocks]
     int max_blocks;
-    int all_logits;              // 1: logits of every row; 0: of each sequence's last row
+    int all_logits; // 1: logits of every row; 0: of each sequence's last row
 } forward_batch;
 
 // Puts the model's weights on the backend (the CPU backend uses them where
 // they are), allocates the KV pool and the workspace for opts. The model must
 // outlive the context. Returns NULL with err on failure (nothing leaked).
-forward_ctx *forward_create(backend *b, const model_weights *m, const forward_opts *opts, char *err);
+forward_ctx *forward_create(backend *b, const model_weights *m, const forward_opts *opts,
+                            char *err);
 
 // Allocates the KV pool of num_blocks pages (replacing any earlier pool).
 // Returns 0, or -1 with err when the device is out of memory.

@@ -57,8 +57,10 @@ static int build_specs(model_weights *m, spec_list *l, char *err) {
             spec_add(l, &w->bv, 0, kv, 0, "model.layers.%d.self_attn.v_proj.bias", i);
         }
         if (c->qk_norm) {
-            spec_add(l, &w->q_norm, 0, c->head_dim, 0, "model.layers.%d.self_attn.q_norm.weight", i);
-            spec_add(l, &w->k_norm, 0, c->head_dim, 0, "model.layers.%d.self_attn.k_norm.weight", i);
+            spec_add(l, &w->q_norm, 0, c->head_dim, 0, "model.layers.%d.self_attn.q_norm.weight",
+                     i);
+            spec_add(l, &w->k_norm, 0, c->head_dim, 0, "model.layers.%d.self_attn.k_norm.weight",
+                     i);
         }
         spec_add(l, &w->wo, 1, dim, q, "model.layers.%d.self_attn.o_proj.weight", i);
         spec_add(l, &w->ffn_norm, 0, dim, 0, "model.layers.%d.post_attention_layernorm.weight", i);
@@ -88,7 +90,9 @@ static llm_dtype load_dtype(const tensor_spec *s, llm_dtype stored, const model_
 
 #define ARENA_ALIGN 64 // cache line; also keeps SIMD loads aligned
 
-static uint64_t align_up(uint64_t x) { return (x + ARENA_ALIGN - 1) & ~(uint64_t)(ARENA_ALIGN - 1); }
+static uint64_t align_up(uint64_t x) {
+    return (x + ARENA_ALIGN - 1) & ~(uint64_t)(ARENA_ALIGN - 1);
+}
 
 static model_weights *model_new(const model_config *c, char *err) {
     model_weights *m = llm_calloc(1, sizeof *m, err);
@@ -112,19 +116,30 @@ static void set_tensor(llm_tensor *t, const tensor_spec *s, void *data, llm_dtyp
 
 static float load_elem(const void *src, llm_dtype dt, uint64_t i) {
     switch (dt) {
-    case LLM_F32: return ((const float *)src)[i];
-    case LLM_F16: return fp16_to_f32(((const uint16_t *)src)[i]);
-    case LLM_BF16: return bf16_to_f32(((const uint16_t *)src)[i]);
-    default: return 0.0f;
+    case LLM_F32:
+        return ((const float *)src)[i];
+    case LLM_F16:
+        return fp16_to_f32(((const uint16_t *)src)[i]);
+    case LLM_BF16:
+        return bf16_to_f32(((const uint16_t *)src)[i]);
+    default:
+        return 0.0f;
     }
 }
 
 static void store_elem(void *dst, llm_dtype dt, uint64_t i, float v) {
     switch (dt) {
-    case LLM_F32: ((float *)dst)[i] = v; break;
-    case LLM_F16: ((uint16_t *)dst)[i] = f32_to_fp16(v); break;
-    case LLM_BF16: ((uint16_t *)dst)[i] = f32_to_bf16(v); break;
-    default: break;
+    case LLM_F32:
+        ((float *)dst)[i] = v;
+        break;
+    case LLM_F16:
+        ((uint16_t *)dst)[i] = f32_to_fp16(v);
+        break;
+    case LLM_BF16:
+        ((uint16_t *)dst)[i] = f32_to_bf16(v);
+        break;
+    default:
+        break;
     }
 }
 
@@ -147,8 +162,8 @@ static void prefault(const void *data, uint64_t nbytes) {
 static int check_spec(const tensor_spec *s, const st_tensor *t, const char *dir, char *err) {
     if (!t) return llm_errf(err, "%s: tensor '%s' is missing from the checkpoint", dir, s->name);
     if (t->dtype != LLM_F32 && t->dtype != LLM_F16 && t->dtype != LLM_BF16)
-        return llm_errf(err, "%s: tensor '%s' has dtype %s, expected F16, BF16 or F32", dir, s->name,
-                        dtype_name(t->dtype));
+        return llm_errf(err, "%s: tensor '%s' has dtype %s, expected F16, BF16 or F32", dir,
+                        s->name, dtype_name(t->dtype));
     int ok = t->ndim == s->ndim;
     for (int d = 0; ok && d < s->ndim; d++) ok = t->shape[d] == s->shape[d];
     if (!ok) {
@@ -165,8 +180,8 @@ static int check_spec(const tensor_spec *s, const st_tensor *t, const char *dir,
 }
 
 model_weights *model_load(const char *dir, const model_load_opts *opts, char *err) {
-    if (opts->matrix_dtype >= 0 && opts->matrix_dtype != LLM_F16 && opts->matrix_dtype != LLM_BF16 &&
-        opts->matrix_dtype != LLM_F32) {
+    if (opts->matrix_dtype >= 0 && opts->matrix_dtype != LLM_F16 &&
+        opts->matrix_dtype != LLM_BF16 && opts->matrix_dtype != LLM_F32) {
         llm_errf(err, "weights can be loaded as F16, BF16 or F32, not %s",
                  dtype_name((llm_dtype)opts->matrix_dtype));
         return NULL;
@@ -197,7 +212,8 @@ model_weights *model_load(const char *dir, const model_load_opts *opts, char *er
     if (arena) {
         m->arena = aligned_alloc(ARENA_ALIGN, arena);
         if (!m->arena) {
-            llm_errf(err, "out of memory: %llu bytes for converted weights", (unsigned long long)arena);
+            llm_errf(err, "out of memory: %llu bytes for converted weights",
+                     (unsigned long long)arena);
             free(src);
             goto fail;
         }
@@ -300,7 +316,8 @@ int model_synthetic_config(const char *name, model_config *c, char *err) {
         return 0;
     }
     char names[256] = "", *p = names;
-    for (int i = 0; i < N_SYNTHETIC; i++) p += sprintf(p, "%s%s", i ? ", " : "", synthetic_shapes[i].name);
+    for (int i = 0; i < N_SYNTHETIC; i++)
+        p += sprintf(p, "%s%s", i ? ", " : "", synthetic_shapes[i].name);
     return llm_errf(err, "unknown synthetic model '%s' (known: %s)", name, names);
 }
 
@@ -348,7 +365,8 @@ model_weights *model_random(const model_config *c, uint64_t seed, llm_dtype dtyp
     spec_list specs = {0};
     if (build_specs(m, &specs, err)) goto fail;
     uint64_t arena = 0;
-    for (int i = 0; i < specs.n; i++) arena += align_up(spec_numel(&specs.v[i]) * dtype_size(spec_dtype(&specs.v[i], dtype)));
+    for (int i = 0; i < specs.n; i++)
+        arena += align_up(spec_numel(&specs.v[i]) * dtype_size(spec_dtype(&specs.v[i], dtype)));
     m->arena = aligned_alloc(ARENA_ALIGN, arena);
     if (!m->arena) {
         llm_errf(err, "out of memory: %llu bytes of random weights", (unsigned long long)arena);
@@ -365,9 +383,12 @@ model_weights *model_random(const model_config *c, uint64_t seed, llm_dtype dtyp
         void *dst = (uint8_t *)m->arena + off;
         uint64_t tseed = seed ^ ((uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull);
         int is_bias = strstr(s->name, ".bias") != NULL;
-        if (s->is_matrix) fill_random(dst, dt, n, tseed, 0.0f, 1.0f / sqrtf((float)s->shape[1]));
-        else if (is_bias) fill_random(dst, dt, n, tseed, 0.0f, 0.02f);
-        else fill_random(dst, dt, n, tseed, 1.0f, 0.05f); // norm gains near 1
+        if (s->is_matrix)
+            fill_random(dst, dt, n, tseed, 0.0f, 1.0f / sqrtf((float)s->shape[1]));
+        else if (is_bias)
+            fill_random(dst, dt, n, tseed, 0.0f, 0.02f);
+        else
+            fill_random(dst, dt, n, tseed, 1.0f, 0.05f); // norm gains near 1
         set_tensor(s->t, s, dst, dt);
         off += align_up(bytes);
         m->weight_bytes += bytes;
@@ -387,7 +408,8 @@ uint64_t model_weight_bytes(const model_config *c, llm_dtype dtype) {
     uint64_t dim = (uint64_t)c->dim, q = (uint64_t)config_q_dim(c), kv = (uint64_t)config_kv_dim(c);
     uint64_t hid = (uint64_t)c->hidden_dim, vocab = (uint64_t)c->vocab_size;
     uint64_t mat = q * dim + 2 * kv * dim + dim * q + 3 * hid * dim;
-    uint64_t vec = 2 * dim + (c->qkv_bias ? q + 2 * kv : 0) + (c->qk_norm ? 2 * (uint64_t)c->head_dim : 0);
+    uint64_t vec =
+        2 * dim + (c->qkv_bias ? q + 2 * kv : 0) + (c->qk_norm ? 2 * (uint64_t)c->head_dim : 0);
     uint64_t per_layer = mat * dtype_size(dtype) + vec * 4;
     uint64_t embed = vocab * dim * dtype_size(dtype) * (c->tie_embeddings ? 1 : 2);
     return (uint64_t)c->n_layers * per_layer + embed + dim * 4;
@@ -434,20 +456,24 @@ static int write_text(const char *dir, const char *name, const char *text, char 
 
 int model_save(const model_weights *m, const char *dir, char *err) {
     const model_config *c = &m->cfg;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return llm_errf(err, "%s: %s", dir, strerror(errno));
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return llm_errf(err, "%s: %s", dir, strerror(errno));
     save_list l = {llm_calloc((size_t)c->n_layers * SPECS_PER_LAYER + 3, sizeof *l.v, err), 0};
     if (!l.v) return -1;
     int rc = model_foreach_tensor(m, collect, &l);
     char *path = llm_path_join(dir, "model.safetensors");
     static const char *const meta[] = {"format", "pt"};
-    if (rc == 0 && path) rc = st_write_file(path, l.v, l.n, meta, 1, err);
-    else rc = llm_errf(err, "out of memory");
+    if (rc == 0 && path)
+        rc = st_write_file(path, l.v, l.n, meta, 1, err);
+    else
+        rc = llm_errf(err, "out of memory");
     char *cfg = rc == 0 ? config_to_json(c) : NULL;
-    if (rc == 0) rc = cfg ? write_text(dir, "config.json", cfg, err) : llm_errf(err, "out of memory");
+    if (rc == 0)
+        rc = cfg ? write_text(dir, "config.json", cfg, err) : llm_errf(err, "out of memory");
     if (rc == 0) {
         char gen[256];
-        snprintf(gen, sizeof gen, "{\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d\n}\n", c->bos_id,
-                 c->n_eos ? c->eos_ids[0] : -1);
+        snprintf(gen, sizeof gen, "{\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d\n}\n",
+                 c->bos_id, c->n_eos ? c->eos_ids[0] : -1);
         rc = write_text(dir, "generation_config.json", gen, err);
     }
     free(cfg);

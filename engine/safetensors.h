@@ -9,8 +9,15 @@
 // valid JSON object; each tensor's dtype known (F32 F16 BF16 I8), shape
 // non-negative with numel x dtype size == end - begin (no overflow); tensors,
 // sorted by offset, tile the data buffer exactly (no overlap, no hole, the last
-// one ends at the end of the file); names unique. Any violation is an error
-// naming the file and the problem; nothing is ever read out of bounds.
+// one ends at the end of the file; a zero-size tensor sits where the previous
+// one ends); names unique. Any violation is an error naming the file and the
+// problem; nothing is ever read out of bounds.
+//
+// Where we differ from the reference (safetensors 0.8): it also takes other
+// dtypes (F64, I32, U8, BOOL, the F8 kinds, ...), more than ST_MAX_DIMS dims,
+// two identical entries under one name (the last wins) and "\u0000" inside
+// names; we refuse all of these. cJSON keeps no number text, so an integral
+// value written as 2.0, 2e0 or 02 is read as 2 where the reference refuses it.
 #ifndef LLM_SAFETENSORS_H
 #define LLM_SAFETENSORS_H
 
@@ -39,9 +46,10 @@ typedef struct st_model st_model;
 st_model *st_open_file(const char *path, char *err);
 
 // Opens a model directory: DIR/model.safetensors, or every shard listed in
-// DIR/model.safetensors.index.json ("weight_map": name -> file). A tensor
-// listed in the index but absent from its shard, or present in two files, is
-// an error. Returns NULL and fills err on failure.
+// DIR/model.safetensors.index.json ("weight_map": name -> file name in DIR),
+// each mapped once. A tensor listed in the index but absent from its shard, or
+// present in two files, and a missing shard are errors; tensors a shard holds
+// beyond the index are kept. Returns NULL and fills err on failure.
 st_model *st_open_dir(const char *dir, char *err);
 
 // Parses and validates a header held in memory (the whole file image), without
@@ -49,11 +57,14 @@ st_model *st_open_dir(const char *dir, char *err);
 // source in error messages. Used by st_open_file and by the fuzzer.
 st_model *st_parse(const uint8_t *buf, size_t len, const char *label, char *err);
 
+// Tensors are numbered file by file (shards in file-name order), each file's
+// in data-offset order. st_get returns NULL when i is out of range.
 int st_count(const st_model *m);
 const st_tensor *st_get(const st_model *m, int i);
 // NULL when absent.
 const st_tensor *st_find(const st_model *m, const char *name);
-// Value of a __metadata__ key (of the first file), or NULL.
+// Value of a __metadata__ key (of the first file), or NULL. A key repeated in
+// the header has its last value, as in the reference.
 const char *st_metadata(const st_model *m, const char *key);
 // Total bytes of tensor data.
 uint64_t st_data_bytes(const st_model *m);
@@ -71,8 +82,12 @@ typedef struct {
 } st_write_tensor;
 
 // Writes a safetensors file with the given tensors (in the given order) and
-// optional metadata (n_meta key/value string pairs). Data offsets are laid out
-// in order; the header is padded with spaces to a multiple of 8 bytes.
+// optional metadata (meta_kv holds n_meta key, value pairs: 2 * n_meta strings),
+// written first. Data offsets are laid out in order with nothing between
+// tensors (the format allows no padding), so a tensor's data is aligned to its
+// element size only when the tensors before it keep it so: put wide dtypes
+// first, as the reference does. The header is padded with spaces to a multiple
+// of 8 bytes. The file is written to PATH.tmp and renamed into place.
 // Returns 0, or -1 with err filled (and no partial file left behind).
 int st_write_file(const char *path, const st_write_tensor *tensors, int n,
                   const char *const *meta_kv, int n_meta, char *err);

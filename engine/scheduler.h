@@ -18,17 +18,17 @@ typedef enum { REQ_WAITING, REQ_RUNNING, REQ_FINISHED } req_status;
 typedef struct {
     int64_t id;
     req_status status;
-    int32_t *tokens;   // [n_tokens] prompt then generated tokens
+    int32_t *tokens; // [n_tokens] prompt then generated tokens
     int n_tokens;
     int cap;
     int n_prompt;
-    int n_computed;    // leading tokens whose K/V are in the cache
-    int n_cached;      // prompt tokens the prefix cache served at first admission
-    int admitted;      // admitted once already (prefix stats count the first time)
+    int n_computed; // leading tokens whose K/V are in the cache
+    int n_cached;   // prompt tokens the prefix cache served at first admission
+    int admitted;   // admitted once already (prefix stats count the first time)
     bm_seq pages;
     sampler_seq *sampler;
     sampling_params params;
-    uint64_t arrival;  // admission order, for FCFS and preemption
+    uint64_t arrival; // admission order, for FCFS and preemption
 } request;
 
 typedef struct {

@@ -130,7 +130,9 @@ const char *llm_fmt_bytes(uint64_t bytes, char *buf, size_t buflen) {
         v /= 1024.0;
         u++;
     }
-    if (u == 0) snprintf(buf, buflen, "%llu B", (unsigned long long)bytes);
-    else snprintf(buf, buflen, "%.2f %s", v, units[u]);
+    if (u == 0)
+        snprintf(buf, buflen, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, buflen, "%.2f %s", v, units[u]);
     return buf;
 }

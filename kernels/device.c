@@ -10,10 +10,14 @@
 #endif
 
 int device_parse(const char *s, device_kind *out, char *err) {
-    if (strcmp(s, "auto") == 0) *out = DEVICE_AUTO;
-    else if (strcmp(s, "cpu") == 0) *out = DEVICE_CPU;
-    else if (strcmp(s, "cuda") == 0) *out = DEVICE_CUDA;
-    else return llm_errf(err, "unknown device '%s' (expected auto, cpu or cuda)", s);
+    if (strcmp(s, "auto") == 0)
+        *out = DEVICE_AUTO;
+    else if (strcmp(s, "cpu") == 0)
+        *out = DEVICE_CPU;
+    else if (strcmp(s, "cuda") == 0)
+        *out = DEVICE_CUDA;
+    else
+        return llm_errf(err, "unknown device '%s' (expected auto, cpu or cuda)", s);
     return 0;
 }
 

@@ -15,13 +15,13 @@ typedef enum {
 } device_kind;
 
 typedef struct {
-    device_kind kind;     // DEVICE_CPU or DEVICE_CUDA, never AUTO
-    char name[256];       // "NVIDIA H100 80GB HBM3" or the CPU model
-    uint64_t total_bytes; // device memory (GPU) or physical RAM (CPU)
-    uint64_t free_bytes;  // free device memory, or available RAM
-    int cores;            // SMs (GPU) or online CPUs
+    device_kind kind;       // DEVICE_CPU or DEVICE_CUDA, never AUTO
+    char name[256];         // "NVIDIA H100 80GB HBM3" or the CPU model
+    uint64_t total_bytes;   // device memory (GPU) or physical RAM (CPU)
+    uint64_t free_bytes;    // free device memory, or available RAM
+    int cores;              // SMs (GPU) or online CPUs
     int cc_major, cc_minor; // compute capability (GPU only)
-    char features[64];    // CPU: "avx2 f16c fma" as detected at run time
+    char features[64];      // CPU: "avx2 f16c fma" as detected at run time
 } device_info;
 
 // Parses "auto", "cpu" or "cuda". Returns 0, or -1 with err.

@@ -25,7 +25,7 @@ void harness_skip(const char *reason);
 
 #define TEST(name)                                                                                 \
     static void name(void);                                                                        \
-    __attribute__((constructor)) static void harness_reg_##name(void) {                           \
+    __attribute__((constructor)) static void harness_reg_##name(void) {                            \
         harness_register(#name, name);                                                             \
     }                                                                                              \
     static void name(void)
@@ -43,7 +43,8 @@ void harness_skip(const char *reason);
 #define CHECK_EQ(a, b)                                                                             \
     do {                                                                                           \
         long long ha_ = (long long)(a), hb_ = (long long)(b);                                      \
-        if (ha_ != hb_) harness_fail(__FILE__, __LINE__, "%s == %s (%lld vs %lld)", #a, #b, ha_, hb_); \
+        if (ha_ != hb_)                                                                            \
+            harness_fail(__FILE__, __LINE__, "%s == %s (%lld vs %lld)", #a, #b, ha_, hb_);         \
     } while (0)
 
 #define CHECK_STREQ(a, b)                                                                          \

@@ -11,8 +11,10 @@ typedef struct chat_template chat_template;
 
 // Loads DIR/chat_template.jinja, else "chat_template" of
 // DIR/tokenizer_config.json (a string, or a list of {"name", "template"} from
-// which "default" is taken), with bos_token/eos_token from
-// tokenizer_config.json. Returns NULL and fills err on failure (a model
+// which "default" is taken), with the special tokens of tokenizer_config.json
+// (bos_token, eos_token, unk/sep/pad/cls/mask_token, additional_special_tokens)
+// as template globals; a token the config leaves out or sets to null is
+// undefined in the template, as in transformers. Returns NULL and fills err on failure (a model
 // without a template is an error saying so; a template using a feature the
 // interpreter lacks is an error naming the feature).
 chat_template *chat_template_load(const char *dir, char *err);
@@ -26,6 +28,14 @@ chat_template *chat_template_compile(const char *source, const char *bos_token,
 // filled (a raise_exception() in the template gives its message).
 char *chat_template_render(const chat_template *t, const cJSON *messages, const cJSON *tools,
                            int add_generation_prompt, char *err);
+
+// chat_template_render with extra template variables: vars is a cJSON object
+// (or NULL) whose members become globals, as the keyword arguments of
+// transformers' apply_chat_template do (e.g. {"enable_thinking": false}).
+// They override the special tokens; messages, tools, documents (None) and
+// add_generation_prompt override them.
+char *chat_template_render_vars(const chat_template *t, const cJSON *messages, const cJSON *tools,
+                                int add_generation_prompt, const cJSON *vars, char *err);
 
 void chat_template_free(chat_template *t);
 

@@ -24,9 +24,15 @@ static void *cpu_alloc(backend *b, size_t bytes) {
     (void)b;
     return aligned_alloc(CPU_ALIGN, (bytes + CPU_ALIGN - 1) / CPU_ALIGN * CPU_ALIGN);
 }
-static void cpu_free(backend *b, void *p) { free(p); }
-static void cpu_copy(backend *b, void *dst, const void *src, size_t n) { memcpy(dst, src, n); }
-static void cpu_memset(backend *b, void *dst, int v, size_t n) { memset(dst, v, n); }
+static void cpu_free(backend *b, void *p) {
+    free(p);
+}
+static void cpu_copy(backend *b, void *dst, const void *src, size_t n) {
+    memcpy(dst, src, n);
+}
+static void cpu_memset(backend *b, void *dst, int v, size_t n) {
+    memset(dst, v, n);
+}
 static void cpu_sync(backend *b) {}
 
 static void cpu_memory_info(backend *b, uint64_t *free_bytes, uint64_t *total_bytes) {
@@ -41,6 +47,8 @@ static void cpu_memory_info(backend *b, uint64_t *free_bytes, uint64_t *total_by
 static float *scratch_get(cpu_backend *c, size_t floats) {
     if (floats > c->scratch_per_thread) {
         free(c->scratch);
+        floats = (floats + CPU_ALIGN / sizeof(float) - 1) / (CPU_ALIGN / sizeof(float)) *
+                 (CPU_ALIGN / sizeof(float));
         c->scratch = aligned_alloc(CPU_ALIGN, floats * sizeof(float) * (size_t)c->n_threads);
         c->scratch_per_thread = c->scratch ? floats : 0;
     }
@@ -63,9 +71,11 @@ static void rmsnorm_row(float *out, const float *x, const float *w, int dim, flo
     for (int j = 0; j < dim; j++) out[j] = x[j] * inv * w[j];
 }
 
-static void cpu_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim, float eps) {
+static void cpu_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
+                        float eps) {
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) rmsnorm_row(out + (size_t)i * dim, x + (size_t)i * dim, w, dim, eps);
+    for (int i = 0; i < n; i++)
+        rmsnorm_row(out + (size_t)i * dim, x + (size_t)i * dim, w, dim, eps);
 }
 
 static void cpu_add_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
@@ -79,12 +89,12 @@ static void cpu_add_rmsnorm(backend *b, float *out, float *residual, const float
     }
 }
 
-#define MM_ROWS 4     // weight rows converted to f32 and reused across tokens
-#define MM_TOKENS 64  // tokens per block, so x stays in L2 while the rows stream
-#define MM_SMALL_N 4  // below this many tokens, dot straight from the weight dtype
+#define MM_ROWS 4    // weight rows converted to f32 and reused across tokens
+#define MM_TOKENS 64 // tokens per block, so x stays in L2 while the rows stream
+#define MM_SMALL_N 4 // below this many tokens, dot straight from the weight dtype
 
-static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
-                       int n) {
+static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *w,
+                       const float *bias, int n) {
     cpu_backend *c = (cpu_backend *)b;
     const cpu_simd *s = c->simd;
     const int rows = w->rows, cols = w->cols;
@@ -96,8 +106,9 @@ static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < rows; r++)
             for (int t = 0; t < n; t++)
-                out[(size_t)t * rows + r] = s->dot(x + (size_t)t * cols, wd + r * row_bytes, w->dtype, cols) +
-                                            (bias ? bias[r] : 0.0f);
+                out[(size_t)t * rows + r] =
+                    s->dot(x + (size_t)t * cols, wd + r * row_bytes, w->dtype, cols) +
+                    (bias ? bias[r] : 0.0f);
         return;
     }
     const int n_tiles = (rows + MM_ROWS - 1) / MM_ROWS;
@@ -109,16 +120,22 @@ static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *
 #pragma omp for schedule(static)
             for (int tile = 0; tile < n_tiles; tile++) {
                 int r0 = tile * MM_ROWS, nr = rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS;
-                for (int k = 0; k < nr; k++) s->to_f32(wf + (size_t)k * cols, wd + (size_t)(r0 + k) * row_bytes, w->dtype, cols);
+                for (int k = 0; k < nr; k++)
+                    s->to_f32(wf + (size_t)k * cols, wd + (size_t)(r0 + k) * row_bytes, w->dtype,
+                              cols);
                 int t = t0;
                 if (nr == MM_ROWS)
-                    for (; t + 2 <= t1; t += 2) s->dot4x2(out + (size_t)t * rows + r0, rows, x + (size_t)t * cols, wf, cols);
+                    for (; t + 2 <= t1; t += 2)
+                        s->dot4x2(out + (size_t)t * rows + r0, rows, x + (size_t)t * cols, wf,
+                                  cols);
                 for (; t < t1; t++)
                     for (int k = 0; k < nr; k++)
-                        out[(size_t)t * rows + r0 + k] = s->dot(x + (size_t)t * cols, wf + (size_t)k * cols, LLM_F32, cols);
+                        out[(size_t)t * rows + r0 + k] =
+                            s->dot(x + (size_t)t * cols, wf + (size_t)k * cols, LLM_F32, cols);
                 if (bias)
                     for (int tt = t0; tt < t1; tt++)
-                        for (int k = 0; k < nr; k++) out[(size_t)tt * rows + r0 + k] += bias[r0 + k];
+                        for (int k = 0; k < nr; k++)
+                            out[(size_t)tt * rows + r0 + k] += bias[r0 + k];
             }
         }
     }
@@ -143,8 +160,8 @@ static void rope_rows(float *v, const int32_t *positions, const float *inv_freq,
     }
 }
 
-static void cpu_rope(backend *b, float *q, float *k, const int32_t *positions, const float *inv_freq,
-                     int n, int n_heads, int n_kv_heads, int head_dim) {
+static void cpu_rope(backend *b, float *q, float *k, const int32_t *positions,
+                     const float *inv_freq, int n, int n_heads, int n_kv_heads, int head_dim) {
     rope_rows(q, positions, inv_freq, n, n_heads, head_dim);
     rope_rows(k, positions, inv_freq, n, n_kv_heads, head_dim);
 }
@@ -177,7 +194,8 @@ static void attend_one(const cpu_simd *s, float *out, const float *q, const uint
     float max = -INFINITY;
     for (int t = 0; t < n_ctx; t++) {
         size_t block = (size_t)block_table[t / block_size];
-        size_t off = ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
+        size_t off =
+            ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
         float sc = s->dot(q, k_cache + off, LLM_F16, head_dim) * scale;
         scores[t] = sc;
         if (sc > max) max = sc;
@@ -191,7 +209,8 @@ static void attend_one(const cpu_simd *s, float *out, const float *q, const uint
     memset(out, 0, (size_t)head_dim * sizeof(float));
     for (int t = 0; t < n_ctx; t++) {
         size_t block = (size_t)block_table[t / block_size];
-        size_t off = ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
+        size_t off =
+            ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
         s->axpy(out, scores[t] * inv, v_cache + off, LLM_F16, head_dim);
     }
 }
@@ -202,7 +221,8 @@ static void cpu_attention(backend *b, float *out, const float *q, const uint16_t
     cpu_backend *c = (cpu_backend *)b;
     float *scratch = scratch_get(c, (size_t)bt->max_context_len);
     if (!scratch) {
-        llm_errf(b->error, "cpu attention: out of memory for %d scores per thread", bt->max_context_len);
+        llm_errf(b->error, "cpu attention: out of memory for %d scores per thread",
+                 bt->max_context_len);
         b->failed = 1;
         return;
     }
@@ -224,7 +244,8 @@ static void cpu_attention(backend *b, float *out, const float *q, const uint16_t
     }
 }
 
-static void cpu_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden) {
+static void cpu_silu_mul(backend *b, float *out, const float *gate, const float *up, int n,
+                         int hidden) {
     size_t total = (size_t)n * hidden;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < total; i++) {
@@ -233,7 +254,8 @@ static void cpu_silu_mul(backend *b, float *out, const float *gate, const float 
     }
 }
 
-static void cpu_gather_rows(backend *b, float *out, const float *x, const int32_t *rows, int m, int dim) {
+static void cpu_gather_rows(backend *b, float *out, const float *x, const int32_t *rows, int m,
+                            int dim) {
     for (int j = 0; j < m; j++)
         memcpy(out + (size_t)j * dim, x + (size_t)rows[j] * dim, (size_t)dim * sizeof(float));
 }

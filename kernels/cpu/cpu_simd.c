@@ -3,6 +3,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_X86 1
 #endif
@@ -11,9 +12,12 @@
 
 static inline float elem(const void *w, llm_dtype dt, int i) {
     switch (dt) {
-    case LLM_F16: return fp16_to_f32(((const uint16_t *)w)[i]);
-    case LLM_BF16: return bf16_to_f32(((const uint16_t *)w)[i]);
-    default: return ((const float *)w)[i];
+    case LLM_F16:
+        return fp16_to_f32(((const uint16_t *)w)[i]);
+    case LLM_BF16:
+        return bf16_to_f32(((const uint16_t *)w)[i]);
+    default:
+        return ((const float *)w)[i];
     }
 }
 
@@ -43,13 +47,16 @@ static void to_f32_generic(float *dst, const void *src, llm_dtype dt, int n) {
 
 static void dot4x2_generic(float *out, int ldo, const float *x, const float *w, int n) {
     for (int r = 0; r < 4; r++)
-        for (int t = 0; t < 2; t++) out[t * ldo + r] = dot_generic(x + (long)t * n, w + (long)r * n, LLM_F32, n);
+        for (int t = 0; t < 2; t++)
+            out[t * ldo + r] = dot_generic(x + (long)t * n, w + (long)r * n, LLM_F32, n);
 }
 
 static const cpu_simd simd_generic = {"generic", dot_generic, axpy_generic, to_f32_generic,
                                       dot4x2_generic};
 
-const cpu_simd *cpu_simd_generic(void) { return &simd_generic; }
+const cpu_simd *cpu_simd_generic(void) {
+    return &simd_generic;
+}
 
 // --- AVX2 + FMA + F16C ----------------------------------------------------------
 
@@ -57,9 +64,11 @@ const cpu_simd *cpu_simd_generic(void) { return &simd_generic; }
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 AVX2 static inline __m256 load8(const void *w, llm_dtype dt, int i) {
-    if (dt == LLM_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+    if (dt == LLM_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
     if (dt == LLM_BF16) {
-        __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+        __m256i u =
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
     }
     return _mm256_loadu_ps((const float *)w + i);
@@ -74,7 +83,8 @@ AVX2 static inline float hsum(__m256 v) {
 AVX2 static float dot_avx2(const float *x, const void *w, llm_dtype dt, int n) {
     __m256 acc = _mm256_setzero_ps();
     int n8 = n & ~7;
-    for (int i = 0; i < n8; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), load8(w, dt, i), acc);
+    for (int i = 0; i < n8; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), load8(w, dt, i), acc);
     float s = hsum(acc);
     for (int i = n8; i < n; i++) s = __builtin_fmaf(x[i], elem(w, dt, i), s);
     return s;
@@ -116,7 +126,8 @@ AVX2 static void dot4x2_avx2(float *out, int ldo, const float *x, const float *w
         a30 = _mm256_fmadd_ps(vx0, v, a30);
         a31 = _mm256_fmadd_ps(vx1, v, a31);
     }
-    float s[8] = {hsum(a00), hsum(a01), hsum(a10), hsum(a11), hsum(a20), hsum(a21), hsum(a30), hsum(a31)};
+    float s[8] = {hsum(a00), hsum(a01), hsum(a10), hsum(a11),
+                  hsum(a20), hsum(a21), hsum(a30), hsum(a31)};
     const float *ws[4] = {w0, w1, w2, w3}, *xs[2] = {x0, x1};
     for (int r = 0; r < 4; r++)
         for (int t = 0; t < 2; t++) {
@@ -132,8 +143,9 @@ static const cpu_simd simd_avx2 = {"avx2", dot_avx2, axpy_avx2, to_f32_avx2, dot
 const cpu_simd *cpu_simd_get(void) {
 #ifdef HAVE_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-        return &simd_avx2;
+    unsigned a, b, c, d;
+    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C); // clang lacks "f16c" here
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) return &simd_avx2;
 #endif
     return &simd_generic;
 }

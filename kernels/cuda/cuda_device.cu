@@ -10,12 +10,14 @@ extern "C" int cuda_device_query(device_info *info, char *err) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess)
-        return llm_errf(err, "cudaGetDeviceCount: %s (%s)", cudaGetErrorName(e), cudaGetErrorString(e));
+        return llm_errf(err, "cudaGetDeviceCount: %s (%s)", cudaGetErrorName(e),
+                        cudaGetErrorString(e));
     if (count == 0) return llm_errf(err, "cudaGetDeviceCount: no CUDA device");
     cudaDeviceProp prop;
     e = cudaGetDeviceProperties(&prop, 0);
     if (e != cudaSuccess)
-        return llm_errf(err, "cudaGetDeviceProperties: %s (%s)", cudaGetErrorName(e), cudaGetErrorString(e));
+        return llm_errf(err, "cudaGetDeviceProperties: %s (%s)", cudaGetErrorName(e),
+                        cudaGetErrorString(e));
     size_t free_b = 0, total_b = 0;
     e = cudaSetDevice(0);
     if (e == cudaSuccess) e = cudaMemGetInfo(&free_b, &total_b);

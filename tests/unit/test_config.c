@@ -36,12 +36,13 @@ TEST(config_parses_llama) {
 }
 
 TEST(config_llama3_rope_scaling_and_eos_list) {
-    const char *j = "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 2048,"
-                    " \"num_hidden_layers\": 16, \"num_attention_heads\": 32, \"num_key_value_heads\": 8,"
-                    " \"intermediate_size\": 8192, \"vocab_size\": 128256, \"rope_theta\": 500000.0,"
-                    " \"rope_scaling\": {\"factor\": 32.0, \"high_freq_factor\": 4.0,"
-                    " \"low_freq_factor\": 1.0, \"original_max_position_embeddings\": 8192,"
-                    " \"rope_type\": \"llama3\"}, \"eos_token_id\": [128001, 128008, 128009]}";
+    const char *j =
+        "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 2048,"
+        " \"num_hidden_layers\": 16, \"num_attention_heads\": 32, \"num_key_value_heads\": 8,"
+        " \"intermediate_size\": 8192, \"vocab_size\": 128256, \"rope_theta\": 500000.0,"
+        " \"rope_scaling\": {\"factor\": 32.0, \"high_freq_factor\": 4.0,"
+        " \"low_freq_factor\": 1.0, \"original_max_position_embeddings\": 8192,"
+        " \"rope_type\": \"llama3\"}, \"eos_token_id\": [128001, 128008, 128009]}";
     model_config c;
     char err[LLM_ERR_LEN] = "";
     CHECK_MSG(config_parse(j, "t", &c, err) == 0, "%s", err);
@@ -54,18 +55,20 @@ TEST(config_llama3_rope_scaling_and_eos_list) {
     CHECK(config_is_eos(&c, 128009));
     CHECK_EQ(c.dtype, LLM_F16); // no torch_dtype
     // generation_config adds its eos ids without duplicates
-    CHECK(config_merge_generation(&c, "{\"eos_token_id\": [128001, 7], \"bos_token_id\": 128000}", "g", err) == 0);
+    CHECK(config_merge_generation(&c, "{\"eos_token_id\": [128001, 7], \"bos_token_id\": 128000}",
+                                  "g", err) == 0);
     CHECK_EQ(c.n_eos, 4);
     CHECK(config_is_eos(&c, 7));
     CHECK_EQ(c.bos_id, 128000);
 }
 
 TEST(config_transformers5_rope_parameters) {
-    const char *j = "{\"architectures\": [\"Qwen3ForCausalLM\"], \"hidden_size\": 1024,"
-                    " \"num_hidden_layers\": 28, \"num_attention_heads\": 16, \"num_key_value_heads\": 8,"
-                    " \"head_dim\": 128, \"intermediate_size\": 3072, \"vocab_size\": 151936,"
-                    " \"rope_parameters\": {\"rope_theta\": 1000000, \"rope_type\": \"default\"},"
-                    " \"sliding_window\": 4096, \"use_sliding_window\": false}";
+    const char *j =
+        "{\"architectures\": [\"Qwen3ForCausalLM\"], \"hidden_size\": 1024,"
+        " \"num_hidden_layers\": 28, \"num_attention_heads\": 16, \"num_key_value_heads\": 8,"
+        " \"head_dim\": 128, \"intermediate_size\": 3072, \"vocab_size\": 151936,"
+        " \"rope_parameters\": {\"rope_theta\": 1000000, \"rope_type\": \"default\"},"
+        " \"sliding_window\": 4096, \"use_sliding_window\": false}";
     model_config c;
     char err[LLM_ERR_LEN] = "";
     CHECK_MSG(config_parse(j, "t", &c, err) == 0, "%s", err);
@@ -77,17 +80,19 @@ TEST(config_transformers5_rope_parameters) {
 }
 
 TEST(config_qwen2_has_qkv_bias_mistral_window) {
-    const char *q = "{\"architectures\": [\"Qwen2ForCausalLM\"], \"hidden_size\": 896,"
-                    " \"num_hidden_layers\": 24, \"num_attention_heads\": 14, \"num_key_value_heads\": 2,"
-                    " \"intermediate_size\": 4864, \"vocab_size\": 151936}";
+    const char *q =
+        "{\"architectures\": [\"Qwen2ForCausalLM\"], \"hidden_size\": 896,"
+        " \"num_hidden_layers\": 24, \"num_attention_heads\": 14, \"num_key_value_heads\": 2,"
+        " \"intermediate_size\": 4864, \"vocab_size\": 151936}";
     model_config c;
     char err[LLM_ERR_LEN] = "";
     CHECK_MSG(config_parse(q, "t", &c, err) == 0, "%s", err);
     CHECK_EQ(c.qkv_bias, 1);
     CHECK_EQ(c.head_dim, 64);
-    const char *m = "{\"architectures\": [\"MistralForCausalLM\"], \"hidden_size\": 4096,"
-                    " \"num_hidden_layers\": 32, \"num_attention_heads\": 32, \"num_key_value_heads\": 8,"
-                    " \"intermediate_size\": 14336, \"vocab_size\": 32000, \"sliding_window\": 4096}";
+    const char *m =
+        "{\"architectures\": [\"MistralForCausalLM\"], \"hidden_size\": 4096,"
+        " \"num_hidden_layers\": 32, \"num_attention_heads\": 32, \"num_key_value_heads\": 8,"
+        " \"intermediate_size\": 14336, \"vocab_size\": 32000, \"sliding_window\": 4096}";
     CHECK_MSG(config_parse(m, "t", &c, err) == 0, "%s", err);
     CHECK_EQ(c.arch, ARCH_MISTRAL);
     CHECK_EQ(c.sliding_window, 4096);
@@ -105,28 +110,34 @@ TEST(config_errors_are_clear) {
     expect_error("{", "not valid JSON");
     expect_error("[1]", "not a JSON object");
     expect_error("{\"hidden_size\": 1}", "architectures");
-    expect_error("{\"architectures\": [\"GPT2LMHeadModel\"]}", "unsupported architecture \"GPT2LMHeadModel\"");
+    expect_error("{\"architectures\": [\"GPT2LMHeadModel\"]}",
+                 "unsupported architecture \"GPT2LMHeadModel\"");
     expect_error("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64}",
                  "missing required key \"num_hidden_layers\"");
-    expect_error("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64.5, \"num_hidden_layers\": 2,"
+    expect_error("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64.5, "
+                 "\"num_hidden_layers\": 2,"
                  " \"num_attention_heads\": 4, \"intermediate_size\": 8, \"vocab_size\": 10}",
                  "\"hidden_size\" must be an integer");
-    expect_error("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, \"num_hidden_layers\": 2,"
-                 " \"num_attention_heads\": 4, \"num_key_value_heads\": 3, \"intermediate_size\": 8,"
-                 " \"vocab_size\": 10}",
-                 "multiple of num_key_value_heads");
-    expect_error("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, \"num_hidden_layers\": 2,"
-                 " \"num_attention_heads\": 4, \"intermediate_size\": 8, \"vocab_size\": 10,"
-                 " \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4}}",
-                 "unsupported rope scaling type \"yarn\"");
-    expect_error("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, \"num_hidden_layers\": 2,"
-                 " \"num_attention_heads\": 4, \"intermediate_size\": 8, \"vocab_size\": 10,"
-                 " \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 4}}",
-                 "llama3 rope scaling needs");
-    expect_error("{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, \"num_hidden_layers\": 2,"
-                 " \"num_attention_heads\": 4, \"intermediate_size\": 8, \"vocab_size\": 10,"
-                 " \"hidden_act\": \"gelu\"}",
-                 "unsupported hidden_act");
+    expect_error(
+        "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, \"num_hidden_layers\": 2,"
+        " \"num_attention_heads\": 4, \"num_key_value_heads\": 3, \"intermediate_size\": 8,"
+        " \"vocab_size\": 10}",
+        "multiple of num_key_value_heads");
+    expect_error(
+        "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, \"num_hidden_layers\": 2,"
+        " \"num_attention_heads\": 4, \"intermediate_size\": 8, \"vocab_size\": 10,"
+        " \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4}}",
+        "unsupported rope scaling type \"yarn\"");
+    expect_error(
+        "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, \"num_hidden_layers\": 2,"
+        " \"num_attention_heads\": 4, \"intermediate_size\": 8, \"vocab_size\": 10,"
+        " \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 4}}",
+        "llama3 rope scaling needs");
+    expect_error(
+        "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64, \"num_hidden_layers\": 2,"
+        " \"num_attention_heads\": 4, \"intermediate_size\": 8, \"vocab_size\": 10,"
+        " \"hidden_act\": \"gelu\"}",
+        "unsupported hidden_act");
 }
 
 TEST(config_json_round_trip) {

@@ -62,7 +62,8 @@ TEST(cpu_matmul_reference_and_batch_invariance) {
     for (int t = 0; t < n; t++)
         for (int r = 0; r < rows; r++) {
             double s = bias[r];
-            for (int k = 0; k < cols; k++) s += (double)x[t * cols + k] * bf16_to_f32(w[r * cols + k]);
+            for (int k = 0; k < cols; k++)
+                s += (double)x[t * cols + k] * bf16_to_f32(w[r * cols + k]);
             worst = fmax(worst, fabs(s - out[t * rows + r]));
         }
     CHECK_MSG(worst < 1e-4, "max abs error %g", worst);
@@ -78,7 +79,8 @@ TEST(cpu_rmsnorm_silu_rope_kv_write) {
     char err[LLM_ERR_LEN];
     backend *b = cpu_backend_create(err);
     if (!b) return;
-    float x[2 * 8] = {1, 2, 3, 4, 5, 6, 7, 8, -1, 0, 1, 0, 2, 0, 0, 0}, w[8] = {1, 1, 1, 1, 2, 2, 2, 2}, out[16];
+    float x[2 * 8] = {1, 2, 3, 4, 5, 6, 7, 8, -1, 0, 1, 0, 2, 0, 0, 0},
+                w[8] = {1, 1, 1, 1, 2, 2, 2, 2}, out[16];
     b->rmsnorm(b, out, x, w, 2, 8, 1e-6f);
     double ms = (1 + 4 + 9 + 16 + 25 + 36 + 49 + 64) / 8.0;
     CHECK_NEAR(out[0], 1 / sqrt(ms + 1e-6), 1e-6);

@@ -30,9 +30,9 @@ TEST(fp16_known_values_and_rounding) {
     CHECK_EQ(f32_to_fp16(1.0f), 0x3c00);
     CHECK_EQ(f32_to_fp16(-2.0f), 0xc000);
     CHECK_EQ(f32_to_fp16(65504.0f), 0x7bff);
-    CHECK_EQ(f32_to_fp16(65520.0f), 0x7c00);     // rounds up to inf
-    CHECK_EQ(f32_to_fp16(5.9604645e-8f), 0x0001); // smallest subnormal
-    CHECK_EQ(f32_to_fp16(2.9802322e-8f), 0x0000); // half of it: ties to even (0)
+    CHECK_EQ(f32_to_fp16(65520.0f), 0x7c00);           // rounds up to inf
+    CHECK_EQ(f32_to_fp16(5.9604645e-8f), 0x0001);      // smallest subnormal
+    CHECK_EQ(f32_to_fp16(2.9802322e-8f), 0x0000);      // half of it: ties to even (0)
     CHECK_EQ(f32_to_fp16(1.0f + 1.0f / 2048), 0x3c00); // tie -> even
     CHECK_EQ(f32_to_fp16(1.0f + 3.0f / 2048), 0x3c02); // tie -> even (up)
     CHECK_NEAR(fp16_to_f32(0x3555), 0.333251953125, 0);

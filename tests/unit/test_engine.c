@@ -101,7 +101,8 @@ static void run_jobs(engine *e, job *jobs, int n, int max_tokens) {
         for (int k = 0; k < n_out; k++)
             for (int i = 0; i < n; i++)
                 if (jobs[i].id == out[k].id) {
-                    if (out[k].token >= 0 && jobs[i].n_out < MAX_OUT) jobs[i].out[jobs[i].n_out++] = out[k].token;
+                    if (out[k].token >= 0 && jobs[i].n_out < MAX_OUT)
+                        jobs[i].out[jobs[i].n_out++] = out[k].token;
                     if (out[k].finished) jobs[i].done = 1;
                 }
     }
@@ -127,7 +128,8 @@ TEST(engine_batch_invariance_32_prompts) {
     engine *e = open_engine(32, 64, 1024 * PAGE_BYTES, 0);
     if (!e) return;
     run_jobs(e, jobs, 32, 8);
-    for (int i = 0; i < 32; i++) CHECK_MSG(memcmp(jobs[i].out, alone[i].out, sizeof(int) * 8) == 0, "prompt %d differs", i);
+    for (int i = 0; i < 32; i++)
+        CHECK_MSG(memcmp(jobs[i].out, alone[i].out, sizeof(int) * 8) == 0, "prompt %d differs", i);
     engine_stats s;
     engine_get_stats(e, &s);
     CHECK_EQ(s.pages_used, 0);
@@ -142,7 +144,8 @@ TEST(engine_preemption_keeps_outputs) {
     engine *e = open_engine(12, 128, 12 * PAGE_BYTES, 0);
     if (!e) return;
     run_jobs(e, jobs, 12, 16);
-    for (int i = 0; i < 12; i++) CHECK_MSG(memcmp(jobs[i].out, alone[i].out, sizeof(int) * 16) == 0, "prompt %d differs", i);
+    for (int i = 0; i < 12; i++)
+        CHECK_MSG(memcmp(jobs[i].out, alone[i].out, sizeof(int) * 16) == 0, "prompt %d differs", i);
     engine_stats s;
     engine_get_stats(e, &s);
     CHECK_MSG(s.preemptions > 0, "no preemption happened");
@@ -154,7 +157,8 @@ TEST(engine_prefix_caching) {
     job a, b;
     make_prompt(&a, 230, 5);
     b = a;
-    for (int i = 200; i < 230; i++) b.prompt[i] = (b.prompt[i] + 7) % 120; // shared 200-token prefix
+    for (int i = 200; i < 230; i++)
+        b.prompt[i] = (b.prompt[i] + 7) % 120; // shared 200-token prefix
     engine *e = open_engine(4, 512, 64 * PAGE_BYTES, 1);
     if (!e) return;
     run_jobs(e, &a, 1, 8);
@@ -168,6 +172,8 @@ TEST(engine_prefix_caching) {
     engine_destroy(e);
     // the same request with the cache off gives the same tokens
     job b2 = b;
+    b2.n_out = 0;
+    b2.done = 0;
     e = open_engine(4, 512, 64 * PAGE_BYTES, 0);
     if (!e) return;
     run_jobs(e, &b2, 1, 8);
@@ -191,7 +197,8 @@ TEST(engine_random_add_abort_never_leaks) {
         if (op < 3 && n_ids < 64) {
             job j;
             make_prompt(&j, 1 + (seed >> 8) % 60, seed);
-            if ((seed >> 4) % 2) memcpy(j.prompt, jobs[0].prompt, 16 * sizeof(int32_t)); // shared prefixes
+            if ((seed >> 4) % 2)
+                memcpy(j.prompt, jobs[0].prompt, 16 * sizeof(int32_t)); // shared prefixes
             sampling_params p = greedy(1 + (seed >> 12) % 20);
             int64_t id = engine_add_request(e, j.prompt, j.n_prompt, &p, err);
             CHECK_MSG(id >= 0, "%s", err);
@@ -240,7 +247,8 @@ TEST(engine_memory_arithmetic_and_admission) {
     CHECK_EQ(s.page_bytes, PAGE_BYTES);
     CHECK_EQ(s.kv_tokens, (int64_t)s.pages_total * 16);
     CHECK(s.pages_total * s.page_bytes + s.weights + s.activations + s.overhead <= s.budget);
-    CHECK(s.budget - (s.pages_total * s.page_bytes + s.weights + s.activations + s.overhead) < s.page_bytes);
+    CHECK(s.budget - (s.pages_total * s.page_bytes + s.weights + s.activations + s.overhead) <
+          s.page_bytes);
     CHECK(s.activations > 0);
     sampling_params p = greedy(4);
     int32_t big[1100] = {0};

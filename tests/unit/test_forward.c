@@ -68,7 +68,8 @@ static void ref_rope(float *v, int pos, int head_dim, const model_config *c) {
         if (c->rope_scaling == ROPE_SCALING_LLAMA3) {
             double wl = 2 * M_PI / f, lo = c->rope_orig_max_position / c->rope_low_freq_factor;
             double hi = c->rope_orig_max_position / c->rope_high_freq_factor;
-            if (wl > lo) f /= c->rope_factor;
+            if (wl > lo)
+                f /= c->rope_factor;
             else if (wl >= hi) {
                 double sm = (c->rope_orig_max_position / wl - c->rope_low_freq_factor) /
                             (c->rope_high_freq_factor - c->rope_low_freq_factor);
@@ -81,7 +82,9 @@ static void ref_rope(float *v, int pos, int head_dim, const model_config *c) {
     }
 }
 
-static float h(float x) { return fp16_to_f32(f32_to_fp16(x)); }
+static float h(float x) {
+    return fp16_to_f32(f32_to_fp16(x));
+}
 
 // Logits of the last position of ids[0..n) (all positions when all != NULL).
 static void ref_forward(const model_weights *m, const int *ids, int n, float *last, float *all) {
@@ -101,11 +104,15 @@ static void ref_forward(const model_weights *m, const int *ids, int n, float *la
             ref_linear(k + t * kvd, xb, &L->wk, &L->bk);
             ref_linear(v + t * kvd, xb, &L->wv, &L->bv);
             for (int hh = 0; hh < c->n_heads; hh++) {
-                if (c->qk_norm) ref_rmsnorm(q + t * qd + hh * hd, q + t * qd + hh * hd, L->q_norm.data, hd, c->rms_eps);
+                if (c->qk_norm)
+                    ref_rmsnorm(q + t * qd + hh * hd, q + t * qd + hh * hd, L->q_norm.data, hd,
+                                c->rms_eps);
                 ref_rope(q + t * qd + hh * hd, t, hd, c);
             }
             for (int hh = 0; hh < c->n_kv_heads; hh++) {
-                if (c->qk_norm) ref_rmsnorm(k + t * kvd + hh * hd, k + t * kvd + hh * hd, L->k_norm.data, hd, c->rms_eps);
+                if (c->qk_norm)
+                    ref_rmsnorm(k + t * kvd + hh * hd, k + t * kvd + hh * hd, L->k_norm.data, hd,
+                                c->rms_eps);
                 ref_rope(k + t * kvd + hh * hd, t, hd, c);
             }
             for (int j = 0; j < kvd; j++) {
@@ -119,7 +126,8 @@ static void ref_forward(const model_weights *m, const int *ids, int n, float *la
                 double mx = -1e300, sum = 0;
                 for (int s = 0; s <= t; s++) {
                     double d = 0;
-                    for (int j = 0; j < hd; j++) d += (double)q[t * qd + hh * hd + j] * k[s * kvd + kh * hd + j];
+                    for (int j = 0; j < hd; j++)
+                        d += (double)q[t * qd + hh * hd + j] * k[s * kvd + kh * hd + j];
                     sc[s] = d / sqrt(hd);
                     if (sc[s] > mx) mx = sc[s];
                 }
@@ -135,7 +143,8 @@ static void ref_forward(const model_weights *m, const int *ids, int n, float *la
             ref_rmsnorm(xb, x + t * dim, L->ffn_norm.data, dim, c->rms_eps);
             ref_linear(g, xb, &L->w_gate, NULL);
             ref_linear(u, xb, &L->w_up, NULL);
-            for (int j = 0; j < c->hidden_dim; j++) g[j] = (float)(g[j] / (1 + exp(-(double)g[j])) * u[j]);
+            for (int j = 0; j < c->hidden_dim; j++)
+                g[j] = (float)(g[j] / (1 + exp(-(double)g[j])) * u[j]);
             ref_linear(o, g, &L->w_down, NULL);
             for (int j = 0; j < dim; j++) x[t * dim + j] += o[j];
         }
@@ -163,7 +172,11 @@ static int rig_open(rig *r, const model_weights *m, int max_tokens) {
     char err[LLM_ERR_LEN] = "";
     r->m = m;
     r->b = cpu_backend_create(err);
-    forward_opts o = {.max_tokens = max_tokens, .max_seqs = 8, .max_context = 64, .block_size = BS, .num_blocks = NB};
+    forward_opts o = {.max_tokens = max_tokens,
+                      .max_seqs = 8,
+                      .max_context = 64,
+                      .block_size = BS,
+                      .num_blocks = NB};
     r->f = r->b ? forward_create(r->b, m, &o, err) : NULL;
     CHECK_MSG(r->f != NULL, "%s", err);
     return r->f ? 0 : -1;
@@ -191,9 +204,16 @@ static int run_batch(rig *r, int n_seqs, const int *const *ids, const int *done,
         ctx[s] = done[s] + len[s];
         for (int j = 0; j < 16; j++) bt[s * 16 + j] = pages[s][j];
     }
-    forward_batch b = {.n_tokens = n, .n_seqs = n_seqs, .token_ids = tok, .positions = pos,
-                       .slot_mapping = slot, .query_start = qs, .context_len = ctx,
-                       .block_tables = bt, .max_blocks = 16, .all_logits = all};
+    forward_batch b = {.n_tokens = n,
+                       .n_seqs = n_seqs,
+                       .token_ids = tok,
+                       .positions = pos,
+                       .slot_mapping = slot,
+                       .query_start = qs,
+                       .context_len = ctx,
+                       .block_tables = bt,
+                       .max_blocks = 16,
+                       .all_logits = all};
     char err[LLM_ERR_LEN] = "";
     int rc = forward_run(r->f, &b, logits, err);
     CHECK_MSG(rc == 0, "%s", err);
@@ -276,13 +296,14 @@ TEST(forward_batch_invariance) {
     rig r;
     if (!m || rig_open(&r, m, 64)) return;
     int a[20], b[20], d[20];
-    for (int i = 0; i < 20; i++) a[i] = (i * 7 + 1) % 100, b[i] = (i * 11 + 2) % 100, d[i] = (i * 3 + 9) % 100;
+    for (int i = 0; i < 20; i++)
+        a[i] = (i * 7 + 1) % 100, b[i] = (i * 11 + 2) % 100, d[i] = (i * 3 + 9) % 100;
     const int *ia[1] = {a}, *ib[1] = {b}, *id[1] = {d};
     const int(*pa)[16] = &pages_a, (*pb)[16] = &pages_b, (*pc)[16] = &pages_c;
     int zero[1] = {0}, la[1] = {9}, l12[1] = {12}, one[1] = {1}, twelve[1] = {12}, ld[1] = {20};
     float a_alone[100], b_alone[100], d_alone[100], scratch[100];
     run_batch(&r, 1, ia, zero, la, pa, a_alone, 0);
-    run_batch(&r, 1, ib, zero, l12, pb, scratch, 0); // b's first 12 tokens into the cache
+    run_batch(&r, 1, ib, zero, l12, pb, scratch, 0);   // b's first 12 tokens into the cache
     run_batch(&r, 1, ib, twelve, one, pb, b_alone, 0); // then its 13th as a decode
     run_batch(&r, 1, id, zero, ld, pc, d_alone, 0);
     // together: a and d prefill again (same pages, same K/V), b decodes again
@@ -307,11 +328,19 @@ TEST(forward_rejects_bad_batches) {
     model_weights *m = model_random(&c, 1, LLM_F16, err);
     rig r;
     if (!m || rig_open(&r, m, 8)) return;
-    int32_t tok[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, pos[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8}, slot[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    int32_t tok[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, pos[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8},
+            slot[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     int32_t qs[2] = {0, 9}, ctx[1] = {9}, bt[16] = {0, 1, 2, 3};
     float logits[100];
-    forward_batch b = {.n_tokens = 9, .n_seqs = 1, .token_ids = tok, .positions = pos, .slot_mapping = slot,
-                       .query_start = qs, .context_len = ctx, .block_tables = bt, .max_blocks = 16};
+    forward_batch b = {.n_tokens = 9,
+                       .n_seqs = 1,
+                       .token_ids = tok,
+                       .positions = pos,
+                       .slot_mapping = slot,
+                       .query_start = qs,
+                       .context_len = ctx,
+                       .block_tables = bt,
+                       .max_blocks = 16};
     CHECK(forward_run(r.f, &b, logits, err) == -1);
     CHECK_CONTAINS(err, "9 tokens in a batch (limit 8)");
     b.n_tokens = 3;

@@ -44,7 +44,8 @@ static void rm_rf(const char *dir) {
 }
 
 static uint64_t tensor_bytes(const llm_tensor *t) {
-    return (uint64_t)t->shape[0] * (uint64_t)(t->ndim == 2 ? t->shape[1] : 1) * dtype_size(t->dtype);
+    return (uint64_t)t->shape[0] * (uint64_t)(t->ndim == 2 ? t->shape[1] : 1) *
+           dtype_size(t->dtype);
 }
 
 typedef struct {
@@ -188,7 +189,8 @@ TEST(model_load_rejects_mismatched_checkpoints) {
 
     edit_config(dir, "\"intermediate_size\":\t96", "\"intermediate_size\":\t128");
     CHECK(model_load(dir, &o, err) == NULL);
-    CHECK_CONTAINS(err, "model.layers.0.mlp.gate_proj.weight' has shape [96, 64], config implies [128, 64]");
+    CHECK_CONTAINS(
+        err, "model.layers.0.mlp.gate_proj.weight' has shape [96, 64], config implies [128, 64]");
     edit_config(dir, "\"intermediate_size\":\t128", "\"intermediate_size\":\t96");
 
     // a Qwen2 config expects q/k/v biases the checkpoint lacks
