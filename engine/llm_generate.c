@@ -1,40 +1,99 @@
-// llm_generate - loads a model (from a Hugging Face directory or a synthetic
-// shape) on the chosen device and reports what it loaded.
+// llm_generate - generates text from the command line: one prompt streamed
+// as it is produced, or a file of prompts run together through the engine's
+// continuous batching. Without a prompt it loads the model and reports it.
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "device.h"
-#include "model.h"
+#include "chat_template.h"
+#include "engine.h"
+#include "engine_args.h"
+#include "stop.h"
+#include "tokenizer.h"
 #include "util.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: llm_generate (--model DIR | --synthetic NAME) [options]\n"
-               "  --model DIR         Hugging Face model directory (config.json, *.safetensors)\n"
-               "  --synthetic NAME    seeded random weights at a real model's shapes:\n"
-               "                      smollm2-135m llama-3.2-1b llama-3-8b qwen2.5-7b qwen3-0.6b\n"
-               "  --seed N            seed of the synthetic weights (default 0)\n"
-               "  --dtype T           weights as auto|f16|bf16|f32 (default auto: as stored;\n"
-               "                      synthetic: bf16)\n"
-               "  --device D          auto|cpu|cuda (default auto: cuda when a GPU is present)\n"
-               "  --save DIR          write the model out as a Hugging Face directory\n"
-               "  --list-tensors      print every weight tensor's name, shape and dtype\n"
-               "  -h, --help          this text\n");
+    fprintf(
+        f,
+        "usage: llm_generate (--model DIR | --synthetic NAME) [--prompt TEXT | --prompts-file F] "
+        "[options]\n"
+        "  --model DIR            Hugging Face model directory\n"
+        "  --synthetic NAME       seeded random weights at a real model's shapes (no text)\n"
+        "  --prompt TEXT          generate from TEXT, printing tokens as they come\n"
+        "  --prompts-file F       one prompt per line, all submitted at once\n"
+        "  --jsonl                with --prompts-file: one JSON object per prompt, in input order\n"
+        "  --chat                 wrap each prompt as a user turn in the model's chat template\n"
+        "  --max-tokens N         tokens to generate (128)\n"
+        "  --temperature T        0 = greedy (1.0)\n"
+        "  --top-p P  --top-k K  --min-p P  --repetition-penalty R\n"
+        "  --seed S               sampling seed (reproducible output)\n"
+        "  --stop TEXT            stop string (repeatable, up to 8)\n"
+        "  --ignore-eos           keep generating past the end-of-sequence token\n"
+        "  --list-tensors         (without a prompt) print every weight tensor\n"
+        "  --save DIR             (without a prompt) write the model as an HF directory\n");
+    engine_args_usage(f);
 }
 
-static int parse_dtype(const char *s, int *out) {
-    if (strcmp(s, "auto") == 0)
-        *out = -1;
-    else if (strcmp(s, "f16") == 0 || strcmp(s, "fp16") == 0)
-        *out = LLM_F16;
-    else if (strcmp(s, "bf16") == 0)
-        *out = LLM_BF16;
-    else if (strcmp(s, "f32") == 0 || strcmp(s, "fp32") == 0)
-        *out = LLM_F32;
-    else
-        return -1;
+typedef struct {
+    char *prompt;
+    int64_t id;
+    int32_t *ids;
+    size_t n_ids;
+    tok_stream *stream;
+    stop_checker *stop;
+    char *text;
+    size_t len, cap;
+    int n_generated, n_cached, done;
+    const char *finish;
+    double t_first, t_done;
+} job;
+
+static int append(job *j, const char *s, size_t n) {
+    if (j->len + n + 1 > j->cap) {
+        size_t cap = (j->len + n + 1) * 2;
+        char *t = realloc(j->text, cap);
+        if (!t) return -1;
+        j->text = t;
+        j->cap = cap;
+    }
+    memcpy(j->text + j->len, s, n);
+    j->len += n;
+    j->text[j->len] = '\0';
     return 0;
+}
+
+// Renders prompt as one user turn of the chat template.
+static char *render_chat(const chat_template *ct, const char *prompt, char *err) {
+    cJSON *msgs = cJSON_CreateArray(), *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "user");
+    cJSON_AddStringToObject(m, "content", prompt);
+    cJSON_AddItemToArray(msgs, m);
+    char *out = chat_template_render(ct, msgs, NULL, 1, err);
+    cJSON_Delete(msgs);
+    return out;
+}
+
+static char **read_lines(const char *path, int *n, char *err) {
+    char *text = llm_read_file(path, NULL, err);
+    if (!text) return NULL;
+    char **v = NULL;
+    int cap = 0;
+    *n = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        size_t l = strlen(line);
+        if (l && line[l - 1] == '\r') line[--l] = '\0';
+        if (!l) continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = realloc(v, (size_t)cap * sizeof *v);
+        }
+        v[(*n)++] = strdup(line);
+    }
+    free(text);
+    if (*n == 0) llm_errf(err, "%s: no prompts", path);
+    return v;
 }
 
 static int print_tensor(const char *name, const llm_tensor *t, void *ctx) {
@@ -47,10 +106,23 @@ static int print_tensor(const char *name, const llm_tensor *t, void *ctx) {
     return 0;
 }
 
-static void print_summary(const model_weights *m, const char *source, const device_info *dev) {
+// No prompt: load the model alone and describe it.
+static int report_model(const engine_config *ec, int list, const char *save_dir) {
+    char err[LLM_ERR_LEN], b1[32];
+    model_weights *m;
+    if (ec->model_dir) {
+        model_load_opts lo = {.matrix_dtype = ec->dtype, .progress = 1};
+        m = model_load(ec->model_dir, &lo, err);
+    } else {
+        m = model_synthetic(ec->synthetic, ec->seed,
+                            ec->dtype < 0 ? LLM_BF16 : (llm_dtype)ec->dtype, err);
+    }
+    if (!m) {
+        fprintf(stderr, "llm_generate: %s\n", err);
+        return 1;
+    }
     const model_config *c = &m->cfg;
-    char b1[32], b2[32];
-    printf("model      %s (%s)\n", source, c->arch_name);
+    printf("model      %s (%s)\n", ec->model_dir ? ec->model_dir : ec->synthetic, c->arch_name);
     printf("shape      %d layers, dim %d, %d heads / %d kv heads x %d, mlp %d, vocab %d\n",
            c->n_layers, c->dim, c->n_heads, c->n_kv_heads, c->head_dim, c->hidden_dim,
            c->vocab_size);
@@ -60,95 +132,6 @@ static void print_summary(const model_weights *m, const char *source, const devi
            c->qkv_bias ? ", qkv bias" : "", c->qk_norm ? ", q/k norm" : "");
     printf("weights    %s in %s (%s)\n", llm_fmt_bytes(m->weight_bytes, b1, sizeof b1),
            dtype_name(m->embed.dtype), m->st ? "mapped from the checkpoint" : "generated");
-    if (dev->kind == DEVICE_CUDA)
-        printf("device     cuda: %s, sm_%d%d, %d SMs, %s total, %s free\n", dev->name,
-               dev->cc_major, dev->cc_minor, dev->cores,
-               llm_fmt_bytes(dev->total_bytes, b1, sizeof b1),
-               llm_fmt_bytes(dev->free_bytes, b2, sizeof b2));
-    else
-        printf("device     cpu: %s, %d cores [%s], %s RAM, %s available\n", dev->name, dev->cores,
-               dev->features, llm_fmt_bytes(dev->total_bytes, b1, sizeof b1),
-               llm_fmt_bytes(dev->free_bytes, b2, sizeof b2));
-}
-
-int main(int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"model", required_argument, 0, 'm'},
-        {"synthetic", required_argument, 0, 's'},
-        {"seed", required_argument, 0, 'S'},
-        {"dtype", required_argument, 0, 't'},
-        {"device", required_argument, 0, 'd'},
-        {"save", required_argument, 0, 'o'},
-        {"list-tensors", no_argument, 0, 'l'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *model_dir = NULL, *synthetic = NULL, *save_dir = NULL;
-    uint64_t seed = 0;
-    int dtype = -1, list = 0;
-    device_kind want = DEVICE_AUTO;
-    char err[LLM_ERR_LEN];
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'm':
-            model_dir = optarg;
-            break;
-        case 's':
-            synthetic = optarg;
-            break;
-        case 'S':
-            seed = strtoull(optarg, NULL, 10);
-            break;
-        case 't':
-            if (parse_dtype(optarg, &dtype)) {
-                fprintf(stderr, "llm_generate: unknown dtype '%s' (auto, f16, bf16, f32)\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 'd':
-            if (device_parse(optarg, &want, err)) {
-                fprintf(stderr, "llm_generate: %s\n", err);
-                return 2;
-            }
-            break;
-        case 'o':
-            save_dir = optarg;
-            break;
-        case 'l':
-            list = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!model_dir == !synthetic || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
-
-    device_info dev;
-    if (device_select(want, &dev, err)) {
-        fprintf(stderr, "llm_generate: %s\n", err);
-        return 1;
-    }
-    model_weights *m;
-    if (model_dir) {
-        model_load_opts lo = {.matrix_dtype = dtype, .progress = 1};
-        m = model_load(model_dir, &lo, err);
-    } else {
-        m = model_synthetic(synthetic, seed, dtype < 0 ? LLM_BF16 : (llm_dtype)dtype, err);
-    }
-    if (!m) {
-        fprintf(stderr, "llm_generate: %s\n", err);
-        return 1;
-    }
-    print_summary(m, model_dir ? model_dir : synthetic, &dev);
     if (list) model_foreach_tensor(m, print_tensor, NULL);
     int rc = 0;
     if (save_dir) {
@@ -160,5 +143,316 @@ int main(int argc, char **argv) {
         }
     }
     model_free(m);
+    return rc;
+}
+
+static void print_jsonl(const job *j, int n_prompt) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "prompt", j->prompt);
+    cJSON_AddStringToObject(o, "text", j->text ? j->text : "");
+    cJSON_AddNumberToObject(o, "prompt_tokens", n_prompt);
+    cJSON_AddNumberToObject(o, "cached_prompt_tokens", j->n_cached);
+    cJSON_AddNumberToObject(o, "generated_tokens", j->n_generated);
+    cJSON_AddStringToObject(o, "finish_reason", j->finish ? j->finish : "abort");
+    cJSON_AddNumberToObject(o, "ttft_s", j->t_first);
+    cJSON_AddNumberToObject(o, "latency_s", j->t_done);
+    char *s = cJSON_PrintUnformatted(o);
+    printf("%s\n", s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+int main(int argc, char **argv) {
+    enum {
+        O_MODEL = 256,
+        O_SYNTH,
+        O_PROMPT,
+        O_FILE,
+        O_JSONL,
+        O_CHAT,
+        O_MAXTOK,
+        O_TEMP,
+        O_TOPP,
+        O_TOPK,
+        O_MINP,
+        O_REP,
+        O_SEED,
+        O_STOP,
+        O_IGNORE,
+        O_LIST,
+        O_SAVE,
+        O_ENGINE
+    };
+    static const struct option longopts[] = {
+        {"model", required_argument, 0, O_MODEL},
+        {"synthetic", required_argument, 0, O_SYNTH},
+        {"prompt", required_argument, 0, O_PROMPT},
+        {"prompts-file", required_argument, 0, O_FILE},
+        {"jsonl", no_argument, 0, O_JSONL},
+        {"chat", no_argument, 0, O_CHAT},
+        {"max-tokens", required_argument, 0, O_MAXTOK},
+        {"temperature", required_argument, 0, O_TEMP},
+        {"top-p", required_argument, 0, O_TOPP},
+        {"top-k", required_argument, 0, O_TOPK},
+        {"min-p", required_argument, 0, O_MINP},
+        {"repetition-penalty", required_argument, 0, O_REP},
+        {"seed", required_argument, 0, O_SEED},
+        {"stop", required_argument, 0, O_STOP},
+        {"ignore-eos", no_argument, 0, O_IGNORE},
+        {"list-tensors", no_argument, 0, O_LIST},
+        {"save", required_argument, 0, O_SAVE},
+        // engine flags (engine_args.c)
+        {"device", required_argument, 0, O_ENGINE},
+        {"dtype", required_argument, 0, O_ENGINE},
+        {"gpu-memory-utilization", required_argument, 0, O_ENGINE},
+        {"kv-cache-memory", required_argument, 0, O_ENGINE},
+        {"device-memory", required_argument, 0, O_ENGINE},
+        {"max-num-seqs", required_argument, 0, O_ENGINE},
+        {"max-num-batched-tokens", required_argument, 0, O_ENGINE},
+        {"max-model-len", required_argument, 0, O_ENGINE},
+        {"block-size", required_argument, 0, O_ENGINE},
+        {"no-prefix-caching", no_argument, 0, O_ENGINE},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    engine_config ec = engine_config_default();
+    ec.verbose = 1;
+    sampling_params sp = sampling_params_default();
+    sp.max_tokens = 128;
+    const char *prompt = NULL, *prompts_file = NULL, *save_dir = NULL;
+    const char *stops[SAMPLING_MAX_STOP];
+    int n_stops = 0, chat = 0, jsonl = 0, list = 0, opt, idx = 0;
+    char err[LLM_ERR_LEN];
+    while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+        char *end = NULL;
+        switch (opt) {
+        case O_MODEL:
+            ec.model_dir = optarg;
+            break;
+        case O_SYNTH:
+            ec.synthetic = optarg;
+            break;
+        case O_PROMPT:
+            prompt = optarg;
+            break;
+        case O_FILE:
+            prompts_file = optarg;
+            break;
+        case O_JSONL:
+            jsonl = 1;
+            break;
+        case O_CHAT:
+            chat = 1;
+            break;
+        case O_MAXTOK:
+            sp.max_tokens = (int)strtol(optarg, &end, 10);
+            break;
+        case O_TEMP:
+            sp.temperature = strtof(optarg, &end);
+            break;
+        case O_TOPP:
+            sp.top_p = strtof(optarg, &end);
+            break;
+        case O_TOPK:
+            sp.top_k = (int)strtol(optarg, &end, 10);
+            break;
+        case O_MINP:
+            sp.min_p = strtof(optarg, &end);
+            break;
+        case O_REP:
+            sp.repetition_penalty = strtof(optarg, &end);
+            break;
+        case O_SEED:
+            sp.seed = strtoull(optarg, &end, 10);
+            sp.has_seed = 1;
+            break;
+        case O_STOP:
+            if (n_stops == SAMPLING_MAX_STOP) {
+                fprintf(stderr, "llm_generate: at most %d --stop strings\n", SAMPLING_MAX_STOP);
+                return 2;
+            }
+            stops[n_stops++] = optarg;
+            break;
+        case O_IGNORE:
+            sp.ignore_eos = 1;
+            break;
+        case O_LIST:
+            list = 1;
+            break;
+        case O_SAVE:
+            save_dir = optarg;
+            break;
+        case O_ENGINE: {
+            int used;
+            if (engine_args_apply(&ec, longopts[idx].name, optarg, &used, err) != 1) {
+                fprintf(stderr, "llm_generate: %s\n", err);
+                return 2;
+            }
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+        if (end && *end) {
+            fprintf(stderr, "llm_generate: --%s: not a number: '%s'\n", longopts[idx].name, optarg);
+            return 2;
+        }
+    }
+    if (!ec.model_dir == !ec.synthetic || optind != argc || (prompt && prompts_file)) {
+        usage(stderr);
+        return 2;
+    }
+    if (!prompt && !prompts_file) return report_model(&ec, list, save_dir);
+    if (!ec.model_dir) {
+        fprintf(
+            stderr,
+            "llm_generate: text generation needs --model (a synthetic model has no tokenizer)\n");
+        return 2;
+    }
+    if (sampling_params_validate(&sp, 1 << 30, err)) {
+        fprintf(stderr, "llm_generate: %s\n", err);
+        return 2;
+    }
+
+    tokenizer *tok = tok_load(ec.model_dir, err);
+    if (!tok) {
+        fprintf(stderr, "llm_generate: %s\n", err);
+        return 1;
+    }
+    chat_template *ct = chat ? chat_template_load(ec.model_dir, err) : NULL;
+    if (chat && !ct) {
+        fprintf(stderr, "llm_generate: %s\n", err);
+        tok_free(tok);
+        return 1;
+    }
+    int n_jobs = 1;
+    char **lines = NULL;
+    if (prompts_file) {
+        lines = read_lines(prompts_file, &n_jobs, err);
+        if (!lines) {
+            fprintf(stderr, "llm_generate: %s\n", err);
+            return 1;
+        }
+    }
+    if (!prompts_file && ec.max_num_seqs > 1)
+        ec.max_num_seqs = 1; // one prompt: no room needed for more
+    engine *e = engine_create(&ec, err);
+    if (!e) {
+        fprintf(stderr, "llm_generate: %s\n", err);
+        return 1;
+    }
+    job *jobs = calloc((size_t)n_jobs, sizeof *jobs);
+    int rc = 0;
+    double t0 = llm_now();
+    for (int i = 0; i < n_jobs && rc == 0; i++) {
+        job *j = &jobs[i];
+        j->prompt = lines ? lines[i] : (char *)prompt;
+        char *text = chat ? render_chat(ct, j->prompt, err) : strdup(j->prompt);
+        if (!text || tok_encode(tok, text, strlen(text), !chat, &j->ids, &j->n_ids, err)) rc = 1;
+        free(text);
+        if (rc == 0) j->stream = tok_stream_create(tok, 1, err);
+        if (rc == 0 && j->stream) j->stop = stop_create(stops, n_stops, err);
+        if (rc == 0 && j->stop) j->id = engine_add_request(e, j->ids, (int)j->n_ids, &sp, err);
+        if (rc || !j->stream || !j->stop || j->id < 0) rc = 1;
+    }
+    if (rc) fprintf(stderr, "llm_generate: %s\n", err);
+    double t_first = 0, t_prefill_done = 0;
+    while (rc == 0 && engine_has_work(e)) {
+        engine_output *out;
+        int n_out;
+        if (engine_step(e, &out, &n_out, err)) {
+            fprintf(stderr, "llm_generate: %s\n", err);
+            rc = 1;
+            break;
+        }
+        double now = llm_now() - t0;
+        for (int k = 0; k < n_out; k++) {
+            job *j = NULL;
+            for (int i = 0; i < n_jobs; i++)
+                if (jobs[i].id == out[k].id && !jobs[i].done) j = &jobs[i];
+            if (!j) continue;
+            const char *piece = "", *show;
+            size_t plen = 0, slen = 0;
+            if (out[k].token >= 0) {
+                if (!j->n_generated) j->t_first = now;
+                if (!t_first) t_first = now, t_prefill_done = now;
+                j->n_generated = out[k].n_generated;
+                j->n_cached = out[k].n_cached;
+                if (!out[k].finished || strcmp(out[k].finish_reason, "stop") != 0 ||
+                    !config_is_eos(engine_model_config(e), out[k].token))
+                    piece = tok_stream_push(j->stream, out[k].token, &plen, err);
+            }
+            int hit = piece ? stop_push(j->stop, piece, plen, &show, &slen, err) : -1;
+            if (hit < 0) {
+                rc = 1;
+                fprintf(stderr, "llm_generate: %s\n", err);
+                break;
+            }
+            append(j, show, slen);
+            if (!lines) fwrite(show, 1, slen, stdout), fflush(stdout);
+            if (hit == 1 || out[k].finished) {
+                if (hit == 1 && !out[k].finished) engine_abort(e, j->id);
+                if (!hit) {
+                    piece = tok_stream_flush(j->stream, &plen, err);
+                    if (piece && stop_push(j->stop, piece, plen, &show, &slen, err) >= 0) {
+                        append(j, show, slen);
+                        if (!lines) fwrite(show, 1, slen, stdout);
+                    }
+                    stop_flush(j->stop, &show, &slen);
+                    append(j, show, slen);
+                    if (!lines) fwrite(show, 1, slen, stdout);
+                }
+                j->finish = hit == 1 ? "stop" : out[k].finish_reason;
+                j->done = 1;
+                j->t_done = now;
+            }
+        }
+    }
+    double total = llm_now() - t0;
+    if (rc == 0) {
+        engine_stats st;
+        engine_get_stats(e, &st);
+        if (!lines) {
+            printf("\n");
+            double decode_s = jobs[0].t_done - jobs[0].t_first;
+            fprintf(stderr,
+                    "prompt %d tokens, generated %d tokens (%s), time to first token %.3f s, "
+                    "decode %.2f tokens/s\n",
+                    (int)jobs[0].n_ids, jobs[0].n_generated, jobs[0].finish, jobs[0].t_first,
+                    jobs[0].n_generated > 1 ? (jobs[0].n_generated - 1) / decode_s : 0.0);
+        } else {
+            for (int i = 0; i < n_jobs; i++) {
+                if (jsonl)
+                    print_jsonl(&jobs[i], (int)jobs[i].n_ids);
+                else
+                    printf("=== %d: %s\n%s\n", i, jobs[i].prompt, jobs[i].text ? jobs[i].text : "");
+            }
+            fprintf(stderr,
+                    "%d prompts: %llu prompt tokens (%llu from the prefix cache), %llu generated, "
+                    "%.2f s, "
+                    "%.1f tokens/s total, %llu preemptions\n",
+                    n_jobs, (unsigned long long)st.prompt_tokens,
+                    (unsigned long long)st.cached_prompt_tokens,
+                    (unsigned long long)st.generated_tokens, total,
+                    (double)(st.computed_tokens) / total, (unsigned long long)st.preemptions);
+        }
+        (void)t_prefill_done;
+    }
+    for (int i = 0; i < n_jobs; i++) {
+        free(jobs[i].ids);
+        free(jobs[i].text);
+        tok_stream_destroy(jobs[i].stream);
+        stop_destroy(jobs[i].stop);
+        if (lines) free(lines[i]);
+    }
+    free(lines);
+    free(jobs);
+    engine_destroy(e);
+    chat_template_free(ct);
+    tok_free(tok);
     return rc;
 }
