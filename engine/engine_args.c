@@ -14,9 +14,20 @@ int engine_args_parse_bytes(const char *s, unsigned long long *out) {
     static const struct {
         const char *suffix;
         double mult;
-    } units[] = {{"", 1},       {"B", 1},      {"K", 1e3},    {"KB", 1e3},   {"KiB", 1024.0},
-                 {"M", 1e6},    {"MB", 1e6},   {"MiB", 1048576.0}, {"G", 1e9}, {"GB", 1e9},
-                 {"GiB", 1073741824.0}, {"T", 1e12}, {"TB", 1e12}, {"TiB", 1099511627776.0}};
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"K", 1e3},
+                 {"KB", 1e3},
+                 {"KiB", 1024.0},
+                 {"M", 1e6},
+                 {"MB", 1e6},
+                 {"MiB", 1048576.0},
+                 {"G", 1e9},
+                 {"GB", 1e9},
+                 {"GiB", 1073741824.0},
+                 {"T", 1e12},
+                 {"TB", 1e12},
+                 {"TiB", 1099511627776.0}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (strcmp(end, units[i].suffix) == 0) {
             *out = (unsigned long long)(v * units[i].mult);
@@ -39,33 +50,46 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
     *used = 1;
     if (strcmp(name, "device") == 0) return v && device_parse(v, &c->device, err) == 0 ? 1 : -1;
     if (strcmp(name, "dtype") == 0) {
-        if (v && strcmp(v, "auto") == 0) c->dtype = -1;
-        else if (v && (strcmp(v, "f16") == 0 || strcmp(v, "fp16") == 0 || strcmp(v, "float16") == 0)) c->dtype = LLM_F16;
-        else if (v && (strcmp(v, "bf16") == 0 || strcmp(v, "bfloat16") == 0)) c->dtype = LLM_BF16;
-        else if (v && (strcmp(v, "f32") == 0 || strcmp(v, "fp32") == 0 || strcmp(v, "float32") == 0)) c->dtype = LLM_F32;
-        else return llm_errf(err, "--dtype must be auto, f16, bf16 or f32 (got '%s')", v ? v : "");
+        if (v && strcmp(v, "auto") == 0)
+            c->dtype = -1;
+        else if (v &&
+                 (strcmp(v, "f16") == 0 || strcmp(v, "fp16") == 0 || strcmp(v, "float16") == 0))
+            c->dtype = LLM_F16;
+        else if (v && (strcmp(v, "bf16") == 0 || strcmp(v, "bfloat16") == 0))
+            c->dtype = LLM_BF16;
+        else if (v &&
+                 (strcmp(v, "f32") == 0 || strcmp(v, "fp32") == 0 || strcmp(v, "float32") == 0))
+            c->dtype = LLM_F32;
+        else
+            return llm_errf(err, "--dtype must be auto, f16, bf16 or f32 (got '%s')", v ? v : "");
         return 1;
     }
     if (strcmp(name, "gpu-memory-utilization") == 0) {
         char *end;
         double x = v ? strtod(v, &end) : 0;
         if (!v || *end || !(x > 0 && x <= 1))
-            return llm_errf(err, "--gpu-memory-utilization must be in (0, 1] (got '%s')", v ? v : "");
+            return llm_errf(err, "--gpu-memory-utilization must be in (0, 1] (got '%s')",
+                            v ? v : "");
         c->gpu_memory_utilization = x;
         return 1;
     }
     if (strcmp(name, "kv-cache-memory") == 0 || strcmp(name, "device-memory") == 0) {
         unsigned long long x;
         if (!v || engine_args_parse_bytes(v, &x) || x == 0)
-            return llm_errf(err, "--%s needs a byte count such as 2GiB (got '%s')", name, v ? v : "");
-        if (name[0] == 'k') c->kv_cache_memory = x;
-        else c->device_memory = x;
+            return llm_errf(err, "--%s needs a byte count such as 2GiB (got '%s')", name,
+                            v ? v : "");
+        if (name[0] == 'k')
+            c->kv_cache_memory = x;
+        else
+            c->device_memory = x;
         return 1;
     }
-    if (strcmp(name, "max-num-seqs") == 0) return parse_int(name, v, 1, &c->max_num_seqs, err) ? -1 : 1;
+    if (strcmp(name, "max-num-seqs") == 0)
+        return parse_int(name, v, 1, &c->max_num_seqs, err) ? -1 : 1;
     if (strcmp(name, "max-num-batched-tokens") == 0)
         return parse_int(name, v, 1, &c->max_num_batched_tokens, err) ? -1 : 1;
-    if (strcmp(name, "max-model-len") == 0) return parse_int(name, v, 1, &c->max_model_len, err) ? -1 : 1;
+    if (strcmp(name, "max-model-len") == 0)
+        return parse_int(name, v, 1, &c->max_model_len, err) ? -1 : 1;
     if (strcmp(name, "block-size") == 0) return parse_int(name, v, 1, &c->block_size, err) ? -1 : 1;
     if (strcmp(name, "seed-weights") == 0) {
         int s;
@@ -82,15 +106,17 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
 }
 
 void engine_args_usage(FILE *f) {
-    fprintf(f, "engine:\n"
-               "  --device D                   auto|cpu|cuda (default auto: cuda when a GPU is usable)\n"
-               "  --dtype T                    weights as auto|f16|bf16|f32 (default auto: as stored)\n"
-               "  --gpu-memory-utilization F   fraction of device memory for the engine (0.9)\n"
-               "  --kv-cache-memory BYTES      KV cache size, overriding the fraction (e.g. 2GiB)\n"
-               "  --device-memory BYTES        CPU backend: the device total (default: available RAM)\n"
-               "  --max-num-seqs N             sequences per step (256)\n"
-               "  --max-num-batched-tokens N   tokens per step (2048)\n"
-               "  --max-model-len N            tokens per sequence (default: the model's maximum)\n"
-               "  --block-size N               tokens per KV page (16)\n"
-               "  --no-prefix-caching          do not reuse cached prompt pages\n");
+    fprintf(
+        f,
+        "engine:\n"
+        "  --device D                   auto|cpu|cuda (default auto: cuda when a GPU is usable)\n"
+        "  --dtype T                    weights as auto|f16|bf16|f32 (default auto: as stored)\n"
+        "  --gpu-memory-utilization F   fraction of device memory for the engine (0.9)\n"
+        "  --kv-cache-memory BYTES      KV cache size, overriding the fraction (e.g. 2GiB)\n"
+        "  --device-memory BYTES        CPU backend: the device total (default: available RAM)\n"
+        "  --max-num-seqs N             sequences per step (256)\n"
+        "  --max-num-batched-tokens N   tokens per step (2048)\n"
+        "  --max-model-len N            tokens per sequence (default: the model's maximum)\n"
+        "  --block-size N               tokens per KV page (16)\n"
+        "  --no-prefix-caching          do not reuse cached prompt pages\n");
 }

@@ -14,9 +14,10 @@ typedef struct chat_template chat_template;
 // which "default" is taken), with the special tokens of tokenizer_config.json
 // (bos_token, eos_token, unk/sep/pad/cls/mask_token, additional_special_tokens)
 // as template globals; a token the config leaves out or sets to null is
-// undefined in the template, as in transformers. Returns NULL and fills err on failure (a model
-// without a template is an error saying so; a template using a feature the
-// interpreter lacks is an error naming the feature).
+// undefined in the template, as in transformers. Returns NULL and fills err on
+// failure (a model without a template is an error saying so; a template using
+// a feature the interpreter lacks is an error naming the feature and its line,
+// e.g. "chat template: unknown filter 'wordwrap' at line 3").
 chat_template *chat_template_load(const char *dir, char *err);
 
 // Compiles template source. bos_token / eos_token may be NULL (then "").
@@ -24,8 +25,11 @@ chat_template *chat_template_compile(const char *source, const char *bos_token,
                                      const char *eos_token, char *err);
 
 // Renders messages (a cJSON array of message objects) and tools (a cJSON array,
-// or NULL for none). Returns a heap string the caller frees, or NULL with err
-// filled (a raise_exception() in the template gives its message).
+// or NULL for none: the template sees None). Returns a heap string the caller
+// frees, or NULL with err filled: "chat template: MESSAGE" for a
+// raise_exception(MESSAGE) in the template, "chat template: ... at line N" for
+// other failures (undefined attribute of undefined, type errors...). t is not
+// changed: several threads may render with one template at once.
 char *chat_template_render(const chat_template *t, const cJSON *messages, const cJSON *tools,
                            int add_generation_prompt, char *err);
 

@@ -6,7 +6,7 @@
 
 #include "jinja_ast.h"
 
-// Deepest macro-call / expression nesting allowed while rendering, so a
+// Deepest nesting of macro calls while rendering, so a
 // recursive macro fails with a message instead of overflowing the C stack.
 #define JINJA_MAX_DEPTH 200
 // jinja2's sandbox refuses ranges longer than this (MAX_RANGE).
@@ -26,7 +26,7 @@ struct jscope {
 typedef struct {
     jarena *a; // everything this render allocates
     jinja_trap *trap;
-    int depth; // macro calls and nested evaluation, bounded by JINJA_MAX_DEPTH
+    int depth; // macro calls in progress, bounded by JINJA_MAX_DEPTH
 } jctx;
 
 // Evaluated call arguments.
@@ -95,7 +95,7 @@ jval jinja_to_str(jctx *c, int line, jval v);
 // len(v); fails where Python's len() would.
 int64_t jinja_length(jctx *c, int line, jval v);
 
-// --- built-ins (jinja_filters.c, jinja_tests.c, jinja_methods.c, jinja_strings.c)
+// --- built-ins (jinja_filters.c, jinja_tests.c, jinja_methods.c) ------------------
 
 const jbuiltin *jinja_find_filter(const char *name);
 const jbuiltin *jinja_find_test(const char *name);
@@ -120,9 +120,13 @@ static inline int jinja_given(jval v) {
 int64_t jinja_arg_int(jctx *c, int line, const char *fname, jval v);
 jval jinja_arg_str(jctx *c, int line, const char *fname, jval v);
 
-// str helpers shared by filters and methods (jinja_strings.c)
+// --- case mapping (jinja_case.c) --------------------------------------------------
+
+// Simple case mapping of one code point, and whether it is a cased letter.
 uint32_t jinja_upper_cp(uint32_t cp);
 uint32_t jinja_lower_cp(uint32_t cp);
+int jinja_is_cased(uint32_t cp);
+
 typedef enum {
     JCASE_UPPER,
     JCASE_LOWER,
@@ -130,12 +134,18 @@ typedef enum {
     JCASE_CAPITALIZE,  // Python's str.capitalize()
     JCASE_TITLE_WORDS, // jinja2's title filter: first letter after - ( { [ < or space
 } jcase;
+
+// s in the case `mode` asks for (a new string; multi-code-point mappings
+// such as ß -> SS included).
 jval jinja_str_recase(jctx *c, jval s, jcase mode);
+
+// --- str helpers shared by filters and methods (jinja_strings.c) -------------------
+
 // s.strip(chars) with which = 1 (left), 2 (right), 3 (both); chars JV_NONE
 // or not given: whitespace.
 jval jinja_str_strip(jctx *c, int line, jval s, jval chars, int which);
 jval jinja_str_replace(jctx *c, int line, jval s, jval old, jval new_, int64_t count);
-// s % args (printf-style formatting, %s %r %d %i %f %%).
+// s % args (printf-style formatting: %s %r %c %d %i %x %o %f %e %g %%).
 jval jinja_str_percent(jctx *c, int line, jval fmt, jval args);
 // markupsafe's escape(): & < > " ' as HTML entities, marked as markup.
 jval jinja_html_escape(jctx *c, jval s);

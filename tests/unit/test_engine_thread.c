@@ -1,0 +1,135 @@
+// The engine thread under concurrent clients: each gets exactly the tokens
+// the single-threaded engine gives, aborts free every page, stop is clean.
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_thread.h"
+#include "harness.h"
+#include "util.h"
+
+static char dir[64];
+
+static const char *tiny_model(void) {
+    if (dir[0]) return dir;
+    model_config c;
+    char err[LLM_ERR_LEN];
+    model_synthetic_config("smollm2-135m", &c, err);
+    c.dim = 64, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 16;
+    c.hidden_dim = 96, c.vocab_size = 128, c.max_position = 512;
+    model_weights *m = model_random(&c, 5, LLM_F16, err);
+    snprintf(dir, sizeof dir, "/tmp/llm_et_test_XXXXXX");
+    if (!m || !mkdtemp(dir) || model_save(m, dir, err)) dir[0] = 0;
+    model_free(m);
+    return dir;
+}
+
+__attribute__((destructor)) static void cleanup(void) {
+    char cmd[128];
+    if (!dir[0]) return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) return;
+}
+
+#define N_CLIENTS 6
+#define N_TOK 10
+
+typedef struct {
+    engine_thread *t;
+    int k;
+    int tokens[N_TOK];
+    int n;
+    int abort_after; // abort after this many tokens (0: never)
+    const char *reason;
+} client;
+
+static void prompt_of(int k, int32_t *p, int *n) {
+    *n = 5 + k * 7;
+    for (int i = 0; i < *n; i++) p[i] = (int32_t)((i * 31 + k * 17) % 120);
+}
+
+static void *client_main(void *arg) {
+    client *c = arg;
+    int32_t p[64];
+    int n;
+    prompt_of(c->k, p, &n);
+    sampling_params sp = sampling_params_default();
+    sp.temperature = 0;
+    sp.max_tokens = N_TOK;
+    sp.ignore_eos = 1;
+    char err[LLM_ERR_LEN];
+    et_request *r = et_submit(c->t, p, n, &sp, err);
+    if (!r) return NULL;
+    et_event ev;
+    while (et_next(r, &ev, 5000) == 1) {
+        if (ev.token >= 0 && c->n < N_TOK) c->tokens[c->n++] = ev.token;
+        if (c->abort_after && c->n == c->abort_after) et_abort(r);
+        if (ev.finished) {
+            c->reason = ev.finish_reason;
+            break;
+        }
+    }
+    et_release(r);
+    return NULL;
+}
+
+TEST(engine_thread_concurrent_clients) {
+    engine_config cfg = engine_config_default();
+    cfg.model_dir = tiny_model();
+    cfg.device = DEVICE_CPU;
+    cfg.max_num_seqs = 4;
+    cfg.max_num_batched_tokens = 32;
+    cfg.kv_cache_memory = 40 * 2 * 2 * 16 * 32 * 2;
+    char err[LLM_ERR_LEN] = "";
+    // reference: one client at a time
+    engine_thread *t = et_start(&cfg, err);
+    CHECK_MSG(t != NULL, "%s", err);
+    if (!t) return;
+    client alone[N_CLIENTS], many[N_CLIENTS];
+    for (int k = 0; k < N_CLIENTS; k++) {
+        alone[k] = (client){.t = t, .k = k};
+        client_main(&alone[k]);
+        CHECK_EQ(alone[k].n, N_TOK);
+        CHECK_STREQ(alone[k].reason, "length");
+    }
+    pthread_t th[N_CLIENTS];
+    for (int k = 0; k < N_CLIENTS; k++) {
+        many[k] = (client){.t = t, .k = k, .abort_after = k == 2 ? 3 : 0};
+        pthread_create(&th[k], NULL, client_main, &many[k]);
+    }
+    for (int k = 0; k < N_CLIENTS; k++) pthread_join(th[k], NULL);
+    for (int k = 0; k < N_CLIENTS; k++) {
+        if (k == 2) {
+            CHECK_STREQ(many[k].reason, "abort");
+            CHECK(memcmp(many[k].tokens, alone[k].tokens, sizeof(int) * 3) == 0);
+            continue;
+        }
+        CHECK_EQ(many[k].n, N_TOK);
+        CHECK_MSG(memcmp(many[k].tokens, alone[k].tokens, sizeof alone[k].tokens) == 0,
+                  "client %d differs", k);
+    }
+    // a rejected request is a synchronous error
+    sampling_params bad = sampling_params_default();
+    bad.top_p = 0;
+    int32_t p[3] = {1, 2, 3};
+    CHECK(et_submit(t, p, 3, &bad, err) == NULL);
+    CHECK_CONTAINS(err, "top_p");
+    usleep(20000);
+    engine_stats s;
+    et_stats(t, &s);
+    CHECK_EQ(s.pages_used, 0);
+    // a request still running at stop finishes with "abort"
+    sampling_params longp = sampling_params_default();
+    longp.max_tokens = 400;
+    longp.ignore_eos = 1;
+    et_request *r = et_submit(t, p, 3, &longp, err);
+    CHECK(r != NULL);
+    et_stop(t);
+    et_event ev;
+    const char *reason = NULL;
+    while (r && et_next(r, &ev, 1000) == 1)
+        if (ev.finished) reason = ev.finish_reason;
+    CHECK_STREQ(reason, "abort");
+    et_release(r);
+}
