@@ -8,39 +8,12 @@
 
 #include "engine.h"
 #include "harness.h"
+#include "tiny_model.h"
 #include "util.h"
-
-static char model_dir[64];
-
-// A tiny Llama saved once per test run.
-static const char *tiny_model(void) {
-    if (model_dir[0]) return model_dir;
-    model_config c;
-    char err[LLM_ERR_LEN];
-    model_synthetic_config("smollm2-135m", &c, err);
-    c.dim = 64, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 16;
-    c.hidden_dim = 96, c.vocab_size = 128, c.max_position = 1024;
-    c.n_eos = 1, c.eos_ids[0] = 127;
-    model_weights *m = model_random(&c, 99, LLM_F16, err);
-    snprintf(model_dir, sizeof model_dir, "/tmp/llm_engine_test_XXXXXX");
-    if (!m || !mkdtemp(model_dir) || model_save(m, model_dir, err)) {
-        harness_fail(__FILE__, __LINE__, "cannot make the tiny model: %s", err);
-        model_dir[0] = 0;
-    }
-    model_free(m);
-    return model_dir;
-}
-
-__attribute__((destructor)) static void remove_tiny_model(void) {
-    if (!model_dir[0]) return;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", model_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", model_dir);
-}
 
 static engine *open_engine(int max_seqs, int max_batched, uint64_t kv_bytes, int prefix) {
     engine_config c = engine_config_default();
-    c.model_dir = tiny_model();
+    c.model_dir = tiny_model_dir();
     c.device = DEVICE_CPU;
     c.max_num_seqs = max_seqs;
     c.max_num_batched_tokens = max_batched;
@@ -230,7 +203,7 @@ TEST(engine_random_add_abort_never_leaks) {
 
 TEST(engine_memory_arithmetic_and_admission) {
     engine_config c = engine_config_default();
-    c.model_dir = tiny_model();
+    c.model_dir = tiny_model_dir();
     c.device = DEVICE_CPU;
     c.max_num_seqs = 4;
     c.max_num_batched_tokens = 256;

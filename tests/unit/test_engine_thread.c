@@ -7,30 +7,8 @@
 
 #include "engine_thread.h"
 #include "harness.h"
+#include "tiny_model.h"
 #include "util.h"
-
-static char dir[64];
-
-static const char *tiny_model(void) {
-    if (dir[0]) return dir;
-    model_config c;
-    char err[LLM_ERR_LEN];
-    model_synthetic_config("smollm2-135m", &c, err);
-    c.dim = 64, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 16;
-    c.hidden_dim = 96, c.vocab_size = 128, c.max_position = 512;
-    model_weights *m = model_random(&c, 5, LLM_F16, err);
-    snprintf(dir, sizeof dir, "/tmp/llm_et_test_XXXXXX");
-    if (!m || !mkdtemp(dir) || model_save(m, dir, err)) dir[0] = 0;
-    model_free(m);
-    return dir;
-}
-
-__attribute__((destructor)) static void cleanup(void) {
-    char cmd[128];
-    if (!dir[0]) return;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) return;
-}
 
 #define N_CLIENTS 6
 #define N_TOK 10
@@ -76,7 +54,7 @@ static void *client_main(void *arg) {
 
 TEST(engine_thread_concurrent_clients) {
     engine_config cfg = engine_config_default();
-    cfg.model_dir = tiny_model();
+    cfg.model_dir = tiny_model_dir();
     cfg.device = DEVICE_CPU;
     cfg.max_num_seqs = 4;
     cfg.max_num_batched_tokens = 32;

@@ -7,36 +7,8 @@
 
 #include "forward.h"
 #include "harness.h"
+#include "tiny_model.h"
 #include "util.h"
-
-static model_config tiny(model_arch arch) {
-    model_config c;
-    char err[LLM_ERR_LEN];
-    model_synthetic_config("smollm2-135m", &c, err);
-    static const char *names[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
-                                  "Qwen3ForCausalLM"};
-    c.arch = arch;
-    snprintf(c.arch_name, sizeof c.arch_name, "%s", names[arch]);
-    c.dim = 64;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = 2;
-    c.head_dim = 16;
-    c.hidden_dim = 96;
-    c.vocab_size = 100;
-    c.tie_embeddings = arch != ARCH_QWEN2;
-    c.qkv_bias = arch == ARCH_QWEN2;
-    c.qk_norm = arch == ARCH_QWEN3;
-    if (arch == ARCH_MISTRAL) { // exercise llama3 rope scaling here
-        c.rope_scaling = ROPE_SCALING_LLAMA3;
-        c.rope_factor = 8;
-        c.rope_low_freq_factor = 1;
-        c.rope_high_freq_factor = 4;
-        c.rope_orig_max_position = 32;
-        c.rope_theta = 10000;
-    }
-    return c;
-}
 
 // --- naive reference: dense, double accumulation, K/V rounded to fp16 like the cache
 
@@ -236,7 +208,7 @@ static double max_rel_diff(const float *a, const float *b, int n) {
 TEST(forward_matches_naive_reference_every_arch) {
     for (int arch = 0; arch <= ARCH_QWEN3; arch++) {
         char err[LLM_ERR_LEN] = "";
-        model_config c = tiny((model_arch)arch);
+        model_config c = tiny_config((model_arch)arch);
         for (int dt = 0; dt < 2; dt++) {
             model_weights *m = model_random(&c, 11 + arch, dt ? LLM_BF16 : LLM_F16, err);
             rig r;
@@ -260,7 +232,7 @@ TEST(forward_matches_naive_reference_every_arch) {
 // The prompt in one pass, in chunks, or token by token: bit-identical logits.
 TEST(forward_one_pass_equals_token_by_token) {
     char err[LLM_ERR_LEN] = "";
-    model_config c = tiny(ARCH_QWEN3);
+    model_config c = tiny_config(ARCH_QWEN3);
     model_weights *m = model_random(&c, 3, LLM_F16, err);
     rig r;
     if (!m || rig_open(&r, m, 64)) return;
@@ -291,7 +263,7 @@ TEST(forward_one_pass_equals_token_by_token) {
 // give exactly the logits each gives alone, whatever pages they sit in.
 TEST(forward_batch_invariance) {
     char err[LLM_ERR_LEN] = "";
-    model_config c = tiny(ARCH_QWEN2);
+    model_config c = tiny_config(ARCH_QWEN2);
     model_weights *m = model_random(&c, 5, LLM_BF16, err);
     rig r;
     if (!m || rig_open(&r, m, 64)) return;
@@ -324,7 +296,7 @@ TEST(forward_batch_invariance) {
 
 TEST(forward_rejects_bad_batches) {
     char err[LLM_ERR_LEN] = "";
-    model_config c = tiny(ARCH_LLAMA);
+    model_config c = tiny_config(ARCH_LLAMA);
     model_weights *m = model_random(&c, 1, LLM_F16, err);
     rig r;
     if (!m || rig_open(&r, m, 8)) return;

@@ -59,7 +59,8 @@ TEST(golden_logits_match_transformers) {
     model_load_opts lo = {.matrix_dtype = -1};
     model_weights *m = model_load(MODEL, &lo, err);
     backend *b = cpu_backend_create(err);
-    forward_opts fo = {.max_tokens = 512, .max_seqs = 1, .max_context = 512, .block_size = 16, .num_blocks = 32};
+    forward_opts fo = {
+        .max_tokens = 512, .max_seqs = 1, .max_context = 512, .block_size = 16, .num_blocks = 32};
     forward_ctx *f = m && b ? forward_create(b, m, &fo, err) : NULL;
     CHECK_MSG(f != NULL, "%s", err);
     const int vocab = 49152;
@@ -75,13 +76,21 @@ TEST(golden_logits_match_transformers) {
         int n;
         int32_t *ids = ids_of(cJSON_GetObjectItem(p, "ids"), &n);
         char path[256];
-        snprintf(path, sizeof path, "tests/golden/%s", cJSON_GetObjectItem(p, "logits_file")->valuestring);
+        snprintf(path, sizeof path, "tests/golden/%s",
+                 cJSON_GetObjectItem(p, "logits_file")->valuestring);
         FILE *fp = fopen(path, "rb");
         CHECK(fp && fread(want, sizeof(float), vocab, fp) == (size_t)vocab);
         if (fp) fclose(fp);
         int32_t qs[2] = {0, n}, ctx[1] = {n};
-        forward_batch fb = {.n_tokens = n, .n_seqs = 1, .token_ids = ids, .positions = pos, .slot_mapping = slot,
-                            .query_start = qs, .context_len = ctx, .block_tables = bt, .max_blocks = 32};
+        forward_batch fb = {.n_tokens = n,
+                            .n_seqs = 1,
+                            .token_ids = ids,
+                            .positions = pos,
+                            .slot_mapping = slot,
+                            .query_start = qs,
+                            .context_len = ctx,
+                            .block_tables = bt,
+                            .max_blocks = 32};
         CHECK_MSG(forward_run(f, &fb, got, err) == 0, "%s", err);
         double d = 0;
         int am = 0;
@@ -90,22 +99,30 @@ TEST(golden_logits_match_transformers) {
             if (got[v] > got[am]) am = v;
         }
         worst = fmax(worst, d);
-        CHECK_MSG(d < LOGIT_TOL, "prompt %s: max |logit diff| %g", cJSON_GetObjectItem(p, "name")->valuestring, d);
+        CHECK_MSG(d < LOGIT_TOL, "prompt %s: max |logit diff| %g",
+                  cJSON_GetObjectItem(p, "name")->valuestring, d);
         CHECK_EQ(am, (int)cJSON_GetObjectItem(p, "last_argmax")->valuedouble);
         // the same prompt token by token through the KV cache: the same logits
         if (n <= 48) {
             for (int t = 0; t < n; t++) {
                 int32_t q1[2] = {0, 1}, c1[1] = {t + 1};
-                forward_batch one = {.n_tokens = 1, .n_seqs = 1, .token_ids = ids + t, .positions = pos + t,
-                                     .slot_mapping = slot + t, .query_start = q1, .context_len = c1,
-                                     .block_tables = bt, .max_blocks = 32};
+                forward_batch one = {.n_tokens = 1,
+                                     .n_seqs = 1,
+                                     .token_ids = ids + t,
+                                     .positions = pos + t,
+                                     .slot_mapping = slot + t,
+                                     .query_start = q1,
+                                     .context_len = c1,
+                                     .block_tables = bt,
+                                     .max_blocks = 32};
                 CHECK(forward_run(f, &one, step, err) == 0);
             }
             CHECK(memcmp(step, got, sizeof(float) * vocab) == 0);
         }
         free(ids);
     }
-    fprintf(stderr, "  golden: max |logit diff| over all prompts %g (tolerance %g)\n", worst, LOGIT_TOL);
+    fprintf(stderr, "  golden: max |logit diff| over all prompts %g (tolerance %g)\n", worst,
+            LOGIT_TOL);
     free(got), free(want), free(step);
     forward_destroy(f);
     if (b) b->destroy(b);
@@ -139,7 +156,9 @@ TEST(golden_greedy_matches_transformers) {
     sp.ignore_eos = 1;
     for (int i = 0; i < n_p && i < 8 && e; i++) {
         int n;
-        int32_t *pr = ids_of(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(g, "prompts"), i), "ids"), &n);
+        int32_t *pr = ids_of(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(g, "prompts"), i), "ids"),
+            &n);
         ids[i] = engine_add_request(e, pr, n, &sp, err);
         CHECK_MSG(ids[i] >= 0, "%s", err);
         free(pr);
@@ -156,17 +175,21 @@ TEST(golden_greedy_matches_transformers) {
     int exact = 0;
     for (int i = 0; i < n_p && i < 8 && e; i++) {
         const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(g, "prompts"), i);
-        const cJSON *want = cJSON_GetObjectItem(p, "greedy_ids"), *margin = cJSON_GetObjectItem(p, "greedy_margins");
+        const cJSON *want = cJSON_GetObjectItem(p, "greedy_ids"),
+                    *margin = cJSON_GetObjectItem(p, "greedy_margins");
         CHECK_EQ(n_got[i], GREEDY_CHECKED);
         int t = 0;
         while (t < n_got[i] && got[i][t] == (int)cJSON_GetArrayItem(want, t)->valuedouble) t++;
-        if (t == GREEDY_CHECKED) exact++;
+        if (t == GREEDY_CHECKED)
+            exact++;
         else
             CHECK_MSG(cJSON_GetArrayItem(margin, t)->valuedouble < MARGIN_TOL,
-                      "prompt %d: token %d differs (%d vs %d) at a reference margin of %g", i, t, got[i][t],
-                      (int)cJSON_GetArrayItem(want, t)->valuedouble, cJSON_GetArrayItem(margin, t)->valuedouble);
+                      "prompt %d: token %d differs (%d vs %d) at a reference margin of %g", i, t,
+                      got[i][t], (int)cJSON_GetArrayItem(want, t)->valuedouble,
+                      cJSON_GetArrayItem(margin, t)->valuedouble);
     }
-    fprintf(stderr, "  golden: %d of %d greedy continuations equal for all %d tokens\n", exact, n_p, GREEDY_CHECKED);
+    fprintf(stderr, "  golden: %d of %d greedy continuations equal for all %d tokens\n", exact, n_p,
+            GREEDY_CHECKED);
     engine_destroy(e);
     cJSON_Delete(g);
 }

@@ -5,31 +5,10 @@
 
 #include "harness.h"
 #include "model.h"
+#include "tiny_model.h"
 #include "util.h"
 
 #define DEFAULT_MODEL "models/SmolLM2-135M-Instruct"
-
-// A tiny configuration of each architecture, for fast round trips.
-static model_config tiny_config(model_arch arch) {
-    model_config c;
-    char err[LLM_ERR_LEN];
-    model_synthetic_config("smollm2-135m", &c, err);
-    static const char *names[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
-                                  "Qwen3ForCausalLM"};
-    c.arch = arch;
-    snprintf(c.arch_name, sizeof c.arch_name, "%s", names[arch]);
-    c.dim = 64;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = 2;
-    c.head_dim = 16;
-    c.hidden_dim = 96;
-    c.vocab_size = 100;
-    c.tie_embeddings = arch != ARCH_QWEN2;
-    c.qkv_bias = arch == ARCH_QWEN2;
-    c.qk_norm = arch == ARCH_QWEN3;
-    return c;
-}
 
 static char *make_tmpdir(void) {
     static char buf[64];
