@@ -140,6 +140,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 # the library sources each target needs
 FUZZ_SRC_safetensors := engine/safetensors.c engine/dtype.c engine/util.c
 FUZZ_SRC_tokenizer   := $(filter-out tokenizer/llm_%,$(wildcard tokenizer/*.c)) engine/util.c
+FUZZ_SRC_chat_template := $(FUZZ_SRC_tokenizer)
 fuzz: $(addprefix fuzz-,$(FUZZ_TARGETS))
 fuzz-%: tests/fuzz/fuzz_%.c
 	@mkdir -p $(BUILD)/fuzz fuzz-out/$*

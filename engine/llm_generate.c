@@ -418,6 +418,7 @@ int main(int argc, char **argv) {
         engine_get_stats(e, &st);
         if (!lines) {
             printf("\n");
+            fflush(stdout);
             double decode_s = jobs[0].t_done - jobs[0].t_first;
             fprintf(stderr,
                     "prompt %d tokens, generated %d tokens (%s), time to first token %.3f s, "
