@@ -69,6 +69,33 @@ static uint64_t rss_bytes(void) {
     return res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+// Memory in use on the device the engine runs on: device memory in use
+// (cudaMemGetInfo) on a GPU, this process's RSS on the CPU.
+typedef struct {
+    uint64_t cpu; // RSS before any engine
+    uint64_t gpu; // device memory in use before any engine (0 without a GPU)
+} mem_baseline;
+
+static mem_baseline baseline_now(device_kind want) {
+    mem_baseline b = {rss_bytes(), 0};
+    device_info d;
+    char err[LLM_ERR_LEN];
+    if (want != DEVICE_CPU && device_select(want, &d, err) == 0 && d.kind == DEVICE_CUDA)
+        b.gpu = d.total_bytes - d.free_bytes;
+    return b;
+}
+
+// Growth of the engine's device memory since the baseline.
+static uint64_t measured_growth(const engine *e, const mem_baseline *b) {
+    if (engine_device(e)->kind == DEVICE_CUDA) {
+        uint64_t free_b, total_b;
+        engine_memory_info(e, &free_b, &total_b);
+        return total_b - free_b > b->gpu ? total_b - free_b - b->gpu : 0;
+    }
+    uint64_t rss = rss_bytes();
+    return rss > b->cpu ? rss - b->cpu : 0;
+}
+
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -109,9 +136,9 @@ typedef struct {
     double *ttft, *tpot; // per request [bs]
     int n_tpot;
     double total_s;
-    uint64_t kv_peak;                   // max pages_used x page_bytes seen
-    uint64_t rss;                       // RSS growth since before the engine was created
-    uint64_t preempt;                   // preemptions during the run
+    uint64_t kv_peak; // max pages_used x page_bytes seen
+    uint64_t rss;     // growth of device memory in use (RSS on the CPU) since before any engine
+    uint64_t preempt; // preemptions during the run
     int max_step_tokens, max_step_seqs; // the largest step's tokens and sequences
 } run_result;
 
@@ -138,8 +165,8 @@ static void make_prompt(const model_config *c, int32_t *ids, int n, uint64_t see
 // Runs bs requests of in prompt tokens and out generated tokens together,
 // greedy with ignore_eos. Returns 0 (r->ok says whether it ran), -1 on an
 // engine failure (err).
-static int run_batch(engine *e, int bs, int in, int out, uint64_t rss0, int seed, run_result *r,
-                     char *err) {
+static int run_batch(engine *e, int bs, int in, int out, const mem_baseline *mem0, int seed,
+                     run_result *r, char *err) {
     const model_config *c = engine_model_config(e);
     engine_stats st;
     engine_get_stats(e, &st);
@@ -213,8 +240,7 @@ static int run_batch(engine *e, int bs, int in, int out, uint64_t rss0, int seed
     r->total_s = t1 - t0;
     r->prefill_s = t_prefill_end - t0;
     r->decode_s = t1 - t_prefill_end;
-    uint64_t rss = rss_bytes();
-    r->rss = rss > rss0 ? rss - rss0 : 0;
+    r->rss = measured_growth(e, mem0);
     engine_get_stats(e, &st);
     r->preempt = st.preemptions - pre0;
     r->ok = rc == 0;
@@ -369,7 +395,7 @@ static int cmd_sweep(options *o) {
     int np = 0, rc = 0;
     const char *model = o->ec.model_dir ? o->ec.model_dir : o->ec.synthetic;
     char devname[300] = "";
-    uint64_t rss0 = rss_bytes();
+    mem_baseline mem0 = baseline_now(o->ec.device);
     for (int u = 0; u < nu && rc == 0; u++) {
         engine_config ec = o->ec;
         ec.gpu_memory_utilization = utils[u];
@@ -403,7 +429,7 @@ static int cmd_sweep(options *o) {
                     for (int r = 0; r < o->warmup + o->repeat; r++) {
                         run_result x = {0};
                         x.util = p->util;
-                        if (run_batch(e, p->bs, p->in, p->out, rss0, r, &x, err)) {
+                        if (run_batch(e, p->bs, p->in, p->out, &mem0, r, &x, err)) {
                             fprintf(stderr, "\nbench_engine: %s\n", err);
                             rc = 1;
                         }
@@ -608,6 +634,7 @@ static int cmd_latency(options *o) {
     double u[MAXV];
     int nu;
     if (o->utils && parse_list(o->utils, u, &nu) == 0) o->ec.gpu_memory_utilization = u[0];
+    mem_baseline mem0 = baseline_now(o->ec.device);
     engine *e = engine_create(&o->ec, err);
     if (!e) {
         fprintf(stderr, "bench_engine: %s\n", err);
@@ -618,7 +645,7 @@ static int cmd_latency(options *o) {
     double *tot = calloc((size_t)R, sizeof(double));
     for (int r = 0; r < o->warmup + R && rc == 0; r++) {
         run_result x = {0};
-        if (run_batch(e, (int)bs[0], (int)in[0], (int)out[0], 0, r, &x, err) || !x.ok) {
+        if (run_batch(e, (int)bs[0], (int)in[0], (int)out[0], &mem0, r, &x, err) || !x.ok) {
             fprintf(stderr, "bench_engine: %s\n", x.ok ? err : x.err);
             rc = 1;
         } else if (r >= o->warmup) {
@@ -651,6 +678,7 @@ static int cmd_throughput(options *o) {
         fprintf(stderr, "bench_engine: bad --input-lens, --output-lens or --num-requests\n");
         return 2;
     }
+    mem_baseline mem0 = baseline_now(o->ec.device);
     engine *e = engine_create(&o->ec, err);
     if (!e) {
         fprintf(stderr, "bench_engine: %s\n", err);
@@ -659,7 +687,7 @@ static int cmd_throughput(options *o) {
     int rc = 0, N = o->num_requests;
     for (int r = 0; r < o->warmup + o->repeat && rc == 0; r++) {
         run_result x = {0};
-        if (run_batch(e, N, (int)in[0], (int)out[0], 0, r, &x, err) || !x.ok) {
+        if (run_batch(e, N, (int)in[0], (int)out[0], &mem0, r, &x, err) || !x.ok) {
             fprintf(stderr, "bench_engine: %s\n", x.ok ? err : x.err);
             rc = 1;
         } else if (r >= o->warmup) {

@@ -420,3 +420,7 @@ void engine_destroy(engine *e) {
     free(e->qstart), free(e->ctx), free(e->btab), free(e->aborted);
     free(e);
 }
+
+void engine_memory_info(const engine *e, uint64_t *free_bytes, uint64_t *total_bytes) {
+    e->bk->memory_info(e->bk, free_bytes, total_bytes);
+}

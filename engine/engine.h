@@ -105,6 +105,9 @@ int engine_has_work(const engine *e);
 void engine_get_stats(const engine *e, engine_stats *s);
 const model_config *engine_model_config(const engine *e);
 const device_info *engine_device(const engine *e);
+// Free and total memory of the engine's device now (the backend's figures:
+// cudaMemGetInfo on a GPU, available and physical RAM on the CPU).
+void engine_memory_info(const engine *e, uint64_t *free_bytes, uint64_t *total_bytes);
 
 void engine_destroy(engine *e);
 

@@ -7,7 +7,10 @@ memory plan of llama-3-8b matches the analytic numbers."""
 import csv
 import json
 import re
+import shutil
+import struct
 import subprocess
+import zlib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -95,6 +98,57 @@ def test_svgs_well_formed_and_in_html(sweep):
     html = (out / "report.html").read_text()
     for name in svgs:
         assert f'src="{name}"' in html
+
+
+def png_pixels(path):
+    """Decodes an 8-bit RGB/RGBA non-interlaced PNG into (width, height, rows of bytes, channels)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, w = 8, b"", 0
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert depth == 8 and color in (2, 6) and interlace == 0
+            ch = 3 if color == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw, stride, rows, prev = zlib.decompress(idat), w * ch, [], bytearray(w * ch)
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - ch] if i >= ch else 0
+            b, c = prev[i], prev[i - ch] if i >= ch else 0
+            if f == 1: line[i] = (line[i] + a) & 255
+            elif f == 2: line[i] = (line[i] + b) & 255
+            elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(line)
+        prev = line
+    return w, h, rows, ch
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed (make deps)")
+def test_report_renders_in_headless_chromium(sweep, tmp_path):
+    """The report as a person sees it: the plots' coloured lines are on the page."""
+    out, _ = sweep
+    png = tmp_path / "report.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1300,1800", f"--screenshot={png}", (out / "report.html").as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    w, h, rows, ch = png_pixels(png)
+    colours = {(0x1f, 0x77, 0xb4): 0, (0xd6, 0x27, 0x28): 0}  # the first two series' colours
+    for line in rows:
+        for x in range(0, w * ch, ch):
+            px = tuple(line[x:x + 3])
+            for c in colours:
+                if all(abs(px[k] - c[k]) < 24 for k in range(3)):
+                    colours[c] += 1
+    assert all(n > 200 for n in colours.values()), colours
 
 
 def test_memory_dry_run_llama3_8b():
