@@ -96,6 +96,34 @@ static uint64_t measured_growth(const engine *e, const mem_baseline *b) {
     return rss > b->cpu ? rss - b->cpu : 0;
 }
 
+// Copy bandwidth of host memory, GB/s of bytes read + written: the best of 5
+// parallel copies of 128 MiB. The floor decode bandwidth is compared with.
+static double copy_bandwidth_gbs(void) {
+    const size_t n = (size_t)128 << 20, chunks = 64;
+    char *a = malloc(n), *b = malloc(n);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return NAN;
+    }
+    memset(a, 1, n);
+    memset(b, 2, n);
+    double best = INFINITY;
+    for (int rep = 0; rep < 5; rep++) {
+        double t = llm_now();
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < chunks; c++)
+            memcpy(b + c * (n / chunks), a + c * (n / chunks), n / chunks);
+        t = llm_now() - t;
+        if (t < best) best = t;
+    }
+    free(a);
+    free(b);
+    return 2.0 * (double)n / best / 1e9;
+}
+
+static double copy_gbs_measured = NAN; // set once per sweep
+
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -317,6 +345,8 @@ static void summarize(point *p, run_result *rr, int n, const engine_stats *st,
     // sequence's context (mean context over the decode phase)
     double ctx = p->in + p->out / 2.0;
     p->bw_gbs = ((double)p->weights + (double)p->bs * ctx * (double)kv_tok_b) / p->step_med / 1e9;
+    p->copy_gbs = copy_gbs_measured;
+    p->bw_frac = p->bw_gbs / p->copy_gbs;
     if (hourly > 0) {
         p->tok_per_dollar = p->out_tps * 3600 / hourly;
         p->usd_per_mtok = hourly / 3600 / p->out_tps * 1e6;
@@ -396,6 +426,7 @@ static int cmd_sweep(options *o) {
     const char *model = o->ec.model_dir ? o->ec.model_dir : o->ec.synthetic;
     char devname[300] = "";
     mem_baseline mem0 = baseline_now(o->ec.device);
+    copy_gbs_measured = copy_bandwidth_gbs();
     for (int u = 0; u < nu && rc == 0; u++) {
         engine_config ec = o->ec;
         ec.gpu_memory_utilization = utils[u];

@@ -55,6 +55,8 @@ static const column cols[] = {
     COL("total_tok_s", "%.1f", total_tps, 'd'),
     COL("output_tok_s", "%.1f", out_tps, 'd'),
     COL("decode_bandwidth_gbs", "%.2f", bw_gbs, 'd'),
+    COL("copy_bandwidth_gbs", "%.2f", copy_gbs, 'd'),
+    COL("decode_bandwidth_frac", "%.3f", bw_frac, 'd'),
     COL("tokens_per_dollar", "%.0f", tok_per_dollar, 'd'),
     COL("usd_per_mtok", "%.4f", usd_per_mtok, 'd'),
 };
@@ -137,18 +139,18 @@ void sweep_write_md_tables(FILE *f, const point *pts, int n) {
     fprintf(f, "\n## Speed\n\n"
                "| util | batch | input | output | prefill s | prefill tok/s | step med ms | "
                "step p99 ms | decode tok/s | TTFT mean/med/p99 ms | TPOT mean/med/p99 ms | "
-               "total tok/s | output tok/s | decode GB/s | tok/$ | $/M out tok |\n"
+               "total tok/s | output tok/s | decode GB/s (of copy bw) | tok/$ | $/M out tok |\n"
                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
         const point *p = &pts[i];
         if (!p->ok) continue;
         fprintf(f,
                 "| %.2f | %d | %d | %d | %.3f | %.1f | %.2f | %.2f | %.1f | %.0f / %.0f / %.0f "
-                "| %.2f / %.2f / %.2f | %.1f | %.1f | %.2f | ",
+                "| %.2f / %.2f / %.2f | %.1f | %.1f | %.2f (%.0f%%) | ",
                 p->util, p->bs, p->in, p->out, p->prefill_s, p->prefill_tps, p->step_med * 1e3,
                 p->step_p99 * 1e3, p->decode_tps, p->ttft_mean * 1e3, p->ttft_med * 1e3,
                 p->ttft_p99 * 1e3, p->tpot_mean * 1e3, p->tpot_med * 1e3, p->tpot_p99 * 1e3,
-                p->total_tps, p->out_tps, p->bw_gbs);
+                p->total_tps, p->out_tps, p->bw_gbs, 100.0 * p->bw_frac);
         if (isfinite(p->usd_per_mtok))
             fprintf(f, "%.0f | %.4f |\n", p->tok_per_dollar, p->usd_per_mtok);
         else

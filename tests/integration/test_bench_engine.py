@@ -69,6 +69,9 @@ def test_numbers_positive_and_memory_predicted(sweep):
                   "output_tok_s", "decode_bandwidth_gbs", "tokens_per_dollar", "usd_per_mtok"]:
             assert p[k] > 0, (k, p)
         assert p["fit"] and p["preemptions"] == 0
+        # decode bandwidth as a fraction of the measured copy bandwidth
+        assert p["copy_bandwidth_gbs"] > 0
+        assert abs(p["decode_bandwidth_frac"] - p["decode_bandwidth_gbs"] / p["copy_bandwidth_gbs"]) < 0.01
         # KV in use: the pages of batch x (input + output) tokens
         assert p["kv_peak_bytes"] >= p["batch"] * (p["input"] + p["output"] - 1) * 23040
         assert p["activations_in_use_bytes"] <= p["activations_bytes"]
