@@ -168,7 +168,6 @@ engine *engine_create(const engine_config *cfg, char *err) {
 
     e->sched.max_num_seqs = cfg->max_num_seqs;
     e->sched.max_num_batched_tokens = cfg->max_num_batched_tokens;
-    e->sched.max_model_len = e->cfg.max_model_len;
     e->sched.bm = e->bm;
     const int S = cfg->max_num_seqs, T = cfg->max_num_batched_tokens;
     e->max_blocks = (e->cfg.max_model_len + cfg->block_size - 1) / cfg->block_size;
@@ -294,10 +293,14 @@ static engine_output *push_output(engine *e, char *err) {
     return o;
 }
 
-// Lays the planned items out as one flat forward batch.
+// Lays the planned items out as one flat forward batch. Block-table rows are
+// as wide as the longest table in this batch, not max_model_len's, so a step
+// of short sequences copies (and uploads) only the pages it uses.
 static void build_batch(engine *e, const sched_item *items, int n, forward_batch *b) {
     const int bs = e->cfg.block_size;
-    int t = 0;
+    int t = 0, width = 1;
+    for (int s = 0; s < n; s++)
+        if (items[s].r->pages.n_blocks > width) width = items[s].r->pages.n_blocks;
     e->qstart[0] = 0;
     for (int s = 0; s < n; s++) {
         const request *r = items[s].r;
@@ -309,9 +312,9 @@ static void build_batch(engine *e, const sched_item *items, int n, forward_batch
         }
         e->qstart[s + 1] = t;
         e->ctx[s] = items[s].start + items[s].n;
-        int32_t *row = e->btab + (size_t)s * e->max_blocks;
+        int32_t *row = e->btab + (size_t)s * width;
         memcpy(row, r->pages.blocks, (size_t)r->pages.n_blocks * sizeof(int32_t));
-        for (int j = r->pages.n_blocks; j < e->max_blocks; j++) row[j] = 0;
+        for (int j = r->pages.n_blocks; j < width; j++) row[j] = 0;
     }
     *b = (forward_batch){.n_tokens = t,
                          .n_seqs = n,
@@ -321,7 +324,7 @@ static void build_batch(engine *e, const sched_item *items, int n, forward_batch
                          .query_start = e->qstart,
                          .context_len = e->ctx,
                          .block_tables = e->btab,
-                         .max_blocks = e->max_blocks,
+                         .max_blocks = width,
                          .all_logits = 0};
 }
 

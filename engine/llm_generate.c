@@ -360,7 +360,6 @@ int main(int argc, char **argv) {
         if (rc || !j->stream || !j->stop || j->id < 0) rc = 1;
     }
     if (rc) fprintf(stderr, "llm_generate: %s\n", err);
-    double t_first = 0, t_prefill_done = 0;
     while (rc == 0 && engine_has_work(e)) {
         engine_output *out;
         int n_out;
@@ -379,7 +378,6 @@ int main(int argc, char **argv) {
             size_t plen = 0, slen = 0;
             if (out[k].token >= 0) {
                 if (!j->n_generated) j->t_first = now;
-                if (!t_first) t_first = now, t_prefill_done = now;
                 j->n_generated = out[k].n_generated;
                 j->n_cached = out[k].n_cached;
                 if (!out[k].finished || strcmp(out[k].finish_reason, "stop") != 0 ||
@@ -441,7 +439,6 @@ int main(int argc, char **argv) {
                     (unsigned long long)st.generated_tokens, total,
                     (double)(st.computed_tokens) / total, (unsigned long long)st.preemptions);
         }
-        (void)t_prefill_done;
     }
     for (int i = 0; i < n_jobs; i++) {
         free(jobs[i].ids);

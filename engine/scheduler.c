@@ -57,8 +57,9 @@ static request *preempt_last(scheduler *s) {
     return victim;
 }
 
-// Tokens r may compute this step under the budget and max_model_len.
-static int chunk_len(const scheduler *s, const request *r, int budget) {
+// Tokens r may compute this step under the token budget (the engine ends a
+// request before it passes max_model_len).
+static int chunk_len(const request *r, int budget) {
     int n = r->n_tokens - r->n_computed;
     if (n > budget) n = budget;
     return n;
@@ -70,7 +71,7 @@ int sched_plan(scheduler *s, sched_item *items) {
     // 1. running requests, oldest first: decodes and continuing prefill chunks
     for (int i = 0; i < s->running.n && budget > 0; i++) {
         request *r = s->running.v[i];
-        int n = chunk_len(s, r, budget);
+        int n = chunk_len(r, budget);
         if (n <= 0) continue;
         while (bm_allocate(s->bm, &r->pages, r->n_computed + n) != 0) {
             request *victim = preempt_last(s);
@@ -87,7 +88,7 @@ int sched_plan(scheduler *s, sched_item *items) {
         request *r = s->waiting.v[0];
         int fresh = r->pages.n_blocks == 0 && r->n_computed == 0;
         if (fresh) r->n_computed = bm_lookup_prefix(s->bm, &r->pages, r->tokens, r->n_tokens);
-        int n = chunk_len(s, r, budget);
+        int n = chunk_len(r, budget);
         if (bm_allocate(s->bm, &r->pages, r->n_computed + n) != 0) {
             bm_release(s->bm, &r->pages); // give back the prefix pages; retry next step
             r->n_computed = 0;

@@ -39,7 +39,6 @@ typedef struct {
 typedef struct {
     int max_num_seqs;
     int max_num_batched_tokens;
-    int max_model_len;
     block_manager *bm;
     req_queue waiting; // FCFS; preempted requests go back to the front
     req_queue running; // in admission order
