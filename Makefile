@@ -153,7 +153,7 @@ fuzz-%: tests/fuzz/fuzz_%.c
 
 DEB_PACKAGES := build-essential clang libclang-rt-dev libcjson-dev libmicrohttpd-dev \
                 libcurl4-openssl-dev libyaml-dev libgomp1 python3-venv python3-pip \
-                unicode-data curl ca-certificates unzip clang-format chromium
+                unicode-data curl ca-certificates unzip clang-format chromium prometheus
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	    | grep -q 'install ok installed' || echo $$p; done); \

@@ -312,6 +312,17 @@ void et_abort(et_request *r) {
     pthread_mutex_unlock(&t->mu);
 }
 
+void et_abort_all(engine_thread *t) {
+    pthread_mutex_lock(&t->mu);
+    for (et_request *r = t->live; r; r = r->next)
+        if (!r->abort_wanted) {
+            r->abort_wanted = 1;
+            t->n_aborts++;
+        }
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
 void et_release(et_request *r) {
     if (!r) return;
     et_abort(r);

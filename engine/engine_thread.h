@@ -38,6 +38,10 @@ int et_next(et_request *r, et_event *ev, int timeout_ms);
 // unless the request had already finished.
 void et_abort(et_request *r);
 
+// Asks the engine to abort every admitted request (a server shutting down
+// after its grace period); each gets its finished event with "abort".
+void et_abort_all(engine_thread *t);
+
 // Drops the caller's reference; the handle is freed once the engine has
 // dropped its own. Aborts the request if it is still running.
 void et_release(et_request *r);

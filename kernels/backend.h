@@ -7,8 +7,9 @@
 // - Pointers named in a contract are device pointers of the backend (host
 //   memory for the CPU backend) unless marked "host".
 // - Activations are fp32, row-major, one row per token: x [n, dim].
-// - Weight matrices are row-major [out, in] (nn.Linear) in F16, BF16 or F32;
-//   accumulation is always fp32.
+// - Weight matrices are row-major [out, in] (nn.Linear) in F16, BF16, F32 or
+//   I8; accumulation is always fp32. An I8 matrix is symmetric per output
+//   channel: w[r][c] = (float)q[r][c] * scales[r].
 // - The KV cache is fp16 and paged: per layer, K and V each
 //   [num_blocks, n_kv_heads, block_size, head_dim]; token t of a sequence
 //   lives in block block_table[t / block_size] at offset t % block_size.
@@ -26,10 +27,11 @@
 
 // A weight matrix as the backend holds it.
 typedef struct {
-    const void *data; // [rows, cols] in dtype
-    llm_dtype dtype;  // F16, BF16 or F32
-    int rows;         // out features
-    int cols;         // in features
+    const void *data;    // [rows, cols] in dtype
+    llm_dtype dtype;     // F16, BF16, F32 or I8
+    int rows;            // out features
+    int cols;            // in features
+    const float *scales; // I8 only: [rows] f32 per-output-channel scales; else NULL
 } bk_matrix;
 
 // The flat, variable-length batch of one forward step, as device arrays.
@@ -90,7 +92,8 @@ struct backend {
                         int n, int dim, float eps);
 
     // out [n, w.rows] f32 = x [n, w.cols] f32 @ w^T (+ bias [w.rows] f32 if not NULL).
-    // PRECOND: out does not alias x.
+    // An I8 w is dequantized on the fly (q * scales[row]); no full-precision
+    // copy of the weights is made. PRECOND: out does not alias x.
     void (*matmul)(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
                    int n);
 
