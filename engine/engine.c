@@ -246,6 +246,8 @@ int64_t engine_add_request(engine *e, const int32_t *prompt, int n_prompt,
     r->params = *sp;
     r->id = e->next_id++;
     r->arrival = e->next_arrival++;
+    r->t_added = llm_now();
+    r->queue_time = -1;
     if (sched_add(&e->sched, r)) {
         request_free(r);
         return llm_errf(err, "out of memory");
@@ -290,6 +292,7 @@ static engine_output *push_output(engine *e, char *err) {
     engine_output *o = &e->outs[e->n_outs++];
     memset(o, 0, sizeof *o);
     o->token = -1;
+    o->queue_time = -1;
     return o;
 }
 
@@ -359,6 +362,7 @@ int engine_step(engine *e, engine_output **out, int *n_out, char *err) {
         o->id = r->id;
         o->n_prompt = r->n_prompt;
         o->n_cached = r->n_cached;
+        o->queue_time = r->queue_time;
         if (sampler_sample(r->sampler, e->logits + (size_t)s * vocab, vocab, &o->sample, err) ||
             sampler_accept(r->sampler, o->sample.token, err))
             return -1;

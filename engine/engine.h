@@ -72,6 +72,7 @@ typedef struct {
     int n_prompt;              // prompt tokens
     int n_cached;              // prompt tokens served from the prefix cache
     int n_generated;           // tokens generated so far, this one included
+    double queue_time;         // seconds from engine_add_request to first scheduled (-1: never)
 } engine_output;
 
 typedef struct engine engine;

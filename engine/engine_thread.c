@@ -84,7 +84,7 @@ static void deliver(et_request *r, const et_event *ev) {
 }
 
 static void finish_abort(et_request *r) {
-    et_event ev = {.token = -1, .finished = 1, .finish_reason = "abort"};
+    et_event ev = {.token = -1, .finished = 1, .finish_reason = "abort", .queue_time = -1};
     deliver(r, &ev);
 }
 
@@ -174,7 +174,8 @@ static void *engine_main(void *arg) {
                            .finish_reason = out[k].finish_reason,
                            .n_prompt = out[k].n_prompt,
                            .n_cached = out[k].n_cached,
-                           .n_generated = out[k].n_generated};
+                           .n_generated = out[k].n_generated,
+                           .queue_time = out[k].queue_time};
             deliver(r, &ev);
             if (out[k].finished) {
                 unlink_live(t, r);

@@ -16,6 +16,7 @@ typedef struct {
     int finished;
     const char *finish_reason; // "stop", "length", "abort" when finished
     int n_prompt, n_cached, n_generated;
+    double queue_time; // seconds waiting for the first schedule (-1: unknown)
 } et_event;
 
 // Starts the engine thread and creates the engine on it. Blocks until the

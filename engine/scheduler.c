@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 static int queue_reserve(req_queue *q, int n) {
     if (n <= q->cap) return 0;
     int cap = q->cap ? q->cap * 2 : 16;
@@ -96,6 +98,7 @@ int sched_plan(scheduler *s, sched_item *items) {
         }
         if (!r->admitted) {
             r->admitted = 1;
+            r->queue_time = llm_now() - r->t_added;
             r->n_cached = r->n_computed;
             s->cached_prompt_tokens += (uint64_t)r->n_computed;
             s->prompt_tokens += (uint64_t)r->n_prompt;

@@ -28,7 +28,9 @@ typedef struct {
     bm_seq pages;
     sampler_seq *sampler;
     sampling_params params;
-    uint64_t arrival; // admission order, for FCFS and preemption
+    uint64_t arrival;  // admission order, for FCFS and preemption
+    double t_added;    // llm_now() at engine_add_request
+    double queue_time; // seconds from t_added to the first admission; -1 before
 } request;
 
 typedef struct {

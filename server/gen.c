@@ -16,6 +16,7 @@ int gen_start(gen *g, http_req *q, const int32_t *ids, int n_ids, const sampling
     g->q = q;
     g->sp = *sp;
     g->stop_index = -1;
+    g->queue_time = -1;
     g->t_start = q->t_arrival;
     g->n_prompt = n_ids;
     *status = 400;
@@ -96,6 +97,7 @@ static int consume(gen *g, const et_event *ev, char *err) {
         g->t_last = now;
         g->n_generated = ev->n_generated;
         g->n_cached = ev->n_cached;
+        if (g->queue_time < 0) g->queue_time = ev->queue_time;
         if (push_token(g, ev, err)) return -1;
         int eos_stop = ev->finished && ev->finish_reason && !strcmp(ev->finish_reason, "stop") &&
                        config_is_eos(et_model_config(s->et), ev->token);
@@ -143,15 +145,21 @@ int gen_wait(gen *g, char *err) {
     server *s = g->s;
     et_event ev;
     for (;;) {
-        if (et_next(g->r, &ev, GEN_POLL_MS)) break;
-        int timed_out = s->request_timeout > 0 && llm_now() - g->t_start > s->request_timeout;
-        if (timed_out || http_client_gone(g->q)) {
-            et_abort(g->r);
-            g->done = 1;
-            g->finish_reason = "abort";
-            if (timed_out) metrics_error(&s->metrics, 504, "request_timeout");
-            return 0;
+        // checked between events too: a request streaming tokens steadily
+        // must still notice its deadline and a client that left
+        double now = llm_now();
+        if (now - g->t_checked >= GEN_POLL_MS * 1e-3) {
+            g->t_checked = now;
+            int timed_out = s->request_timeout > 0 && now - g->t_start > s->request_timeout;
+            if (timed_out || http_client_gone(g->q)) {
+                et_abort(g->r);
+                g->done = 1;
+                g->finish_reason = "abort";
+                if (timed_out) metrics_error(&s->metrics, 504, "request_timeout");
+                return 0;
+            }
         }
+        if (et_next(g->r, &ev, GEN_POLL_MS)) break;
     }
     do {
         if (consume(g, &ev, err)) {
@@ -174,8 +182,8 @@ void gen_finish(gen *g) {
         }
         double now = llm_now();
         double ttft = g->n_generated ? g->t_first - g->t_start : -1;
-        metrics_request_done(&s->metrics, -1, ttft, now - g->t_start, g->n_prompt, g->n_generated,
-                             g->finish_reason);
+        metrics_request_done(&s->metrics, g->queue_time, ttft, now - g->t_start, g->n_prompt,
+                             g->n_generated, g->finish_reason);
         et_release(g->r); // aborts a request still running
         g->r = NULL;
     }

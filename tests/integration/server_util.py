@@ -54,7 +54,8 @@ class Server:
     def log_text(self):
         if not self.log_path:
             return ""
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return Path(self.log_path).read_text()
 
     def request(self, method, path, body=None, headers=None, timeout=120):
