@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVER_BIN = ROOT / "build" / "bin" / "llm_server"
+SERVER_BIN = Path(os.environ.get("LLM_SERVER_BIN", ROOT / "build" / "bin" / "llm_server"))
 MODEL = ROOT / "models" / "SmolLM2-135M-Instruct"
 MODEL_NAME = "SmolLM2-135M-Instruct"
 # a KV pool that fits anywhere, with room for 256 short requests
