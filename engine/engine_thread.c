@@ -26,6 +26,7 @@ struct et_request {
     int finished;         // the finished event has been queued
     int refs;             // caller + engine
     et_request *next;     // in the submission or live list
+    et_request *prev;     // in the live list
     struct engine_thread *owner;
 };
 
@@ -37,8 +38,12 @@ struct engine_thread {
     pthread_cond_t cv;  // wakes the engine thread
     pthread_cond_t admitted_cv;
     et_request *submitted; // waiting for engine_add_request
-    et_request *live;      // admitted, not yet finished
-    int n_aborts;          // abort requests pending
+    et_request *live;      // admitted, not yet finished (doubly linked)
+    // live requests by engine id: open addressing with linear probing; ids
+    // are sequential, so the low bits alone spread them
+    et_request **index;
+    size_t index_cap, index_n; // cap: 0 or a power of two
+    int n_aborts;              // abort requests pending
     int stop;
     int ready; // 1 created, -1 failed
     char err[LLM_ERR_LEN];
@@ -88,12 +93,78 @@ static void finish_abort(et_request *r) {
     deliver(r, &ev);
 }
 
-static void unlink_live(engine_thread *t, et_request *r) {
-    for (et_request **p = &t->live; *p; p = &(*p)->next)
-        if (*p == r) {
-            *p = r->next;
-            return;
+static size_t index_home(const engine_thread *t, int64_t id) {
+    return (size_t)id & (t->index_cap - 1);
+}
+
+static et_request *index_find(const engine_thread *t, int64_t id) {
+    if (!t->index_cap) return NULL;
+    for (size_t i = index_home(t, id);; i = (i + 1) & (t->index_cap - 1)) {
+        if (!t->index[i] || t->index[i]->id == id) return t->index[i];
+    }
+}
+
+static void index_put(engine_thread *t, et_request *r) {
+    size_t i = index_home(t, r->id);
+    while (t->index[i]) i = (i + 1) & (t->index_cap - 1);
+    t->index[i] = r;
+    t->index_n++;
+}
+
+// Adds r; at most half full. Returns 0, or -1 when out of memory.
+static int index_add(engine_thread *t, et_request *r) {
+    if ((t->index_n + 1) * 2 > t->index_cap) {
+        size_t cap = t->index_cap ? t->index_cap * 2 : 64;
+        et_request **old = t->index;
+        size_t old_cap = t->index_cap;
+        t->index = calloc(cap, sizeof *t->index);
+        if (!t->index) {
+            t->index = old;
+            return -1;
         }
+        t->index_cap = cap;
+        t->index_n = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i]) index_put(t, old[i]);
+        free(old);
+    }
+    index_put(t, r);
+    return 0;
+}
+
+// Removes r, shifting later entries of its probe run back (no tombstones).
+static void index_remove(engine_thread *t, const et_request *r) {
+    const size_t mask = t->index_cap - 1;
+    size_t i = index_home(t, r->id);
+    while (t->index[i] != r) i = (i + 1) & mask;
+    t->index[i] = NULL;
+    t->index_n--;
+    for (size_t j = (i + 1) & mask; t->index[j]; j = (j + 1) & mask) {
+        size_t home = index_home(t, t->index[j]->id);
+        // move j back to i unless its home lies cyclically in (i, j]
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (stays) continue;
+        t->index[i] = t->index[j];
+        t->index[j] = NULL;
+        i = j;
+    }
+}
+
+static void link_live(engine_thread *t, et_request *r) {
+    r->prev = NULL;
+    r->next = t->live;
+    if (t->live) t->live->prev = r;
+    t->live = r;
+}
+
+static void unlink_live(engine_thread *t, et_request *r) {
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        t->live = r->next;
+    if (r->next) r->next->prev = r->prev;
+    r->next = r->prev = NULL;
+    index_remove(t, r);
 }
 
 static void *engine_main(void *arg) {
@@ -132,9 +203,13 @@ static void *engine_main(void *arg) {
             n = r->next;
             r->id = engine_add_request(e, r->prompt, r->n_prompt, &r->sp, r->err);
             r->admitted = r->id >= 0 ? 1 : -1;
+            if (r->admitted == 1 && index_add(t, r)) {
+                engine_abort(e, r->id); // its abort output finds no request: dropped
+                snprintf(r->err, sizeof r->err, "out of memory");
+                r->admitted = -1;
+            }
             if (r->admitted == 1) {
-                r->next = t->live;
-                t->live = r;
+                link_live(t, r);
             } else {
                 r->next = NULL;
                 req_unref(r); // the engine's reference
@@ -165,8 +240,7 @@ static void *engine_main(void *arg) {
             n_out = 0;
         }
         for (int k = 0; k < n_out; k++) {
-            et_request *r = t->live;
-            while (r && r->id != out[k].id) r = r->next;
+            et_request *r = index_find(t, out[k].id);
             if (!r) continue;
             et_event ev = {.token = out[k].token,
                            .sample = out[k].sample,
@@ -192,6 +266,9 @@ static void *engine_main(void *arg) {
         req_unref(r);
     }
     t->live = NULL;
+    free(t->index);
+    t->index = NULL;
+    t->index_cap = t->index_n = 0;
     for (et_request *r = t->submitted, *n; r; r = n) {
         n = r->next;
         snprintf(r->err, sizeof r->err, "the engine is shutting down");

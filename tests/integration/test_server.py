@@ -315,9 +315,13 @@ BAD = [
 
 def test_bad_requests_get_openai_errors_and_change_nothing(srv, client):
     before = client.completions.create(model=MODEL_NAME, prompt="Hello", max_tokens=6, temperature=0).choices[0].text
-    for path, body, status, param in BAD:
-        st, _, resp = srv.request("POST", path, body)
-        assert_error(st, resp, status, param)
+    alone = stream_completion(srv.url, "Once upon a time", 40)
+    with ThreadPoolExecutor(max_workers=1) as ex:  # a stream runs while the bad requests arrive
+        during = ex.submit(stream_completion, srv.url, "Once upon a time", 40)
+        for path, body, status, param in BAD:
+            st, _, resp = srv.request("POST", path, body)
+            assert_error(st, resp, status, param)
+        assert during.result() == alone
     st, _, resp = srv.request("POST", "/v1/completions", {"prompt": "hi " * 9000})
     assert "maximum context length is 8192 tokens" in resp["error"]["message"]
     assert resp["error"]["code"] == "context_length_exceeded"

@@ -111,3 +111,48 @@ TEST(engine_thread_concurrent_clients) {
     CHECK_STREQ(reason, "abort");
     et_release(r);
 }
+
+// Hundreds of requests in flight, finishing at different steps: every one is
+// found by its id (the engine thread's index grows and shifts entries back
+// as they leave) and gets exactly its own count of tokens.
+TEST(engine_thread_many_requests_index) {
+    enum { N = 300 };
+    engine_config cfg = engine_config_default();
+    cfg.model_dir = tiny_model_dir();
+    cfg.device = DEVICE_CPU;
+    cfg.max_num_seqs = 64;
+    cfg.max_num_batched_tokens = 256;
+    cfg.kv_cache_memory = 8u << 20;
+    char err[LLM_ERR_LEN] = "";
+    engine_thread *t = et_start(&cfg, err);
+    CHECK_MSG(t != NULL, "%s", err);
+    if (!t) return;
+    et_request **r = calloc(N, sizeof *r);
+    for (int i = 0; i < N; i++) {
+        sampling_params sp = sampling_params_default();
+        sp.temperature = 0;
+        sp.ignore_eos = 1;
+        sp.max_tokens = 1 + i % 7;
+        int32_t p[4] = {(int32_t)(i % 100), 3, 5, 7};
+        r[i] = et_submit(t, p, 4, &sp, err);
+        CHECK_MSG(r[i] != NULL, "%s", err);
+    }
+    for (int i = 0; i < N; i++) {
+        if (!r[i]) continue;
+        et_event ev;
+        int n = 0;
+        const char *reason = NULL;
+        while (!reason && et_next(r[i], &ev, 10000) == 1) {
+            if (ev.token >= 0) n++;
+            if (ev.finished) reason = ev.finish_reason;
+        }
+        CHECK_EQ(n, 1 + i % 7);
+        CHECK_STREQ(reason ? reason : "(none)", "length");
+        et_release(r[i]);
+    }
+    free(r);
+    engine_stats s;
+    et_stats(t, &s);
+    CHECK_EQ(s.running + s.waiting, 0);
+    et_stop(t);
+}
