@@ -23,7 +23,7 @@ typedef struct {
     sampling_params sp;
     int n_prompt, n_cached, n_generated;
     double t_start, t_first, t_last;
-    double t_checked; // last deadline / hang-up check
+    double t_checked;          // last deadline / hang-up check
     double queue_time;         // from the engine's first event; -1 before
     const char *finish_reason; // set when done
     int stop_index;            // the stop string hit, or -1
