@@ -110,6 +110,7 @@ test:
 	$(MAKE) --no-print-directory asan-run
 	$(MAKE) --no-print-directory test-py
 	$(MAKE) --no-print-directory asan-server
+	$(MAKE) --no-print-directory test-gpu-emu
 
 test-c: $(BIN)/unit_tests
 	$(BIN)/unit_tests
@@ -117,6 +118,68 @@ test-c: $(BIN)/unit_tests
 test-py: all
 	@test -x $(VENV)/bin/pytest || { echo "no $(VENV): run 'make venv' first"; exit 1; }
 	$(VENV)/bin/pytest -q tests/integration
+
+# --- GPU tests (CUDA=1) ----------------------------------------------------
+# gpu_tests checks every CUDA op, tiny models and the engine against the CPU
+# backend; gpu_bench measures copy bandwidth, a cuBLAS GEMM and the matmul
+# kernels. A CUDA build compiles both (`make`); only `make test-gpu` runs them,
+# where a missing GPU is a failure (run by hand, gpu_tests skips without one).
+GPU_TEST_SRC := tests/harness.c tests/unit/tiny_model.c tests/gpu/gpu_util.c \
+                $(wildcard tests/gpu/test_*.c)
+ifeq ($(CUDA),1)
+all: $(BIN)/gpu_tests $(BIN)/gpu_bench
+endif
+
+$(BIN)/gpu_tests: $(patsubst %.c,$(OBJ)/%.o,$(GPU_TEST_SRC)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
+
+$(BIN)/gpu_bench: $(OBJ)/tests/gpu/bench_kernels.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $< $(LIB) $(LDLIBS) -o $@
+
+# The op tests run again on small shapes under compute-sanitizer: memcheck
+# (out-of-bounds and misaligned accesses, errors of CUDA calls) on all of them,
+# racecheck (shared-memory hazards) on the kernels that share memory.
+COMPUTE_SANITIZER ?= $(firstword $(wildcard $(CUDA_HOME)/bin/compute-sanitizer \
+                     $(CUDA_HOME)/compute-sanitizer/compute-sanitizer) \
+                     $(shell command -v compute-sanitizer 2>/dev/null))
+SANITIZER = LLM_REQUIRE_GPU=1 LLM_GPU_FAST=1 $(COMPUTE_SANITIZER) --error-exitcode 1
+.PHONY: test-gpu
+test-gpu:
+	@test "$(CUDA)" = 1 || { echo "test-gpu: needs a CUDA build (nvcc on the PATH)"; exit 1; }
+	@test -n "$(COMPUTE_SANITIZER)" || { echo "test-gpu: compute-sanitizer not found" \
+	    "(the CUDA toolkit's cuda-sanitizer package)"; exit 1; }
+	$(MAKE) --no-print-directory -j$(JOBS) $(BIN)/gpu_tests $(BIN)/gpu_bench
+	LLM_REQUIRE_GPU=1 $(BIN)/gpu_tests
+	$(SANITIZER) --tool memcheck $(BIN)/gpu_tests gpu_op_
+	$(SANITIZER) --tool racecheck $(BIN)/gpu_tests gpu_op_attention gpu_op_matmul_misaligned
+
+# Without a GPU: gpu_tests with kernels/cuda/*.cu compiled as C++ against the
+# CPU emulation of tests/gpu/emu/ (fiber threads with real barrier and shuffle
+# semantics, a naive cuBLAS), small shapes. Needs no nvcc. EMU_CC=75 emulates sm_75.
+EMU_DIR := tests/gpu/emu
+EMU_CU  := cuda_backend cuda_ops cuda_matmul cuda_attention cuda_device
+EMU_OBJ := $(OBJ)/emu/emu.o $(patsubst %,$(OBJ)/emu/%.o,$(EMU_CU))
+EMU_CXXFLAGS = -std=c++17 -O1 -g -I$(EMU_DIR)/include $(INCLUDES) -Ikernels/cuda -DLLM_CUDA=1 \
+               -Wall -Wextra -Werror -Wno-unused-parameter -Wno-unknown-pragmas
+.PHONY: test-gpu-emu
+test-gpu-emu:
+	$(MAKE) --no-print-directory -j$(JOBS) BUILD=$(BUILD)/emu CUDA=0 CFLAGS="-O2 -g -DLLM_CUDA=1" \
+	    $(BUILD)/emu/bin/gpu_tests_emu
+	LLM_REQUIRE_GPU=1 LLM_GPU_FAST=1 $(BUILD)/emu/bin/gpu_tests_emu
+
+$(OBJ)/emu/emu.o: $(EMU_DIR)/emu.cpp $(EMU_DIR)/include/emu.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
+$(OBJ)/emu/%.o: kernels/cuda/%.cu $(EMU_DIR)/translate.py $(EMU_DIR)/include/emu.h \
+                kernels/cuda/cuda_common.cuh
+	@mkdir -p $(dir $@)
+	$(PYTHON) $(EMU_DIR)/translate.py $< $(@:.o=.cpp)
+	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $(@:.o=.cpp) -o $@
+$(BIN)/gpu_tests_emu: $(patsubst %.c,$(OBJ)/%.o,$(GPU_TEST_SRC)) $(EMU_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
 
 # The sanitizer build is CPU-only and lives in its own tree.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -1,0 +1,201 @@
+// cuda_backend.cu - the CUDA backend's table: memory, errors, the stream and
+// the cuBLAS handle. The ops live in cuda_ops.cu, cuda_matmul.cu and
+// cuda_attention.cu.
+//
+// Every op is queued on one stream owned by the backend (non-blocking with
+// respect to the legacy default stream); cuBLAS is bound to it. upload()
+// waits until the copy is done, because callers reuse or free the host
+// buffer as soon as it returns; download() and sync() wait for all queued work.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_backend.h"
+#include "cuda_common.cuh"
+
+void cuda_fail(backend *b, const char *fmt, ...) {
+    if (b->failed) return; // keep the first error: later ones are usually its echoes
+    b->failed = 1;
+    static const char prefix[] = "cuda: ";
+    memcpy(b->error, prefix, sizeof prefix);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->error + sizeof prefix - 1, sizeof b->error - (sizeof prefix - 1), fmt, ap);
+    va_end(ap);
+}
+
+const char *cublas_status_name(cublasStatus_t s) {
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS:
+        return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED:
+        return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED:
+        return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE:
+        return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH:
+        return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR:
+        return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED:
+        return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR:
+        return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED:
+        return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case CUBLAS_STATUS_LICENSE_ERROR:
+        return "CUBLAS_STATUS_LICENSE_ERROR";
+    default:
+        return "unknown cuBLAS status";
+    }
+}
+
+// Workspaces grow to 1.5x the request (rounded to 2 MiB) so a slowly rising
+// need reallocates a few times, not at every step.
+#define WS_ROUND (2u << 20)
+
+int cuda_ws_reserve(cuda_backend *c, cuda_workspace *w, size_t bytes, const char *what) {
+    if (bytes <= w->bytes) return 0;
+    backend *b = &c->base;
+    size_t want = bytes + bytes / 2;
+    want = (want + WS_ROUND - 1) / WS_ROUND * WS_ROUND;
+    if (w->p) {
+        // queued kernels may still read the old buffer
+        CUDA_CHECK_OR(b, cudaStreamSynchronize(c->stream), return -1);
+        CUDA_CHECK_OR(b, cudaFree(w->p), return -1);
+        w->p = NULL;
+        w->bytes = 0;
+    }
+    cudaError_t e = cudaMalloc(&w->p, want);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError(); // not sticky: clear it so later launches don't report it
+        w->p = NULL;
+        char buf[32];
+        cuda_fail(b, "cudaMalloc of %s for the %s workspace: %s (%s)",
+                  llm_fmt_bytes(want, buf, sizeof buf), what, cudaGetErrorName(e),
+                  cudaGetErrorString(e));
+        return -1;
+    }
+    w->bytes = want;
+    return 0;
+}
+
+static void *cu_alloc(backend *b, size_t bytes) {
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError(); // out of memory is reported by the NULL, not by later ops
+        return NULL;
+    }
+    return p;
+}
+
+static void cu_free(backend *b, void *p) {
+    if (p) CUDA_CHECK(b, cudaFree(p));
+}
+
+static void cu_upload(backend *b, void *dst, const void *host_src, size_t bytes) {
+    cuda_backend *c = cuda_of(b);
+    if (!bytes) return;
+    CUDA_CHECK(b, cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(b, cudaStreamSynchronize(c->stream));
+}
+
+static void cu_download(backend *b, void *host_dst, const void *src, size_t bytes) {
+    cuda_backend *c = cuda_of(b);
+    if (bytes)
+        CUDA_CHECK(b, cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(b, cudaStreamSynchronize(c->stream));
+}
+
+static void cu_memset(backend *b, void *dst, int value, size_t bytes) {
+    if (bytes) CUDA_CHECK(b, cudaMemsetAsync(dst, value, bytes, cuda_of(b)->stream));
+}
+
+static void cu_sync(backend *b) {
+    CUDA_CHECK(b, cudaStreamSynchronize(cuda_of(b)->stream));
+}
+
+static void cu_memory_info(backend *b, uint64_t *free_bytes, uint64_t *total_bytes) {
+    size_t f = 0, t = 0;
+    *free_bytes = *total_bytes = 0;
+    CUDA_CHECK(b, cudaMemGetInfo(&f, &t));
+    *free_bytes = f;
+    *total_bytes = t;
+}
+
+static void cu_destroy(backend *b) {
+    if (!b) return;
+    cuda_backend *c = cuda_of(b);
+    if (c->stream) cudaStreamSynchronize(c->stream);
+    cudaFree(c->act.p);
+    cudaFree(c->wtile.p);
+    cudaFree(c->attn_part.p);
+    if (c->blas) cublasDestroy(c->blas);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    free(c);
+}
+
+// A creation step: on failure fill err, undo, return NULL.
+#define CREATE_CHECK(call)                                                                         \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) {                                                                   \
+            llm_errf(err, "cuda backend: %s: %s (%s)", #call, cudaGetErrorName(e_),                \
+                     cudaGetErrorString(e_));                                                      \
+            cu_destroy(&c->base);                                                                  \
+            return NULL;                                                                           \
+        }                                                                                          \
+    } while (0)
+
+extern "C" backend *cuda_backend_create(const device_info *dev, char *err) {
+    cuda_backend *c = (cuda_backend *)llm_calloc(1, sizeof *c, err);
+    if (!c) return NULL;
+    backend *b = &c->base;
+    b->info = *dev;
+    CREATE_CHECK(cudaSetDevice(0));
+    cudaDeviceProp prop;
+    CREATE_CHECK(cudaGetDeviceProperties(&prop, 0));
+    c->cc_major = prop.major;
+    c->cc_minor = prop.minor;
+    c->smem_optin = prop.sharedMemPerBlockOptin;
+    if (prop.major < 7 || (prop.major == 7 && prop.minor < 5)) {
+        llm_errf(err, "cuda backend: %s is compute capability %d.%d; sm_75 or newer is needed",
+                 prop.name, prop.major, prop.minor);
+        cu_destroy(b);
+        return NULL;
+    }
+    CREATE_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    cublasStatus_t s = cublasCreate(&c->blas);
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetStream(c->blas, c->stream);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        llm_errf(err, "cuda backend: cublasCreate/cublasSetStream: %s", cublas_status_name(s));
+        cu_destroy(b);
+        return NULL;
+    }
+    if (cuda_attention_init(c)) {
+        llm_errf(err, "cuda backend: %s", b->error);
+        cu_destroy(b);
+        return NULL;
+    }
+    b->alloc = cu_alloc;
+    b->free = cu_free;
+    b->upload = cu_upload;
+    b->download = cu_download;
+    b->memset = cu_memset;
+    b->sync = cu_sync;
+    b->memory_info = cu_memory_info;
+    b->embedding = cuda_embedding;
+    b->rmsnorm = cuda_rmsnorm;
+    b->add_rmsnorm = cuda_add_rmsnorm;
+    b->matmul = cuda_matmul;
+    b->rope = cuda_rope;
+    b->kv_write = cuda_kv_write;
+    b->attention = cuda_attention;
+    b->silu_mul = cuda_silu_mul;
+    b->gather_rows = cuda_gather_rows;
+    b->destroy = cu_destroy;
+    return b;
+}

@@ -1,0 +1,172 @@
+// cuda_common.cuh - private to kernels/cuda/: the CUDA backend's state, the
+// error-checking macros, and the small device helpers the kernels share.
+//
+// Errors: every CUDA and cuBLAS call goes through CUDA_CHECK / CUBLAS_CHECK,
+// and every launch through LAUNCH_CHECK. The first failure sets b->failed and
+// writes "call: error name (description)" into b->error; later failures keep
+// that first message (a sticky device error makes everything after it fail).
+#ifndef LLM_CUDA_COMMON_CUH
+#define LLM_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "backend.h"
+#include "util.h"
+}
+
+// A device buffer allocated once and grown rarely (never shrunk).
+typedef struct {
+    void *p;
+    size_t bytes;
+} cuda_workspace;
+
+typedef struct {
+    backend base; // first: a backend * is a cuda_backend *
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    int cc_major, cc_minor;
+    size_t smem_optin;        // most dynamic shared memory a block may opt in to
+    cuda_workspace act;       // activations converted to fp16/bf16 for cuBLAS
+    cuda_workspace wtile;     // weight tiles dequantized to fp16 for cuBLAS
+    cuda_workspace attn_part; // split-decode partial results
+} cuda_backend;
+
+// Records the first error of the backend (printf-style message).
+void cuda_fail(backend *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+const char *cublas_status_name(cublasStatus_t s);
+
+// Makes w hold at least `bytes` (contents are not kept). Returns 0, or -1
+// with the backend's error set.
+int cuda_ws_reserve(cuda_backend *c, cuda_workspace *w, size_t bytes, const char *what);
+
+// Evaluates a cudaError_t expression; on failure records it and runs `on_err`.
+#define CUDA_CHECK_OR(b, call, on_err)                                                             \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) {                                                                   \
+            cuda_fail((b), "%s: %s (%s)", #call, cudaGetErrorName(e_), cudaGetErrorString(e_));    \
+            on_err;                                                                                \
+        }                                                                                          \
+    } while (0)
+#define CUDA_CHECK(b, call) CUDA_CHECK_OR(b, call, return )
+
+#define CUBLAS_CHECK(b, call)                                                                      \
+    do {                                                                                           \
+        cublasStatus_t s_ = (call);                                                                \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                         \
+            cuda_fail((b), "%s: %s", #call, cublas_status_name(s_));                               \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+// After a kernel launch: a bad configuration or an earlier asynchronous fault.
+#define LAUNCH_CHECK(b, name)                                                                      \
+    do {                                                                                           \
+        cudaError_t e_ = cudaGetLastError();                                                       \
+        if (e_ != cudaSuccess) {                                                                   \
+            cuda_fail((b), "launch of %s: %s (%s)", name, cudaGetErrorName(e_),                    \
+                      cudaGetErrorString(e_));                                                     \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static inline cuda_backend *cuda_of(backend *b) {
+    return (cuda_backend *)b;
+}
+
+static inline unsigned int blocks_for(size_t n, int threads) {
+    return (unsigned int)((n + (size_t)threads - 1) / (size_t)threads);
+}
+
+// Most blocks of a 1-D elementwise launch; kernels loop with a grid stride.
+#define MAX_GRID_1D 65535u
+
+// --- device helpers -------------------------------------------------------------
+
+__device__ __forceinline__ float bf16_bits_to_f32(uint16_t v) {
+    return __uint_as_float((uint32_t)v << 16);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Block-wide sum / max of one value per thread, the same fixed order every
+// time; every thread gets the result. red: 32 floats of shared memory.
+// PRECOND: all threads of the block call it; blockDim.x % 32 == 0.
+__device__ __forceinline__ float block_sum(float v, float *red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float s = 0.0f;
+    for (int i = 0; i < nw; i++) s += red[i];
+    __syncthreads();
+    return s;
+}
+
+__device__ __forceinline__ float block_max(float v, float *red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_max(v);
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float m = -INFINITY;
+    for (int i = 0; i < nw; i++) m = fmaxf(m, red[i]);
+    __syncthreads();
+    return m;
+}
+
+// One weight element as f32 (I8 without its scale).
+__device__ __forceinline__ float load_w(const __half *w, size_t i) {
+    return __half2float(w[i]);
+}
+__device__ __forceinline__ float load_w(const __nv_bfloat16 *w, size_t i) {
+    return bf16_bits_to_f32(((const uint16_t *)w)[i]);
+}
+__device__ __forceinline__ float load_w(const float *w, size_t i) {
+    return w[i];
+}
+__device__ __forceinline__ float load_w(const int8_t *w, size_t i) {
+    return (float)w[i];
+}
+
+// --- launchers of the other files (host) -----------------------------------------
+
+void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
+                 int n);
+void cuda_attention(backend *b, float *out, const float *q, const uint16_t *k_cache,
+                    const uint16_t *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
+                    int head_dim, int block_size, float scale);
+void cuda_embedding(backend *b, float *out, const bk_matrix *t, const int32_t *ids, int n);
+void cuda_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
+                  float eps);
+void cuda_add_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
+                      int n, int dim, float eps);
+void cuda_rope(backend *b, float *q, float *k, const int32_t *positions, const float *inv_freq,
+               int n, int n_heads, int n_kv_heads, int head_dim);
+void cuda_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k, const float *v,
+                   const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim,
+                   int block_size);
+void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden);
+void cuda_gather_rows(backend *b, float *out, const float *x, const int32_t *rows, int m, int dim);
+
+// Called once at creation: raises the dynamic shared-memory limit of the
+// attention kernel that may need more than 48 KB. Returns 0, or -1 with the
+// error set.
+int cuda_attention_init(cuda_backend *c);
+
+#endif

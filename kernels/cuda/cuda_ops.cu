@@ -1,0 +1,218 @@
+// cuda_ops.cu - the CUDA backend's small ops: embedding, RMSNorm (and the
+// fused residual add), rope, KV-cache write, SiLU·mul, row gather. Each one is
+// memory-bound and simple: one pass over its inputs, coalesced.
+#include "cuda_common.cuh"
+
+#define EW_THREADS 256     // threads per block of the elementwise kernels
+#define EW_MAX_BLOCKS 4096 // grid-stride beyond this: enough to fill any GPU
+#define NORM_ROWS 8        // rows per block of rmsnorm, one warp each
+
+static unsigned int ew_grid(size_t total) {
+    unsigned int g = blocks_for(total, EW_THREADS);
+    return g < EW_MAX_BLOCKS ? (g ? g : 1) : EW_MAX_BLOCKS;
+}
+
+// --- embedding --------------------------------------------------------------------
+
+// table [vocab, dim] (WT; I8 with scales [vocab]), ids [n] -> out [n, dim] f32.
+// One block per row. PRECOND: 0 <= ids[i] < vocab (an id outside gives a row
+// of NaN rather than a fault).
+template <typename WT>
+__global__ void embedding_kernel(float *out, const WT *table, const float *scales,
+                                 const int32_t *ids, int vocab, int dim) {
+    const int i = blockIdx.x;
+    const int id = ids[i];
+    float *o = out + (size_t)i * dim;
+    if (id < 0 || id >= vocab) {
+        for (int j = threadIdx.x; j < dim; j += blockDim.x) o[j] = __int_as_float(0x7fc00000);
+        return;
+    }
+    const float s = scales ? scales[id] : 1.0f;
+    const size_t base = (size_t)id * dim;
+    for (int j = threadIdx.x; j < dim; j += blockDim.x)
+        o[j] = scales ? load_w(table, base + j) * s : load_w(table, base + j);
+}
+
+void cuda_embedding(backend *b, float *out, const bk_matrix *t, const int32_t *ids, int n) {
+    if (n <= 0) return;
+    cudaStream_t st = cuda_of(b)->stream;
+    switch (t->dtype) {
+    case LLM_F16:
+        embedding_kernel<<<n, EW_THREADS, 0, st>>>(out, (const __half *)t->data, NULL, ids, t->rows,
+                                                   t->cols);
+        break;
+    case LLM_BF16:
+        embedding_kernel<<<n, EW_THREADS, 0, st>>>(out, (const __nv_bfloat16 *)t->data, NULL, ids,
+                                                   t->rows, t->cols);
+        break;
+    case LLM_F32:
+        embedding_kernel<<<n, EW_THREADS, 0, st>>>(out, (const float *)t->data, NULL, ids, t->rows,
+                                                   t->cols);
+        break;
+    case LLM_I8:
+        if (!t->scales) {
+            cuda_fail(b, "embedding: an I8 table needs its scales");
+            return;
+        }
+        embedding_kernel<<<n, EW_THREADS, 0, st>>>(out, (const int8_t *)t->data, t->scales, ids,
+                                                   t->rows, t->cols);
+        break;
+    default:
+        cuda_fail(b, "embedding: unsupported table dtype %d", (int)t->dtype);
+        return;
+    }
+    LAUNCH_CHECK(b, "embedding_kernel");
+}
+
+// --- rmsnorm ----------------------------------------------------------------------
+
+// x [n, dim] f32, w [dim] -> out [n, dim] = x / sqrt(mean(x^2) + eps) * w.
+// With residual: residual [n, dim] += x first, and the sum is normalized.
+// One warp per row, NORM_ROWS rows per block. out may alias x (each lane
+// reads its elements before writing them), never residual.
+template <bool ADD>
+__global__ void rmsnorm_kernel(float *out, float *residual, const float *x, const float *w, int n,
+                               int dim, float eps) {
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * NORM_ROWS + (threadIdx.x >> 5);
+    if (row >= n) return; // whole warps only: no block-wide barrier below
+    const float *xr = x + (size_t)row * dim;
+    float *rr = ADD ? residual + (size_t)row * dim : NULL;
+    float ss = 0.0f;
+    for (int j = lane; j < dim; j += 32) {
+        float v = xr[j];
+        if (ADD) {
+            v += rr[j];
+            rr[j] = v;
+        }
+        ss = fmaf(v, v, ss);
+    }
+    ss = warp_sum(ss);
+    const float inv = 1.0f / sqrtf(ss / (float)dim + eps);
+    const float *src = ADD ? rr : xr;
+    float *o = out + (size_t)row * dim;
+    for (int j = lane; j < dim; j += 32) o[j] = src[j] * inv * w[j];
+}
+
+void cuda_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
+                  float eps) {
+    if (n <= 0 || dim <= 0) return;
+    rmsnorm_kernel<false>
+        <<<blocks_for((size_t)n, NORM_ROWS), NORM_ROWS * 32, 0, cuda_of(b)->stream>>>(
+            out, NULL, x, w, n, dim, eps);
+    LAUNCH_CHECK(b, "rmsnorm_kernel");
+}
+
+void cuda_add_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
+                      int n, int dim, float eps) {
+    if (n <= 0 || dim <= 0) return;
+    rmsnorm_kernel<true>
+        <<<blocks_for((size_t)n, NORM_ROWS), NORM_ROWS * 32, 0, cuda_of(b)->stream>>>(
+            out, residual, x, w, n, dim, eps);
+    LAUNCH_CHECK(b, "rmsnorm_kernel<add>");
+}
+
+// --- rope -------------------------------------------------------------------------
+
+// v [n, n_heads, head_dim] f32 in place, rotate-half: pair (i, i + half) of a
+// head at position p turns by (float)p * inv_freq[i]. One thread per pair.
+__global__ void rope_kernel(float *v, const int32_t *positions, const float *inv_freq, int n,
+                            int n_heads, int head_dim) {
+    const int half = head_dim / 2;
+    const size_t total = (size_t)n * n_heads * half;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total;
+         e += (size_t)gridDim.x * blockDim.x) {
+        const int i = (int)(e % half);
+        const size_t head = e / half; // row * n_heads + h
+        const int row = (int)(head / n_heads);
+        const float angle = (float)positions[row] * inv_freq[i];
+        const float c = cosf(angle), s = sinf(angle);
+        float *x = v + head * head_dim;
+        const float a = x[i], bb = x[i + half];
+        x[i] = a * c - bb * s;
+        x[i + half] = bb * c + a * s;
+    }
+}
+
+void cuda_rope(backend *b, float *q, float *k, const int32_t *positions, const float *inv_freq,
+               int n, int n_heads, int n_kv_heads, int head_dim) {
+    if (n <= 0 || head_dim < 2) return;
+    cudaStream_t st = cuda_of(b)->stream;
+    const size_t half = (size_t)head_dim / 2;
+    rope_kernel<<<ew_grid((size_t)n * n_heads * half), EW_THREADS, 0, st>>>(q, positions, inv_freq,
+                                                                            n, n_heads, head_dim);
+    LAUNCH_CHECK(b, "rope_kernel(q)");
+    rope_kernel<<<ew_grid((size_t)n * n_kv_heads * half), EW_THREADS, 0, st>>>(
+        k, positions, inv_freq, n, n_kv_heads, head_dim);
+    LAUNCH_CHECK(b, "rope_kernel(k)");
+}
+
+// --- kv_write ---------------------------------------------------------------------
+
+// k, v [n, n_kv_heads * head_dim] f32 -> k_cache, v_cache fp16
+// [num_blocks, n_kv_heads, block_size, head_dim] at slot_mapping[row]
+// (block = slot / block_size, offset = slot % block_size); slot < 0 skips.
+// One thread per element, round to nearest even as f32_to_fp16.
+__global__ void kv_write_kernel(__half *k_cache, __half *v_cache, const float *k, const float *v,
+                                const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim,
+                                int block_size) {
+    const int kv_dim = n_kv_heads * head_dim;
+    const size_t total = (size_t)n * kv_dim;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total;
+         e += (size_t)gridDim.x * blockDim.x) {
+        const int row = (int)(e / kv_dim), c = (int)(e % kv_dim);
+        const int slot = slot_mapping[row];
+        if (slot < 0) continue;
+        const int h = c / head_dim, d = c % head_dim;
+        const size_t block = (size_t)(slot / block_size), off = (size_t)(slot % block_size);
+        const size_t dst = ((block * n_kv_heads + h) * block_size + off) * head_dim + d;
+        k_cache[dst] = __float2half_rn(k[e]);
+        v_cache[dst] = __float2half_rn(v[e]);
+    }
+}
+
+void cuda_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k, const float *v,
+                   const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim,
+                   int block_size) {
+    if (n <= 0) return;
+    kv_write_kernel<<<ew_grid((size_t)n * n_kv_heads * head_dim), EW_THREADS, 0,
+                      cuda_of(b)->stream>>>((__half *)k_cache, (__half *)v_cache, k, v,
+                                            slot_mapping, n, n_kv_heads, head_dim, block_size);
+    LAUNCH_CHECK(b, "kv_write_kernel");
+}
+
+// --- silu_mul, gather_rows --------------------------------------------------------
+
+// gate, up [total] f32 -> out [total] = silu(gate) * up. out may alias gate.
+__global__ void silu_mul_kernel(float *out, const float *gate, const float *up, size_t total) {
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total;
+         e += (size_t)gridDim.x * blockDim.x) {
+        const float g = gate[e];
+        out[e] = g / (1.0f + expf(-g)) * up[e];
+    }
+}
+
+void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden) {
+    const size_t total = (size_t)(n > 0 ? n : 0) * (size_t)(hidden > 0 ? hidden : 0);
+    if (!total) return;
+    silu_mul_kernel<<<ew_grid(total), EW_THREADS, 0, cuda_of(b)->stream>>>(out, gate, up, total);
+    LAUNCH_CHECK(b, "silu_mul_kernel");
+}
+
+// x [*, dim] f32, rows [m] -> out [m, dim] = x[rows[j]].
+__global__ void gather_rows_kernel(float *out, const float *x, const int32_t *rows, int m,
+                                   int dim) {
+    const size_t total = (size_t)m * dim;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total;
+         e += (size_t)gridDim.x * blockDim.x) {
+        const size_t j = e / dim, d = e % dim;
+        out[e] = x[(size_t)rows[j] * dim + d];
+    }
+}
+
+void cuda_gather_rows(backend *b, float *out, const float *x, const int32_t *rows, int m, int dim) {
+    if (m <= 0 || dim <= 0) return;
+    gather_rows_kernel<<<ew_grid((size_t)m * dim), EW_THREADS, 0, cuda_of(b)->stream>>>(
+        out, x, rows, m, dim);
+    LAUNCH_CHECK(b, "gather_rows_kernel");
+}

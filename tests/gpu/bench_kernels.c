@@ -1,0 +1,118 @@
+// bench_kernels.c - gpu_bench: the two ceilings of the GPU (device-to-device
+// copy bandwidth, cuBLAS fp16 GEMM rate) and the backend's matmul at
+// llama-3-8b's shapes, as achieved GB/s and as a fraction of the copy
+// bandwidth (decode is bandwidth-bound: that fraction is the figure to raise).
+//
+//   build/bin/gpu_bench [--reps N]
+//
+// Exits 1 with the reason when there is no usable GPU.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cuda/cuda_backend.h"
+#include "util.h"
+
+#define COPY_BYTES (1ull << 30)
+#define GEMM_SIZE 8192
+#define ROTATE_BYTES (512ull << 20) // weight copies used in turn: far more than any L2
+#define MAX_COPIES 8
+
+static int bench_matmul_shape(backend *b, llm_dtype dt, int rows, int cols, int n, int reps,
+                              double copy_gbps) {
+    char err[LLM_ERR_LEN];
+    const size_t w_bytes = (size_t)rows * cols * dtype_size(dt);
+    int copies = (int)((ROTATE_BYTES + w_bytes - 1) / w_bytes);
+    copies = copies < 2 ? 2 : copies > MAX_COPIES ? MAX_COPIES : copies;
+    unsigned char *host = malloc(w_bytes);
+    float *hscales = malloc(sizeof(float) * rows), *hx = malloc(sizeof(float) * n * cols);
+    if (!host || !hscales || !hx) return fprintf(stderr, "out of host memory\n"), -1;
+    unsigned s = 12345;
+    for (size_t i = 0; i < w_bytes / 2; i++) { // random bits; bf16/f16 exponents kept small
+        s = s * 1664525u + 1013904223u;
+        uint16_t v = (uint16_t)(s >> 16);
+        if (dt == LLM_BF16) v = (v & 0x807f) | 0x3c00;
+        if (dt == LLM_F16) v = (v & 0x83ff) | 0x3000;
+        memcpy(host + 2 * i, &v, 2);
+    }
+    for (int r = 0; r < rows; r++) hscales[r] = 0.01f;
+    for (int i = 0; i < n * cols; i++) hx[i] = (float)((i * 7919) % 2001 - 1000) / 1000.0f;
+    bk_matrix w[MAX_COPIES];
+    float *dx = b->alloc(b, sizeof(float) * n * cols),
+          *dout = b->alloc(b, sizeof(float) * n * rows);
+    float *dscales = b->alloc(b, sizeof(float) * rows);
+    int ok = dx && dout && dscales;
+    for (int k = 0; k < copies; k++) {
+        void *d = ok ? b->alloc(b, w_bytes) : NULL;
+        ok = ok && d;
+        if (d) b->upload(b, d, host, w_bytes);
+        w[k] = (bk_matrix){d, dt, rows, cols, dt == LLM_I8 ? dscales : NULL};
+    }
+    double ms = 0;
+    int rc = -1;
+    if (!ok) {
+        fprintf(stderr, "device out of memory\n");
+    } else {
+        b->upload(b, dx, hx, sizeof(float) * n * cols);
+        b->upload(b, dscales, hscales, sizeof(float) * rows);
+        rc = cuda_bench_matmul(b, w, copies, dx, dout, n, reps, &ms, err);
+        if (rc) fprintf(stderr, "matmul: %s\n", err);
+    }
+    if (!rc) {
+        double bytes = (double)w_bytes + 4.0 * n * cols + 4.0 * n * rows;
+        double gbps = bytes / (ms * 1e-3) / 1e9;
+        printf("matmul %-4s %6d x %-6d n=%d  %8.1f us  %7.1f GB/s  %5.1f%% of copy\n",
+               dtype_name(dt), rows, cols, n, ms * 1e3, gbps, 100.0 * gbps / copy_gbps);
+    }
+    for (int k = 0; k < copies; k++) b->free(b, (void *)w[k].data);
+    b->free(b, dx), b->free(b, dout), b->free(b, dscales);
+    free(host), free(hscales), free(hx);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    int reps = 50;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+        } else {
+            fprintf(stderr, "usage: gpu_bench [--reps N]\n");
+            return 2;
+        }
+    }
+    if (reps < 1) reps = 1;
+    char err[LLM_ERR_LEN];
+    device_info dev;
+    backend *b = NULL;
+    if (device_select(DEVICE_CUDA, &dev, err) == 0) b = backend_create(&dev, err);
+    if (!b) {
+        fprintf(stderr, "gpu_bench: no CUDA device: %s\n", err);
+        return 1;
+    }
+    printf("device: %s (sm_%d%d, %d SMs)\n", dev.name, dev.cc_major, dev.cc_minor, dev.cores);
+    double copy_gbps = 0, tflops = 0;
+    if (cuda_bench_copy(b, COPY_BYTES, reps, &copy_gbps, err)) {
+        fprintf(stderr, "copy: %s\n", err);
+        b->destroy(b);
+        return 1;
+    }
+    printf("copy D2D 1 GiB: %.1f GB/s (read + write)\n", copy_gbps);
+    if (cuda_bench_gemm_f16(b, GEMM_SIZE, GEMM_SIZE, GEMM_SIZE, reps, &tflops, err))
+        fprintf(stderr, "gemm: %s\n", err);
+    else
+        printf("cuBLAS fp16 GEMM %d^3 (fp32 accumulate, f32 out): %.1f TFLOP/s\n", GEMM_SIZE,
+               tflops);
+    // llama-3-8b: q/o (4096x4096), gate/up (14336x4096), down (4096x14336)
+    static const int shapes[][2] = {{4096, 4096}, {14336, 4096}, {4096, 14336}};
+    static const llm_dtype dts[] = {LLM_BF16, LLM_F16, LLM_I8};
+    static const int ns[] = {1, 8};
+    int rc = 0;
+    for (int d = 0; d < 3; d++)
+        for (int ni = 0; ni < 2; ni++)
+            for (int s = 0; s < 3; s++)
+                rc |= bench_matmul_shape(b, dts[d], shapes[s][0], shapes[s][1], ns[ni], reps,
+                                         copy_gbps);
+    b->destroy(b);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,283 @@
+// emu.cpp - the runtime behind emu.h: the fiber scheduler of a block, device
+// memory, the device properties and a naive cuBLAS.
+#include "emu.h"
+#include <ucontext.h>
+#include <vector>
+
+namespace emu {
+dim3 g_block_idx, g_block_dim, g_grid_dim;
+static cudaError_t g_err;
+static int g_attr_limit = 48 * 1024;
+static void *g_dyn;
+static size_t g_dyn_bytes;
+static int cc() {
+    const char *s = getenv("EMU_CC");
+    return s ? atoi(s) : 90;
+}
+static size_t optin() {
+    int c = cc();
+    return c >= 90 ? 232448 : c >= 80 ? 166912 : 65536;
+}
+
+struct Fiber {
+    ucontext_t ctx;
+    dim3 tid;
+    int state;
+    char *stack;
+};
+#define STACK (128 * 1024)
+static std::vector<Fiber> F;
+static int cur;
+static ucontext_t sched_ctx;
+static const std::function<void()> *g_body;
+static float xchg[1024];
+
+const dim3 &tid() {
+    return F[cur].tid;
+}
+void *dyn_smem() {
+    return g_dyn;
+}
+static void yield_state(int st) {
+    F[cur].state = st;
+    swapcontext(&F[cur].ctx, &sched_ctx);
+}
+void sync_block() {
+    yield_state(1);
+}
+float shfl_xor(float v, int m) {
+    int t = F[cur].tid.x, lane = t & 31, base = t & ~31;
+    xchg[t] = v;
+    yield_state(2);
+    float r = xchg[base + (lane ^ m)];
+    yield_state(2);
+    return r;
+}
+static void trampoline() {
+    (*g_body)();
+    F[cur].state = 3;
+    swapcontext(&F[cur].ctx, &sched_ctx);
+}
+
+bool begin_launch(dim3 g, dim3 b, size_t smem) {
+    unsigned nt = b.x * b.y * b.z;
+    size_t limit = smem > 48 * 1024 ? (size_t)g_attr_limit : 48 * 1024;
+    if (nt == 0 || nt > 1024 || g.x == 0 || g.y == 0 || g.z == 0 || g.y > 65535 || g.z > 65535 ||
+        g.x > 2147483647u || smem > limit || b.y != 1 || b.z != 1) {
+        fprintf(stderr, "EMU: bad launch grid (%u,%u,%u) block (%u,%u,%u) smem %zu (limit %zu)\n",
+                g.x, g.y, g.z, b.x, b.y, b.z, smem, limit);
+        g_err = cudaErrorInvalidConfiguration;
+        return false;
+    }
+    if (smem > g_dyn_bytes || !g_dyn) {
+        free(g_dyn);
+        g_dyn_bytes = smem > 16 ? smem : 16;
+        g_dyn = aligned_alloc(16, (g_dyn_bytes + 15) / 16 * 16);
+    }
+    memset(g_dyn, 0xFF, g_dyn_bytes);
+    g_grid_dim = g;
+    g_block_dim = b;
+    return true;
+}
+
+static void run_block(const std::function<void()> &body) {
+    int n = (int)g_block_dim.x;
+    while ((int)F.size() < n) {
+        F.emplace_back();
+        F.back().stack = (char *)malloc(STACK);
+    }
+    g_body = &body;
+    for (int i = 0; i < n; i++) {
+        F[i].tid = dim3(i, 0, 0);
+        F[i].state = 0;
+        getcontext(&F[i].ctx);
+        F[i].ctx.uc_stack.ss_sp = F[i].stack;
+        F[i].ctx.uc_stack.ss_size = STACK;
+        F[i].ctx.uc_link = nullptr;
+        makecontext(&F[i].ctx, trampoline, 0);
+    }
+    for (;;) {
+        bool ran = false;
+        for (int i = 0; i < n; i++)
+            if (F[i].state == 0) {
+                cur = i;
+                swapcontext(&sched_ctx, &F[i].ctx);
+                ran = true;
+            }
+        bool all_done = true;
+        for (int i = 0; i < n; i++) all_done &= F[i].state == 3;
+        if (all_done) return;
+        bool released = false;
+        for (int w = 0; w < (n + 31) / 32; w++) {
+            int live = 0, at = 0;
+            for (int i = w * 32; i < n && i < w * 32 + 32; i++) {
+                live += F[i].state != 3;
+                at += F[i].state == 2;
+            }
+            if (live && at == live) {
+                for (int i = w * 32; i < n && i < w * 32 + 32; i++)
+                    if (F[i].state == 2) F[i].state = 0;
+                released = true;
+            }
+        }
+        if (!released) {
+            int live = 0, at = 0;
+            for (int i = 0; i < n; i++) {
+                live += F[i].state != 3;
+                at += F[i].state == 1;
+            }
+            if (live && at == live) {
+                for (int i = 0; i < n; i++)
+                    if (F[i].state == 1) F[i].state = 0;
+                released = true;
+            }
+        }
+        if (!ran && !released) {
+            fprintf(stderr, "EMU: barrier deadlock in block (%u,%u,%u):", g_block_idx.x,
+                    g_block_idx.y, g_block_idx.z);
+            for (int i = 0; i < n; i++) fprintf(stderr, " %d", F[i].state);
+            fprintf(stderr, "\n");
+            abort();
+        }
+    }
+}
+
+void run_blocks(const std::function<void()> &body) {
+    for (unsigned z = 0; z < g_grid_dim.z; z++)
+        for (unsigned y = 0; y < g_grid_dim.y; y++)
+            for (unsigned x = 0; x < g_grid_dim.x; x++) {
+                g_block_idx = dim3(x, y, z);
+                run_block(body);
+            }
+}
+} // namespace emu
+
+const char *cudaGetErrorName(cudaError_t e) {
+    return e ? "cudaErrorEmu" : "cudaSuccess";
+}
+const char *cudaGetErrorString(cudaError_t e) {
+    return e ? "emulated error" : "no error";
+}
+cudaError_t cudaGetLastError() {
+    cudaError_t e = emu::g_err;
+    emu::g_err = 0;
+    return e;
+}
+cudaError_t cudaMalloc(void **p, size_t n) {
+    size_t r = (n + 255) / 256 * 256;
+    *p = aligned_alloc(256, r ? r : 256);
+    if (!*p) return cudaErrorMemoryAllocation;
+    memset(*p, 0xAB, r);
+    return 0;
+}
+cudaError_t cudaFree(void *p) {
+    free(p);
+    return 0;
+}
+cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t) {
+    memcpy(d, s, n);
+    return 0;
+}
+cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t) {
+    memset(d, v, n);
+    return 0;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+    return 0;
+}
+static int dummy_stream;
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
+    *s = (cudaStream_t)&dummy_stream;
+    return 0;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t) {
+    return 0;
+}
+cudaError_t cudaSetDevice(int) {
+    return 0;
+}
+cudaError_t cudaGetDeviceCount(int *n) {
+    *n = 1;
+    return 0;
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
+    memset(p, 0, sizeof *p);
+    int c = emu::cc();
+    snprintf(p->name, sizeof p->name, "EMU sm_%d", c);
+    p->major = c / 10;
+    p->minor = c % 10;
+    p->sharedMemPerBlockOptin = emu::optin();
+    p->multiProcessorCount = 4;
+    return 0;
+}
+cudaError_t cudaMemGetInfo(size_t *f, size_t *t) {
+    *f = 1ull << 30;
+    *t = 2ull << 30;
+    return 0;
+}
+cudaError_t emu_set_attr(int v) {
+    if ((size_t)v > emu::optin()) return cudaErrorInvalidValue;
+    emu::g_attr_limit = v;
+    return 0;
+}
+
+static int dummy_blas;
+cublasStatus_t cublasCreate(cublasHandle_t *h) {
+    *h = (cublasHandle_t)&dummy_blas;
+    return 0;
+}
+cublasStatus_t cublasDestroy(cublasHandle_t) {
+    return 0;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) {
+    return 0;
+}
+static float ld(const void *p, cudaDataType_t t, size_t i) {
+    if (t == CUDA_R_16F) return fp16_to_f32(((const uint16_t *)p)[i]);
+    if (t == CUDA_R_16BF) {
+        uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    return ((const float *)p)[i];
+}
+static cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           float alpha, const void *A, cudaDataType_t at, int lda, const void *B,
+                           cudaDataType_t bt, int ldb, float beta, float *C, int ldc) {
+    if (m < 0 || n < 0 || k < 0 || lda < std::max(1, ta == CUBLAS_OP_N ? m : k) ||
+        ldb < std::max(1, tb == CUBLAS_OP_N ? k : n) || ldc < std::max(1, m)) {
+        fprintf(stderr, "EMU: cublas invalid value m%d n%d k%d lda%d ldb%d ldc%d\n", m, n, k, lda,
+                ldb, ldc);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            double s = 0;
+            for (int l = 0; l < k; l++) {
+                float a = ta == CUBLAS_OP_N ? ld(A, at, i + (size_t)l * lda)
+                                            : ld(A, at, l + (size_t)i * lda);
+                float b = tb == CUBLAS_OP_N ? ld(B, bt, l + (size_t)j * ldb)
+                                            : ld(B, bt, j + (size_t)l * ldb);
+                s += (double)a * b;
+            }
+            float *c = &C[i + (size_t)j * ldc];
+            *c = (float)(alpha * s) + (beta != 0 ? beta * *c : 0.0f);
+        }
+    return 0;
+}
+cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m,
+                            int n, int k, const void *alpha, const void *A, cudaDataType_t at,
+                            int lda, const void *B, cudaDataType_t bt, int ldb, const void *beta,
+                            void *C, cudaDataType_t ct, int ldc, cublasComputeType_t,
+                            cublasGemmAlgo_t) {
+    if (ct != CUDA_R_32F || at != bt) return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (at == CUDA_R_16BF && emu::cc() < 80) return CUBLAS_STATUS_ARCH_MISMATCH;
+    return gemm(ta, tb, m, n, k, *(const float *)alpha, A, at, lda, B, bt, ldb,
+                *(const float *)beta, (float *)C, ldc);
+}
+cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                           int k, const float *alpha, const float *A, int lda, const float *B,
+                           int ldb, const float *beta, float *C, int ldc) {
+    return gemm(ta, tb, m, n, k, *alpha, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, *beta, C, ldc);
+}

@@ -1,0 +1,2 @@
+// cuda_bf16.h - stands in for the CUDA header under the CPU emulation (see emu.h).
+#include "emu.h"

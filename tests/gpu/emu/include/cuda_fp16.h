@@ -1,0 +1,2 @@
+// cuda_fp16.h - stands in for the CUDA header under the CPU emulation (see emu.h).
+#include "emu.h"

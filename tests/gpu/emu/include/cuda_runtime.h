@@ -1,0 +1,2 @@
+// cuda_runtime.h - stands in for the CUDA header under the CPU emulation (see emu.h).
+#include "emu.h"

@@ -1,0 +1,210 @@
+// emu.h - a CPU emulation of the CUDA subset kernels/cuda/ uses, so that
+// gpu_tests can run the real kernels on a machine without a GPU
+// (`make test-gpu-emu`). translate.py rewrites each .cu into C++ (launch
+// syntax, extern shared arrays); these headers stand in for cuda_runtime.h,
+// cuda_fp16.h, cuda_bf16.h and cublas_v2.h.
+//
+// Model: blocks run one after another; the threads of a block are fibers
+// (ucontext) on one OS thread, switched only at __syncthreads (released when
+// every live thread of the block is there) and at warp shuffles (released
+// when every live lane of the warp is there), so barrier semantics are real
+// and a barrier that not all threads reach is a reported deadlock. Shared
+// memory is one buffer per launch (dynamic, filled with NaN bytes) or a
+// static; device memory is host memory (cudaMalloc fills it with 0xAB).
+// cuBLAS is a naive column-major GEMM accumulating in double. Launch
+// configurations are checked against the CUDA limits (block size, grid y/z,
+// shared memory against the opted-in limit). EMU_CC=75 (default 90) sets the
+// emulated compute capability.
+//
+// What it cannot show: races between threads that the fiber order hides,
+// memory-model effects, speed, and real cuBLAS rounding.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <tuple>
+#include <math.h>
+
+extern "C" {
+float fp16_to_f32(uint16_t h);
+uint16_t f32_to_fp16(float f);
+uint16_t f32_to_bf16(float f);
+}
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+#define __align__(n) alignas(n)
+
+struct dim3 {
+    unsigned x, y, z;
+    dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+struct __half {
+    uint16_t b;
+};
+struct __half2 {
+    __half x, y;
+};
+struct __nv_bfloat16 {
+    uint16_t b;
+};
+struct alignas(8) float2 {
+    float x, y;
+};
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+struct alignas(16) uint4 {
+    unsigned x, y, z, w;
+};
+inline float2 make_float2(float a, float b) {
+    return float2{a, b};
+}
+inline float __half2float(__half h) {
+    return fp16_to_f32(h.b);
+}
+inline __half __float2half_rn(float f) {
+    return __half{f32_to_fp16(f)};
+}
+inline float2 __half22float2(__half2 h) {
+    return float2{__half2float(h.x), __half2float(h.y)};
+}
+inline __half2 __float2half2_rn(float f) {
+    return __half2{__float2half_rn(f), __float2half_rn(f)};
+}
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+    return __nv_bfloat16{f32_to_bf16(f)};
+}
+inline float __uint_as_float(unsigned u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+inline float __int_as_float(int u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+template <class T> inline T __ldg(const T *p) {
+    return *p;
+}
+inline int min(int a, int b) {
+    return a < b ? a : b;
+}
+inline int max(int a, int b) {
+    return a > b ? a : b;
+}
+
+namespace emu {
+const dim3 &tid();
+void sync_block();
+float shfl_xor(float v, int m);
+void *dyn_smem();
+extern dim3 g_block_idx, g_block_dim, g_grid_dim;
+bool begin_launch(dim3 g, dim3 b, size_t smem);
+void run_blocks(const std::function<void()> &body);
+struct stream_s;
+} // namespace emu
+#define threadIdx (emu::tid())
+#define blockIdx (emu::g_block_idx)
+#define blockDim (emu::g_block_dim)
+#define gridDim (emu::g_grid_dim)
+inline void __syncthreads() {
+    emu::sync_block();
+}
+inline float __shfl_xor_sync(unsigned, float v, int m) {
+    return emu::shfl_xor(v, m);
+}
+
+// --- runtime ---
+typedef int cudaError_t;
+enum {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidConfiguration = 9,
+    cudaErrorNoDevice = 100
+};
+typedef emu::stream_s *cudaStream_t;
+enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
+#define cudaStreamNonBlocking 1
+struct cudaDeviceProp {
+    char name[256];
+    int major, minor;
+    size_t sharedMemPerBlockOptin;
+    int multiProcessorCount;
+};
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize };
+const char *cudaGetErrorName(cudaError_t e);
+const char *cudaGetErrorString(cudaError_t e);
+cudaError_t cudaGetLastError();
+cudaError_t cudaMalloc(void **p, size_t n);
+template <class T> cudaError_t cudaMalloc(T **p, size_t n) {
+    return cudaMalloc((void **)p, n);
+}
+cudaError_t cudaFree(void *p);
+cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t st);
+cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t st);
+cudaError_t cudaStreamSynchronize(cudaStream_t);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *, unsigned);
+cudaError_t cudaStreamDestroy(cudaStream_t);
+cudaError_t cudaSetDevice(int);
+cudaError_t cudaGetDeviceCount(int *);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *, int);
+cudaError_t cudaMemGetInfo(size_t *, size_t *);
+cudaError_t emu_set_attr(int value);
+template <class F> cudaError_t cudaFuncSetAttribute(F, cudaFuncAttribute, int v) {
+    return emu_set_attr(v);
+}
+
+namespace emu {
+struct Cfg {
+    dim3 g, b;
+    size_t smem;
+    Cfg(dim3 g_, dim3 b_, size_t s = 0, cudaStream_t = nullptr) : g(g_), b(b_), smem(s) {}
+};
+template <class L, class... A> void launch(Cfg c, L lam, A... args) {
+    if (!begin_launch(c.g, c.b, c.smem)) return;
+    std::tuple<A...> t(args...);
+    run_blocks([&] { std::apply(lam, t); });
+}
+} // namespace emu
+
+// --- cuBLAS ---
+typedef int cublasStatus_t;
+enum {
+    CUBLAS_STATUS_SUCCESS = 0,
+    CUBLAS_STATUS_NOT_INITIALIZED = 1,
+    CUBLAS_STATUS_ALLOC_FAILED = 3,
+    CUBLAS_STATUS_INVALID_VALUE = 7,
+    CUBLAS_STATUS_ARCH_MISMATCH = 8,
+    CUBLAS_STATUS_MAPPING_ERROR = 11,
+    CUBLAS_STATUS_EXECUTION_FAILED = 13,
+    CUBLAS_STATUS_INTERNAL_ERROR = 14,
+    CUBLAS_STATUS_NOT_SUPPORTED = 15,
+    CUBLAS_STATUS_LICENSE_ERROR = 16
+};
+typedef struct emu_blas *cublasHandle_t;
+typedef enum { CUBLAS_OP_N, CUBLAS_OP_T } cublasOperation_t;
+typedef enum { CUDA_R_32F, CUDA_R_16F, CUDA_R_16BF } cudaDataType_t;
+typedef enum { CUBLAS_COMPUTE_32F } cublasComputeType_t;
+typedef enum { CUBLAS_GEMM_DEFAULT } cublasGemmAlgo_t;
+cublasStatus_t cublasCreate(cublasHandle_t *);
+cublasStatus_t cublasDestroy(cublasHandle_t);
+cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t);
+cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t, cublasOperation_t, int m, int n,
+                            int k, const void *alpha, const void *A, cudaDataType_t, int lda,
+                            const void *B, cudaDataType_t, int ldb, const void *beta, void *C,
+                            cudaDataType_t, int ldc, cublasComputeType_t, cublasGemmAlgo_t);
+cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t, cublasOperation_t, int m, int n,
+                           int k, const float *alpha, const float *A, int lda, const float *B,
+                           int ldb, const float *beta, float *C, int ldc);
+inline void __syncwarp(unsigned = 0xffffffffu) {}

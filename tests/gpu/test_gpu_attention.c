@@ -1,0 +1,189 @@
+// Paged attention of the CUDA backend against the CPU backend: GQA, several
+// head sizes and block sizes, prefill chunks over cached context, decode rows
+// with contexts long enough to take the split (partitioned) path; and each
+// sequence's rows the same bits alone as in the batch.
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "gpu_util.h"
+#include "harness.h"
+#include "util.h"
+
+#define TOL_ATTN 1e-4 // fp32 softmax; online (GPU) vs two-pass (CPU) rounding
+
+typedef struct {
+    int q_len, ctx;
+} seq_spec;
+
+typedef struct {
+    int n_heads, n_kv_heads, head_dim, block_size;
+    int n_seqs;
+    seq_spec seqs[8];
+} attn_case;
+
+// Host arrays of a batch and its device copies.
+typedef struct {
+    int n_tokens, n_seqs, max_q, max_ctx, max_blocks, num_blocks;
+    int32_t *qstart, *ctx, *btab, *seq_of, *pos, *slots;
+    bk_attn_batch host, dev;
+} batch;
+
+static void batch_build(batch *b, const attn_case *ac, const int *seq_ids, int n_seqs,
+                        const int32_t *all_tables, int all_max_blocks) {
+    memset(b, 0, sizeof *b);
+    b->n_seqs = n_seqs;
+    for (int k = 0; k < n_seqs; k++) {
+        const seq_spec *s = &ac->seqs[seq_ids[k]];
+        b->n_tokens += s->q_len;
+        b->max_q = s->q_len > b->max_q ? s->q_len : b->max_q;
+        b->max_ctx = s->ctx > b->max_ctx ? s->ctx : b->max_ctx;
+    }
+    b->max_blocks = all_max_blocks;
+    b->qstart = malloc(sizeof(int32_t) * (n_seqs + 1));
+    b->ctx = malloc(sizeof(int32_t) * n_seqs);
+    b->btab = malloc(sizeof(int32_t) * n_seqs * all_max_blocks);
+    b->seq_of = malloc(sizeof(int32_t) * b->n_tokens);
+    b->pos = malloc(sizeof(int32_t) * b->n_tokens);
+    b->slots = malloc(sizeof(int32_t) * b->n_tokens);
+    int row = 0;
+    b->qstart[0] = 0;
+    for (int k = 0; k < n_seqs; k++) {
+        const seq_spec *s = &ac->seqs[seq_ids[k]];
+        const int32_t *tab = all_tables + (size_t)seq_ids[k] * all_max_blocks;
+        memcpy(b->btab + (size_t)k * all_max_blocks, tab, sizeof(int32_t) * all_max_blocks);
+        b->ctx[k] = s->ctx;
+        for (int i = 0; i < s->q_len; i++, row++) {
+            int p = s->ctx - s->q_len + i;
+            b->seq_of[row] = k;
+            b->pos[row] = p;
+            b->slots[row] = tab[p / ac->block_size] * ac->block_size + p % ac->block_size;
+        }
+        b->qstart[k + 1] = row;
+    }
+    b->host = (bk_attn_batch){.n_tokens = b->n_tokens,
+                              .n_seqs = n_seqs,
+                              .max_query_len = b->max_q,
+                              .max_context_len = b->max_ctx,
+                              .max_blocks = all_max_blocks,
+                              .query_start = b->qstart,
+                              .context_len = b->ctx,
+                              .block_tables = b->btab,
+                              .seq_of_token = b->seq_of,
+                              .positions = b->pos,
+                              .slot_mapping = b->slots};
+}
+
+static void batch_to_dev(batch *b, backend *g) {
+    b->dev = b->host;
+    b->dev.query_start = gpu_copy_in(g, b->qstart, sizeof(int32_t) * (b->n_seqs + 1));
+    b->dev.context_len = gpu_copy_in(g, b->ctx, sizeof(int32_t) * b->n_seqs);
+    b->dev.block_tables = gpu_copy_in(g, b->btab, sizeof(int32_t) * b->n_seqs * b->max_blocks);
+    b->dev.seq_of_token = gpu_copy_in(g, b->seq_of, sizeof(int32_t) * b->n_tokens);
+    b->dev.positions = gpu_copy_in(g, b->pos, sizeof(int32_t) * b->n_tokens);
+    b->dev.slot_mapping = gpu_copy_in(g, b->slots, sizeof(int32_t) * b->n_tokens);
+}
+
+static void batch_free(batch *b, backend *g) {
+    if (b->dev.query_start) {
+        g->free(g, (void *)b->dev.query_start), g->free(g, (void *)b->dev.context_len);
+        g->free(g, (void *)b->dev.block_tables), g->free(g, (void *)b->dev.seq_of_token);
+        g->free(g, (void *)b->dev.positions), g->free(g, (void *)b->dev.slot_mapping);
+    }
+    free(b->qstart), free(b->ctx), free(b->btab), free(b->seq_of), free(b->pos), free(b->slots);
+}
+
+static void run_case(backend *g, backend *c, const attn_case *ac) {
+    const int nh = ac->n_heads, nkv = ac->n_kv_heads, hd = ac->head_dim, bs = ac->block_size;
+    // pages: every sequence gets its own, in shuffled order
+    int max_blocks = 1, total_blocks = 0;
+    for (int s = 0; s < ac->n_seqs; s++) {
+        int used = (ac->seqs[s].ctx + bs - 1) / bs;
+        max_blocks = used > max_blocks ? used : max_blocks;
+        total_blocks += used;
+    }
+    const int num_blocks = total_blocks + 3;
+    int *perm = malloc(sizeof(int) * num_blocks);
+    for (int i = 0; i < num_blocks; i++) perm[i] = i;
+    for (int i = num_blocks - 1; i > 0; i--) {
+        int j = irand(i + 1), t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+    int32_t *tables = calloc((size_t)ac->n_seqs * max_blocks, sizeof(int32_t));
+    for (int s = 0, next = 0; s < ac->n_seqs; s++)
+        for (int j = 0; j < (ac->seqs[s].ctx + bs - 1) / bs; j++)
+            tables[(size_t)s * max_blocks + j] = perm[next++];
+    free(perm);
+
+    const size_t cache_n = (size_t)num_blocks * nkv * bs * hd;
+    uint16_t *kc = malloc(cache_n * 2), *vc = malloc(cache_n * 2);
+    for (size_t i = 0; i < cache_n; i++) kc[i] = f32_to_fp16(urand()), vc[i] = f32_to_fp16(urand());
+    uint16_t *gkc = gpu_copy_in(g, kc, cache_n * 2), *gvc = gpu_copy_in(g, vc, cache_n * 2);
+
+    int ids[8];
+    for (int s = 0; s < ac->n_seqs; s++) ids[s] = s;
+    batch all;
+    batch_build(&all, ac, ids, ac->n_seqs, tables, max_blocks);
+    batch_to_dev(&all, g);
+    const size_t q_dim = (size_t)nh * hd, qn = (size_t)all.n_tokens * q_dim;
+    float *q = malloc(qn * 4);
+    for (size_t i = 0; i < qn; i++) q[i] = urand() * 2.0f;
+    float *gq = gpu_copy_in(g, q, qn * 4), *gout = gpu_poisoned(g, qn), *want = malloc(qn * 4);
+    const float scale = 1.0f / sqrtf((float)hd);
+    c->attention(c, want, q, kc, vc, &all.host, nh, nkv, hd, bs, scale);
+    g->attention(g, gout, gq, gkc, gvc, &all.dev, nh, nkv, hd, bs, scale);
+    float *got = gpu_copy_out(g, gout, qn);
+    CHECK_REL(got, want, qn, TOL_ATTN, "attention %d/%d heads of %d, block %d", nh, nkv, hd, bs);
+    CHECK_MSG(!g->failed, "%s", g->error);
+
+    // each sequence alone: the same bits as in the batch
+    for (int s = 0; s < ac->n_seqs; s++) {
+        batch one;
+        batch_build(&one, ac, &s, 1, tables, max_blocks);
+        batch_to_dev(&one, g);
+        const size_t on = (size_t)one.n_tokens * q_dim;
+        float *gq1 = gpu_copy_in(g, q + (size_t)all.qstart[s] * q_dim, on * 4);
+        float *go1 = gpu_poisoned(g, on);
+        g->attention(g, go1, gq1, gkc, gvc, &one.dev, nh, nkv, hd, bs, scale);
+        float *got1 = gpu_copy_out(g, go1, on);
+        CHECK_MSG(got1 && memcmp(got1, got + (size_t)all.qstart[s] * q_dim, on * 4) == 0,
+                  "attention %d/%d heads of %d: sequence %d (q_len %d, context %d) differs alone",
+                  nh, nkv, hd, s, ac->seqs[s].q_len, ac->seqs[s].ctx);
+        free(got1);
+        g->free(g, gq1), g->free(g, go1);
+        batch_free(&one, g);
+    }
+    free(got), free(want), free(q), free(kc), free(vc), free(tables);
+    g->free(g, gq), g->free(g, gout), g->free(g, gkc), g->free(g, gvc);
+    batch_free(&all, g);
+}
+
+TEST(gpu_op_attention_prefill_decode_gqa) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    static const attn_case cases[] = {
+        // tiny heads, small pages; prefill from scratch, decode, prefill over cache
+        {4, 2, 16, 4, 4, {{5, 5}, {1, 1}, {1, 37}, {17, 40}}},
+        // Llama-like GQA 4:1, split decode (700 -> 2, 3000 -> 6, 9000 -> 16 parts)
+        {8, 2, 64, 16, 6, {{1, 700}, {1, 3000}, {33, 33}, {1, 1}, {9, 520}, {1, 9000}}},
+        // no GQA, head 128, big pages, a prefill chunk crossing tile boundaries
+        {6, 6, 128, 32, 3, {{40, 100}, {1, 513}, {2, 2}}},
+        // head 256: the prefill tile needs more than 48 KB of shared memory
+        {4, 1, 256, 16, 2, {{20, 20}, {1, 600}}},
+        // head 96 and an odd block size
+        {3, 1, 96, 7, 2, {{18, 50}, {1, 130}}},
+    };
+    static const attn_case fast_cases[] = {
+        {4, 2, 16, 4, 4, {{5, 5}, {1, 1}, {1, 37}, {17, 40}}},
+        {8, 2, 64, 16, 3, {{1, 700}, {9, 20}, {1, 1}}},
+    };
+    const attn_case *cs = gpu_fast() ? fast_cases : cases;
+    const int n = gpu_fast() ? 2 : 5;
+    for (int i = 0; i < n; i++) {
+        // head 256 needs 68 KB of shared memory: more than sm_75 has (64 KB)
+        if (cs[i].head_dim == 256 && g->info.cc_major < 8) continue;
+        run_case(g, c, &cs[i]);
+    }
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}

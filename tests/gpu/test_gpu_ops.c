@@ -1,0 +1,346 @@
+// Every op of the CUDA backend against the CPU backend (the reference) on
+// fresh random inputs of several shapes, outputs poisoned with NaN first.
+// Bounds are ||gpu - cpu|| / ||cpu||: fp32 arithmetic 1e-5; matmuls through
+// cuBLAS on fp16 activations 3e-3, on bf16 activations 1.5e-2.
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "gpu_util.h"
+#include "harness.h"
+#include "util.h"
+
+#define TOL_F32 1e-5
+#define TOL_F16_ACT 3e-3
+#define TOL_BF16_ACT 1.5e-2
+
+static float *rand_floats(size_t n, float scale) {
+    float *v = malloc(n * sizeof(float) + 1);
+    for (size_t i = 0; i < n; i++) v[i] = urand() * scale;
+    return v;
+}
+
+// A random [rows, cols] matrix in dtype (I8: with scales), host memory.
+typedef struct {
+    void *data;
+    float *scales;
+    size_t bytes;
+} host_matrix;
+
+static host_matrix rand_matrix(llm_dtype dt, int rows, int cols) {
+    host_matrix m = {0};
+    size_t n = (size_t)rows * cols;
+    m.bytes = n * dtype_size(dt);
+    m.data = malloc(m.bytes + 16);
+    for (size_t i = 0; i < n; i++) {
+        float v = urand();
+        switch (dt) {
+        case LLM_F16:
+            ((uint16_t *)m.data)[i] = f32_to_fp16(v);
+            break;
+        case LLM_BF16:
+            ((uint16_t *)m.data)[i] = f32_to_bf16(v);
+            break;
+        case LLM_I8:
+            ((int8_t *)m.data)[i] = (int8_t)(irand(255) - 127);
+            break;
+        default:
+            ((float *)m.data)[i] = v;
+        }
+    }
+    if (dt == LLM_I8) {
+        m.scales = malloc(sizeof(float) * rows);
+        for (int r = 0; r < rows; r++) m.scales[r] = (1.5f + urand()) / 127.0f;
+    }
+    return m;
+}
+
+static void free_matrix(host_matrix *m) {
+    free(m->data);
+    free(m->scales);
+}
+
+// Ends a test: the backend must not have recorded an error.
+static void check_backend(backend *g) {
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}
+
+TEST(gpu_op_embedding_every_dtype) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    const llm_dtype dts[] = {LLM_F16, LLM_BF16, LLM_F32, LLM_I8};
+    const int dims[] = {64, 77}, ns[] = {1, 9};
+    for (int di = 0; di < 4; di++)
+        for (int k = 0; k < 2; k++) {
+            const int vocab = 301, dim = dims[k], n = ns[k];
+            host_matrix hm = rand_matrix(dts[di], vocab, dim);
+            int32_t ids[9];
+            for (int i = 0; i < n; i++) ids[i] = irand(vocab);
+            bk_matrix ct = {hm.data, dts[di], vocab, dim, hm.scales};
+            bk_matrix gt = ct;
+            gt.data = gpu_copy_in(g, hm.data, hm.bytes);
+            gt.scales = hm.scales ? gpu_copy_in(g, hm.scales, sizeof(float) * vocab) : NULL;
+            int32_t *gids = gpu_copy_in(g, ids, sizeof ids);
+            float *want = malloc(sizeof(float) * n * dim), *gout = gpu_poisoned(g, (size_t)n * dim);
+            c->embedding(c, want, &ct, ids, n);
+            g->embedding(g, gout, &gt, gids, n);
+            float *got = gpu_copy_out(g, gout, (size_t)n * dim);
+            CHECK_REL(got, want, (size_t)n * dim, 0.0, "embedding %s dim %d", dtype_name(dts[di]),
+                      dim);
+            free(got), free(want);
+            g->free(g, gout), g->free(g, gids), g->free(g, (void *)gt.data);
+            g->free(g, (void *)gt.scales);
+            free_matrix(&hm);
+        }
+    check_backend(g);
+}
+
+TEST(gpu_op_rmsnorm_and_add_rmsnorm) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    const int shapes[][2] = {{1, 64}, {7, 1000}, {33, 4096}, {5, 17}, {300, 128}};
+    for (int si = 0; si < 5; si++) {
+        const int n = shapes[si][0], dim = shapes[si][1];
+        const size_t total = (size_t)n * dim;
+        float *x = rand_floats(total, 3.0f), *res = rand_floats(total, 2.0f);
+        float *w = rand_floats((size_t)dim, 1.0f);
+        float *gx = gpu_copy_in(g, x, total * 4), *gw = gpu_copy_in(g, w, (size_t)dim * 4);
+        float *gres = gpu_copy_in(g, res, total * 4), *gout = gpu_poisoned(g, total);
+        float *want = malloc(total * 4), *cres = malloc(total * 4);
+        // rmsnorm into a fresh buffer, then in place (out aliasing x)
+        c->rmsnorm(c, want, x, w, n, dim, 1e-5f);
+        g->rmsnorm(g, gout, gx, gw, n, dim, 1e-5f);
+        float *got = gpu_copy_out(g, gout, total);
+        CHECK_REL(got, want, total, TOL_F32, "rmsnorm %dx%d", n, dim);
+        free(got);
+        g->rmsnorm(g, gx, gx, gw, n, dim, 1e-5f);
+        got = gpu_copy_out(g, gx, total);
+        CHECK_REL(got, want, total, TOL_F32, "rmsnorm in place %dx%d", n, dim);
+        free(got);
+        // add_rmsnorm with out aliasing x
+        g->upload(g, gx, x, total * 4);
+        memcpy(cres, res, total * 4);
+        c->add_rmsnorm(c, want, cres, x, w, n, dim, 1e-6f);
+        g->add_rmsnorm(g, gx, gres, gx, gw, n, dim, 1e-6f);
+        got = gpu_copy_out(g, gx, total);
+        CHECK_REL(got, want, total, TOL_F32, "add_rmsnorm out %dx%d", n, dim);
+        free(got);
+        got = gpu_copy_out(g, gres, total);
+        CHECK_REL(got, cres, total, 0.0, "add_rmsnorm residual %dx%d", n, dim);
+        free(got);
+        g->free(g, gx), g->free(g, gw), g->free(g, gres), g->free(g, gout);
+        free(x), free(res), free(w), free(want), free(cres);
+    }
+    check_backend(g);
+}
+
+// The tolerance of a matmul of n rows with dtype weights on device g.
+static double matmul_tol(const backend *g, llm_dtype dt, int n) {
+    if (n <= 8 || dt == LLM_F32) return TOL_F32; // GEMV or cublasSgemm: fp32 throughout
+    if (dt == LLM_BF16 && g->info.cc_major >= 8) return TOL_BF16_ACT;
+    return TOL_F16_ACT; // fp16 activations (F16, I8, BF16 converted on sm_75)
+}
+
+TEST(gpu_op_matmul_every_dtype_and_path) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    const llm_dtype dts[] = {LLM_F16, LLM_BF16, LLM_F32, LLM_I8};
+    // odd sizes (scalar path), multiples of 8 and 16 (16-byte loads), one
+    // wide enough to stage x in several passes
+    const int shapes[][2] = {{37, 83}, {64, 128}, {96, 264}, {257, 1024}, {130, 9000}};
+    const int ns[] = {1, 2, 3, 5, 8, 9, 17, 70};
+    const int n_shapes = gpu_fast() ? 3 : 5, n_ns = gpu_fast() ? 6 : 8;
+    for (int di = 0; di < 4; di++)
+        for (int si = 0; si < n_shapes; si++) {
+            const int rows = shapes[si][0], cols = shapes[si][1];
+            host_matrix hm = rand_matrix(dts[di], rows, cols);
+            float *bias = rand_floats((size_t)rows, 1.0f);
+            float *x = rand_floats((size_t)70 * cols, 1.0f);
+            bk_matrix cw = {hm.data, dts[di], rows, cols, hm.scales};
+            bk_matrix gw = cw;
+            gw.data = gpu_copy_in(g, hm.data, hm.bytes);
+            gw.scales = hm.scales ? gpu_copy_in(g, hm.scales, sizeof(float) * rows) : NULL;
+            float *gbias = gpu_copy_in(g, bias, sizeof(float) * rows);
+            float *gx = gpu_copy_in(g, x, sizeof(float) * 70 * cols);
+            float *want = malloc(sizeof(float) * 70 * rows);
+            float *one = malloc(sizeof(float) * rows);
+            for (int ni = 0; ni < n_ns; ni++) {
+                const int n = ns[ni];
+                const int with_bias = (ni + si) % 2;
+                const size_t total = (size_t)n * rows;
+                float *gout = gpu_poisoned(g, total);
+                c->matmul(c, want, x, &cw, with_bias ? bias : NULL, n);
+                g->matmul(g, gout, gx, &gw, with_bias ? gbias : NULL, n);
+                float *got = gpu_copy_out(g, gout, total);
+                CHECK_REL(got, want, total, matmul_tol(g, dts[di], n),
+                          "matmul %s %dx%d n=%d bias=%d", dtype_name(dts[di]), rows, cols, n,
+                          with_bias);
+                // the GEMV path: a row's result is the same bits alone as in the batch
+                if (n <= 8)
+                    for (int t = 0; t < n; t++) {
+                        g->memset(g, gout, 0xFF, sizeof(float) * rows);
+                        g->matmul(g, gout, gx + (size_t)t * cols, &gw, with_bias ? gbias : NULL, 1);
+                        g->download(g, one, gout, sizeof(float) * rows);
+                        CHECK_MSG(memcmp(one, got + (size_t)t * rows, sizeof(float) * rows) == 0,
+                                  "matmul %s %dx%d: row %d of n=%d differs from n=1",
+                                  dtype_name(dts[di]), rows, cols, t, n);
+                    }
+                free(got);
+                g->free(g, gout);
+            }
+            g->free(g, (void *)gw.data), g->free(g, (void *)gw.scales);
+            g->free(g, gbias), g->free(g, gx);
+            free(want), free(one), free(bias), free(x);
+            free_matrix(&hm);
+        }
+    check_backend(g);
+}
+
+// Weights at an address that is not 16-byte aligned take the scalar GEMV loads.
+TEST(gpu_op_matmul_misaligned_weights) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    const int rows = 40, cols = 256, n = 3;
+    host_matrix hm = rand_matrix(LLM_F16, rows, cols);
+    float *x = rand_floats((size_t)n * cols, 1.0f);
+    uint16_t *gbase = g->alloc(g, hm.bytes + 16);
+    g->upload(g, gbase + 1, hm.data, hm.bytes);
+    bk_matrix cw = {hm.data, LLM_F16, rows, cols, NULL},
+              gw = {gbase + 1, LLM_F16, rows, cols, NULL};
+    float *gx = gpu_copy_in(g, x, sizeof(float) * n * cols), *gout = gpu_poisoned(g, n * rows);
+    float want[3 * 40];
+    c->matmul(c, want, x, &cw, NULL, n);
+    g->matmul(g, gout, gx, &gw, NULL, n);
+    float *got = gpu_copy_out(g, gout, (size_t)n * rows);
+    CHECK_REL(got, want, (size_t)n * rows, TOL_F32, "misaligned f16 matmul");
+    free(got), free(x);
+    g->free(g, gbase), g->free(g, gx), g->free(g, gout);
+    free_matrix(&hm);
+    check_backend(g);
+}
+
+TEST(gpu_op_rope) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    const int cfg[][3] = {{4, 2, 16}, {8, 8, 64}, {32, 8, 128}, {3, 1, 96}};
+    for (int ci = 0; ci < 4; ci++) {
+        const int nh = cfg[ci][0], nkv = cfg[ci][1], hd = cfg[ci][2], n = 7;
+        const size_t qn = (size_t)n * nh * hd, kn = (size_t)n * nkv * hd;
+        float *q = rand_floats(qn, 2.0f), *k = rand_floats(kn, 2.0f);
+        float inv[128];
+        int32_t pos[7];
+        for (int i = 0; i < hd / 2; i++) inv[i] = powf(10000.0f, -2.0f * i / hd);
+        for (int i = 0; i < n; i++) pos[i] = irand(8192);
+        float *gq = gpu_copy_in(g, q, qn * 4), *gk = gpu_copy_in(g, k, kn * 4);
+        float *ginv = gpu_copy_in(g, inv, sizeof(float) * hd / 2);
+        int32_t *gpos = gpu_copy_in(g, pos, sizeof pos);
+        c->rope(c, q, k, pos, inv, n, nh, nkv, hd);
+        g->rope(g, gq, gk, gpos, ginv, n, nh, nkv, hd);
+        float *got = gpu_copy_out(g, gq, qn);
+        CHECK_REL(got, q, qn, TOL_F32, "rope q %d/%d heads of %d", nh, nkv, hd);
+        free(got);
+        got = gpu_copy_out(g, gk, kn);
+        CHECK_REL(got, k, kn, TOL_F32, "rope k %d/%d heads of %d", nh, nkv, hd);
+        free(got), free(q), free(k);
+        g->free(g, gq), g->free(g, gk), g->free(g, ginv), g->free(g, gpos);
+    }
+    check_backend(g);
+}
+
+TEST(gpu_op_kv_write) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    const int cfg[][3] = {{2, 16, 16}, {2, 64, 5}, {8, 128, 32}};
+    for (int ci = 0; ci < 3; ci++) {
+        const int nkv = cfg[ci][0], hd = cfg[ci][1], bs = cfg[ci][2], nb = 10, n = 13;
+        const size_t cache_n = (size_t)nb * nkv * bs * hd, kv = (size_t)n * nkv * hd;
+        uint16_t *kc = malloc(cache_n * 2), *vc = malloc(cache_n * 2);
+        for (size_t i = 0; i < cache_n; i++)
+            kc[i] = f32_to_fp16(urand()), vc[i] = f32_to_fp16(urand());
+        float *k = rand_floats(kv, 4.0f), *v = rand_floats(kv, 4.0f);
+        int32_t slots[13];
+        for (int i = 0; i < n; i++) { // distinct slots, a few skipped
+            int again;
+            do {
+                slots[i] = irand(nb * bs);
+                again = 0;
+                for (int j = 0; j < i; j++) again |= slots[j] == slots[i];
+            } while (again);
+            if (i % 5 == 3) slots[i] = -1;
+        }
+        uint16_t *gkc = gpu_copy_in(g, kc, cache_n * 2), *gvc = gpu_copy_in(g, vc, cache_n * 2);
+        float *gk = gpu_copy_in(g, k, kv * 4), *gv = gpu_copy_in(g, v, kv * 4);
+        int32_t *gs = gpu_copy_in(g, slots, sizeof slots);
+        c->kv_write(c, kc, vc, k, v, slots, n, nkv, hd, bs);
+        g->kv_write(g, gkc, gvc, gk, gv, gs, n, nkv, hd, bs);
+        uint16_t *got = malloc(cache_n * 2);
+        g->download(g, got, gkc, cache_n * 2);
+        CHECK_MSG(memcmp(got, kc, cache_n * 2) == 0, "kv_write K, %d heads of %d, block %d", nkv,
+                  hd, bs);
+        g->download(g, got, gvc, cache_n * 2);
+        CHECK_MSG(memcmp(got, vc, cache_n * 2) == 0, "kv_write V, %d heads of %d, block %d", nkv,
+                  hd, bs);
+        free(got), free(kc), free(vc), free(k), free(v);
+        g->free(g, gkc), g->free(g, gvc), g->free(g, gk), g->free(g, gv), g->free(g, gs);
+    }
+    check_backend(g);
+}
+
+TEST(gpu_op_silu_mul_and_gather_rows) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    const int n = 3, hidden = 1001, m = 4, dim = 77;
+    const size_t tot = (size_t)n * hidden;
+    float *gate = rand_floats(tot, 6.0f), *up = rand_floats(tot, 2.0f), *want = malloc(tot * 4);
+    float *ggate = gpu_copy_in(g, gate, tot * 4), *gup = gpu_copy_in(g, up, tot * 4);
+    c->silu_mul(c, want, gate, up, n, hidden);
+    g->silu_mul(g, ggate, ggate, gup, n, hidden); // out aliasing gate
+    float *got = gpu_copy_out(g, ggate, tot);
+    CHECK_REL(got, want, tot, TOL_F32, "silu_mul");
+    free(got), free(gate), free(up), free(want);
+    g->free(g, ggate), g->free(g, gup);
+
+    float *x = rand_floats((size_t)9 * dim, 1.0f), cw[4 * 77];
+    int32_t rows[4] = {8, 0, 3, 3};
+    float *gx = gpu_copy_in(g, x, sizeof(float) * 9 * dim),
+          *gout = gpu_poisoned(g, (size_t)m * dim);
+    int32_t *grows = gpu_copy_in(g, rows, sizeof rows);
+    c->gather_rows(c, cw, x, rows, m, dim);
+    g->gather_rows(g, gout, gx, grows, m, dim);
+    got = gpu_copy_out(g, gout, (size_t)m * dim);
+    CHECK_REL(got, cw, (size_t)m * dim, 0.0, "gather_rows");
+    free(got), free(x);
+    g->free(g, gx), g->free(g, gout), g->free(g, grows);
+    check_backend(g);
+}
+
+// Unsupported inputs set the backend's error (naming the op) instead of faulting.
+TEST(gpu_op_errors_are_reported) {
+    backend *g = gpu_backend();
+    if (!g) return;
+    float *buf = gpu_poisoned(g, 64);
+    bk_matrix w = {buf, LLM_I8, 4, 16, NULL};
+    g->matmul(g, buf + 32, buf, &w, NULL, 1);
+    CHECK(g->failed);
+    CHECK_CONTAINS(g->error, "matmul: an I8 matrix needs its scales");
+    g->failed = 0;
+    int32_t one[2] = {0, 1};
+    int32_t *d = gpu_copy_in(g, one, sizeof one);
+    bk_attn_batch bt = {.n_tokens = 1,
+                        .n_seqs = 1,
+                        .max_query_len = 1,
+                        .max_context_len = 1,
+                        .max_blocks = 1,
+                        .query_start = d,
+                        .context_len = d + 1,
+                        .block_tables = d,
+                        .seq_of_token = d,
+                        .positions = d,
+                        .slot_mapping = d};
+    g->attention(g, buf, buf, (uint16_t *)buf, (uint16_t *)buf, &bt, 1, 1, 258, 16, 1.0f);
+    CHECK(g->failed);
+    CHECK_CONTAINS(g->error, "attention: head_dim 258");
+    g->failed = 0;
+    g->free(g, buf), g->free(g, d);
+}
