@@ -67,6 +67,12 @@ static void log_startup(const engine *e) {
             s->max_model_len, s->max_concurrency);
 }
 
+// Device memory the CUDA backend allocates on first use, after the KV pool
+// is sized: cuBLAS workspace (32 MiB), int8 dequantization tiles (32 MiB),
+// fp16 copies of a step's activations (max_num_batched_tokens x 14336 x 2 B
+// = 56 MiB for llama-3-8b at 2048 tokens), split-decode partial sums.
+#define GPU_LAZY_WORKSPACE_BYTES (256ull << 20)
+
 // Sizes the KV pool (DESIGN.md "Memory budget"): budget = total x utilization;
 // KV = budget - weights - activation peak - overhead, or the explicit override.
 static int size_kv(engine *e, char *err) {
@@ -81,6 +87,13 @@ static int size_kv(engine *e, char *err) {
     s->device_total = total_b;
     s->activations = forward_workspace_bytes(e->fwd);
     s->overhead = 0; // the CPU backend has no context or library workspaces
+    if (e->bk->info.kind != DEVICE_CPU) {
+        // measured: what is resident beyond our weights and activations (the
+        // CUDA context, the cuBLAS handle, other processes), plus room for the
+        // workspaces the backend grows on first use
+        uint64_t used = total_b - free_b, ours = s->weights + s->activations;
+        s->overhead = (used > ours ? used - ours : 0) + GPU_LAZY_WORKSPACE_BYTES;
+    }
     s->page_bytes = forward_page_bytes(&e->model->cfg, e->cfg.block_size);
     uint64_t kv;
     if (e->cfg.kv_cache_memory) {

@@ -16,7 +16,7 @@ SERVER_BIN = Path(os.environ.get("LLM_SERVER_BIN", ROOT / "build" / "bin" / "llm
 MODEL = ROOT / "models" / "SmolLM2-135M-Instruct"
 MODEL_NAME = "SmolLM2-135M-Instruct"
 # a KV pool that fits anywhere, with room for 256 short requests
-ENGINE_ARGS = ["--kv-cache-memory", "256MiB"]
+ENGINE_ARGS = ["--kv-cache-memory", "256MiB", "--device", "cpu"]
 
 
 def free_port():

@@ -35,7 +35,7 @@ def sweep(tmp_path_factory):
         pytest.skip("default model absent: make model")
     out = tmp_path_factory.mktemp("sweep")
     p = run("sweep", "--model", str(MODEL), "--batch-sizes", "1,2", "--input-lens", "16,32",
-            "--output-lens", "4", "--gpu-memory-utilization", "0.5,0.9", "--device-memory", "1GiB",
+            "--output-lens", "4", "--gpu-memory-utilization", "0.5,0.9", "--device-memory", "1GiB", "--device", "cpu",
             "--repeat", "1", "--warmup", "1",
             "--gpu-hourly-cost", "2", "--out", str(out), "--format", "json")
     return out, json.loads(p.stdout)

@@ -437,7 +437,7 @@ def server():
     # slow a 2-thread server by 10-30x, which would only test the machine's load
     env = dict(os.environ, OMP_NUM_THREADS="1")
     log = tempfile.TemporaryFile()  # the access log: a pipe nobody reads would fill up
-    proc = subprocess.Popen([str(SERVER), "--model", str(MODEL), "--port", str(port), "--kv-cache-memory", "256MiB"],
+    proc = subprocess.Popen([str(SERVER), "--model", str(MODEL), "--port", str(port), "--kv-cache-memory", "256MiB", "--device", "cpu"],
                             stdout=subprocess.DEVNULL, stderr=log, env=env)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "build" / "bin" / "llm_generate"
 MODEL = ROOT / "models" / "SmolLM2-135M-Instruct"
-ENGINE = ["--kv-cache-memory", "128MiB", "--temperature", "0"]
+ENGINE = ["--kv-cache-memory", "128MiB", "--temperature", "0", "--device", "cpu"]
 
 pytestmark = pytest.mark.skipif(not (MODEL / ".complete").exists(), reason="default model absent: make model")
 
