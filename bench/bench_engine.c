@@ -580,6 +580,7 @@ static int cmd_memory(options *o) {
     engine_config ec = o->ec;
     model_config mc;
     uint64_t total, weights, act, overhead = 0, page;
+    engine_stats st = {0};
     int max_len;
     const char *model = ec.model_dir ? ec.model_dir : ec.synthetic;
     if (o->dry_run) {
@@ -589,6 +590,7 @@ static int cmd_memory(options *o) {
             return 1;
         }
         llm_dtype dt = ec.dtype >= 0 ? (llm_dtype)ec.dtype : ec.model_dir ? mc.dtype : LLM_BF16;
+        if (ec.quantization == QUANT_INT8) mc.quant = QUANT_INT8;
         weights = model_weight_bytes(&mc, dt);
         max_len = ec.max_model_len && ec.max_model_len < mc.max_position ? ec.max_model_len
                                                                          : mc.max_position;
@@ -609,7 +611,6 @@ static int cmd_memory(options *o) {
             fprintf(stderr, "bench_engine: %s\n", err);
             return 1;
         }
-        engine_stats st;
         engine_get_stats(e, &st);
         mc = *engine_model_config(e);
         weights = st.weights, act = st.activations, overhead = st.overhead;
@@ -624,6 +625,19 @@ static int cmd_memory(options *o) {
            llm_fmt_bytes(weights, a, sizeof a), (unsigned long long)weights,
            llm_fmt_bytes(act, b, sizeof b), (unsigned long long)act, ec.max_num_batched_tokens,
            llm_fmt_bytes(overhead, c, sizeof c));
+    if (!o->dry_run) {
+        char d[32];
+        printf("weights by kind: embeddings %s (%llu bytes), int8 matrices with scales %s (%llu "
+               "bytes), other %s (%llu bytes); int8 saves %s (%llu bytes) against 16-bit\n",
+               llm_fmt_bytes(st.weights_embed, a, sizeof a), (unsigned long long)st.weights_embed,
+               llm_fmt_bytes(st.weights_int8, b, sizeof b), (unsigned long long)st.weights_int8,
+               llm_fmt_bytes(weights - st.weights_embed - st.weights_int8, c, sizeof c),
+               (unsigned long long)(weights - st.weights_embed - st.weights_int8),
+               llm_fmt_bytes(st.weights_saved, d, sizeof d), (unsigned long long)st.weights_saved);
+    } else if (mc.quant == QUANT_INT8) {
+        printf("weights: Linear matrices in int8 (1 byte per element + a 4-byte scale per row)%s\n",
+               mc.quant_embeddings ? ", embeddings too" : "");
+    }
     printf("KV per token %llu bytes (%d layers x %d kv heads x %d x 2 (K,V) x dtype); page of %d "
            "tokens %s; max_model_len %d\n\n",
            (unsigned long long)(page / (uint64_t)ec.block_size), mc.n_layers, mc.n_kv_heads,

@@ -132,6 +132,101 @@ static int read_rope(model_config *c, const cJSON *root, const char *label, char
     return 0;
 }
 
+// The Linear layers' weight quantization, from "quantization_config" as
+// compressed-tensors writes it (see config.h for what is supported).
+static int quant_error(const char *label, const char *key, const char *got, const char *want,
+                       char *err) {
+    return llm_errf(err, "%s: quantization_config%s %s is not supported (%s)", label, key, got,
+                    want);
+}
+
+static int read_quant_group(model_config *c, const cJSON *g, const char *fmt, const char *label,
+                            char *err) {
+    char key[160];
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(g, "format");
+    if (cJSON_IsString(f)) fmt = f->valuestring;
+    snprintf(key, sizeof key, ".config_groups.%s.format", g->string);
+    if (!fmt) return llm_errf(err, "%s: quantization_config has no \"format\"", label);
+    if (strcmp(fmt, "int-quantized") != 0 && strcmp(fmt, "naive-quantized") != 0)
+        return quant_error(label, key, fmt, "int-quantized only", err);
+    static const char *acts[] = {"input_activations", "output_activations"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(g, acts[i]);
+        snprintf(key, sizeof key, ".config_groups.%s.%s", g->string, acts[i]);
+        if (a && !cJSON_IsNull(a))
+            return quant_error(label, key, "(activation quantization)", "weight-only int8 only",
+                               err);
+    }
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(g, "weights");
+    if (!cJSON_IsObject(w))
+        return llm_errf(err, "%s: quantization_config.config_groups.%s has no \"weights\" object",
+                        label, g->string);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(w, "type");
+    const cJSON *bits = cJSON_GetObjectItemCaseSensitive(w, "num_bits");
+    const cJSON *sym = cJSON_GetObjectItemCaseSensitive(w, "symmetric");
+    const cJSON *strat = cJSON_GetObjectItemCaseSensitive(w, "strategy");
+    const cJSON *dyn = cJSON_GetObjectItemCaseSensitive(w, "dynamic");
+    char got[64];
+    snprintf(key, sizeof key, ".config_groups.%s.weights.type", g->string);
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "int") != 0)
+        return quant_error(label, key, cJSON_IsString(type) ? type->valuestring : "(missing)",
+                           "int only", err);
+    snprintf(key, sizeof key, ".config_groups.%s.weights.num_bits", g->string);
+    if (!cJSON_IsNumber(bits) || bits->valuedouble != 8) {
+        snprintf(got, sizeof got, "%g", cJSON_IsNumber(bits) ? bits->valuedouble : NAN);
+        return quant_error(label, key, got, "8 bits only", err);
+    }
+    snprintf(key, sizeof key, ".config_groups.%s.weights.symmetric", g->string);
+    if (!cJSON_IsTrue(sym))
+        return quant_error(label, key, "false (asymmetric, with zero points)", "symmetric only",
+                           err);
+    snprintf(key, sizeof key, ".config_groups.%s.weights.strategy", g->string);
+    if (!cJSON_IsString(strat) ||
+        (strcmp(strat->valuestring, "channel") != 0 && strcmp(strat->valuestring, "tensor") != 0))
+        return quant_error(label, key, cJSON_IsString(strat) ? strat->valuestring : "(missing)",
+                           "channel or tensor scales only", err);
+    snprintf(key, sizeof key, ".config_groups.%s.weights.dynamic", g->string);
+    if (cJSON_IsTrue(dyn)) return quant_error(label, key, "true", "static scales only", err);
+    const cJSON *targets = cJSON_GetObjectItemCaseSensitive(g, "targets"), *t;
+    cJSON_ArrayForEach(t, targets) {
+        if (cJSON_IsString(t) && strcmp(t->valuestring, "Embedding") == 0) c->quant_embeddings = 1;
+    }
+    return 0;
+}
+
+static int read_quant(model_config *c, const cJSON *root, const char *label, char *err) {
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
+    if (!q || cJSON_IsNull(q)) return 0;
+    if (!cJSON_IsObject(q))
+        return llm_errf(err, "%s: quantization_config must be an object", label);
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(q, "quant_method");
+    if (!cJSON_IsString(method) || strcmp(method->valuestring, "compressed-tensors") != 0)
+        return quant_error(label, ".quant_method",
+                           cJSON_IsString(method) ? method->valuestring : "(missing)",
+                           "compressed-tensors int8 only", err);
+    const cJSON *kv = cJSON_GetObjectItemCaseSensitive(q, "kv_cache_scheme");
+    if (kv && !cJSON_IsNull(kv))
+        return quant_error(label, ".kv_cache_scheme", "(KV cache quantization)",
+                           "the KV cache is fp16", err);
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(q, "sparsity_config");
+    const cJSON *spf = cJSON_IsObject(sp) ? cJSON_GetObjectItemCaseSensitive(sp, "format") : NULL;
+    if (cJSON_IsString(spf) && strcmp(spf->valuestring, "dense") != 0)
+        return quant_error(label, ".sparsity_config.format", spf->valuestring, "dense only", err);
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(q, "format");
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(q, "config_groups"), *g;
+    if (!cJSON_IsObject(groups) || !groups->child)
+        return llm_errf(err, "%s: quantization_config has no \"config_groups\"", label);
+    cJSON_ArrayForEach(g, groups) {
+        if (!cJSON_IsObject(g))
+            return llm_errf(err, "%s: quantization_config.config_groups.%s must be an object",
+                            label, g->string);
+        if (read_quant_group(c, g, cJSON_IsString(fmt) ? fmt->valuestring : NULL, label, err))
+            return -1;
+    }
+    c->quant = QUANT_INT8;
+    return 0;
+}
+
 static int parse_root(const cJSON *root, const char *label, model_config *c, char *err) {
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
@@ -212,6 +307,8 @@ static int parse_root(const cJSON *root, const char *label, model_config *c, cha
             c->dtype = LLM_F32;
     }
 
+    if (read_quant(c, root, label, err)) return -1;
+
     c->bos_id = -1;
     if (get_int(root, "bos_token_id", &c->bos_id, label, err) < 0) return -1;
     if (read_eos(c, root, label, err)) return -1;
@@ -270,6 +367,54 @@ int config_is_eos(const model_config *c, int id) {
     return 0;
 }
 
+// compressed-tensors' quantization_config for weight-only int8 per channel,
+// as llm-compressor writes it for the W8A16 scheme.
+static cJSON *quant_json(const model_config *c) {
+    cJSON *q = cJSON_CreateObject();
+    cJSON *groups = cJSON_AddObjectToObject(q, "config_groups");
+    cJSON *g = cJSON_AddObjectToObject(groups, "group_0");
+    cJSON_AddNullToObject(g, "input_activations");
+    cJSON_AddNullToObject(g, "output_activations");
+    cJSON *targets = cJSON_AddArrayToObject(g, "targets");
+    cJSON_AddItemToArray(targets, cJSON_CreateString("Linear"));
+    if (c->quant_embeddings) cJSON_AddItemToArray(targets, cJSON_CreateString("Embedding"));
+    cJSON *w = cJSON_AddObjectToObject(g, "weights");
+    cJSON_AddNullToObject(w, "actorder");
+    cJSON_AddNullToObject(w, "block_structure");
+    cJSON_AddFalseToObject(w, "dynamic");
+    cJSON_AddNullToObject(w, "group_size");
+    cJSON_AddNumberToObject(w, "num_bits", 8);
+    cJSON_AddStringToObject(w, "observer", "minmax");
+    cJSON_AddObjectToObject(w, "observer_kwargs");
+    cJSON_AddStringToObject(w, "strategy", "channel");
+    cJSON_AddTrueToObject(w, "symmetric");
+    cJSON_AddStringToObject(w, "type", "int");
+    cJSON_AddStringToObject(q, "format", "int-quantized");
+    cJSON_AddNullToObject(q, "global_compression_ratio");
+    cJSON *ignore = cJSON_AddArrayToObject(q, "ignore");
+    if (!c->quant_embeddings || !c->tie_embeddings)
+        cJSON_AddItemToArray(ignore, cJSON_CreateString("lm_head"));
+    cJSON_AddNullToObject(q, "kv_cache_scheme");
+    cJSON_AddStringToObject(q, "quant_method", "compressed-tensors");
+    cJSON_AddStringToObject(q, "quantization_status", "compressed");
+    return q;
+}
+
+char *config_set_quantization(const char *json, const model_config *c, char *err) {
+    cJSON *root = cJSON_Parse(json);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        llm_errf(err, "config.json: not a JSON object");
+        return NULL;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "quantization_config");
+    cJSON_AddItemToObject(root, "quantization_config", quant_json(c));
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!s) llm_errf(err, "out of memory");
+    return s;
+}
+
 char *config_to_json(const model_config *c) {
     cJSON *o = cJSON_CreateObject();
     cJSON *archs = cJSON_AddArrayToObject(o, "architectures");
@@ -309,6 +454,7 @@ char *config_to_json(const model_config *c) {
         cJSON_AddNumberToObject(o, "eos_token_id", c->eos_ids[0]);
     else if (c->n_eos > 1)
         cJSON_AddItemToObject(o, "eos_token_id", cJSON_CreateIntArray(c->eos_ids, c->n_eos));
+    if (c->quant == QUANT_INT8) cJSON_AddItemToObject(o, "quantization_config", quant_json(c));
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     return s;

@@ -19,6 +19,15 @@ typedef enum {
 
 #define CONFIG_MAX_EOS 8
 
+// Weight quantization of a checkpoint (config.json "quantization_config").
+typedef enum {
+    QUANT_NONE = 0,
+    // compressed-tensors "int-quantized": weight-only, symmetric int8 per
+    // output channel (or per tensor): <name>.weight I8 [out, in] and
+    // <name>.weight_scale [out, 1] (or [1]) in a float dtype.
+    QUANT_INT8,
+} quant_kind;
+
 typedef struct {
     model_arch arch;
     char arch_name[48]; // "LlamaForCausalLM", ...
@@ -42,6 +51,8 @@ typedef struct {
     int qkv_bias;                // q/k/v projections carry a bias (Qwen2)
     int qk_norm;                 // q/k RMSNorm over head_dim (Qwen3)
     llm_dtype dtype;             // torch_dtype of the checkpoint (F16 when absent)
+    quant_kind quant;            // quantization of the Linear weights
+    int quant_embeddings;        // QUANT_INT8: the embedding table is quantized too
     int bos_id;                  // -1 when none
     int n_eos;                   // eos ids from config.json and generation_config.json
     int eos_ids[CONFIG_MAX_EOS];
@@ -50,7 +61,12 @@ typedef struct {
 // Parses config.json text. `label` names the source in errors. Missing
 // required keys (hidden_size, num_hidden_layers, num_attention_heads,
 // intermediate_size, vocab_size), an unknown architecture, an unsupported
-// rope_scaling type or inconsistent shapes are errors. Returns 0 or -1 with err.
+// rope_scaling type or inconsistent shapes are errors. A quantization_config
+// must be compressed-tensors, format int-quantized (or naive-quantized), every
+// group weight-only symmetric 8-bit int with strategy channel or tensor;
+// anything else (another method, group or block strategy, asymmetric, other
+// bit widths, activation or KV cache quantization) is an error naming the key.
+// Returns 0 or -1 with err.
 int config_parse(const char *json, const char *label, model_config *c, char *err);
 
 // Merges generation_config.json text: its eos_token_id(s) and bos_token_id
@@ -70,8 +86,14 @@ static inline int config_kv_dim(const model_config *c) {
 // 1 when id is one of the eos ids.
 int config_is_eos(const model_config *c, int id);
 
-// Writes c as a Hugging Face config.json (for synthetic models saved to disk).
-// Returns a heap string or NULL.
+// Writes c as a Hugging Face config.json (for synthetic models saved to disk),
+// with its quantization_config when quantized. Returns a heap string or NULL.
 char *config_to_json(const model_config *c);
+
+// config.json text with "quantization_config" set to c's (compressed-tensors,
+// int-quantized, channel; "ignore" lists lm_head, and the embedding is a
+// target only when c->quant_embeddings); every other key is kept as written.
+// Returns a heap string, or NULL with err when json is not a JSON object.
+char *config_set_quantization(const char *json, const model_config *c, char *err);
 
 #endif

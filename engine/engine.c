@@ -61,6 +61,14 @@ static void log_startup(const engine *e) {
     fprintf(stderr, "engine: weights %s, activation peak %s, overhead %s, available KV memory %s\n",
             llm_fmt_bytes(s->weights, a, sizeof a), llm_fmt_bytes(s->activations, b, sizeof b),
             llm_fmt_bytes(s->overhead, c, sizeof c), llm_fmt_bytes(s->kv_allocated, d, sizeof d));
+    if (s->weights_int8)
+        fprintf(stderr,
+                "engine: int8 weights %s (scales included), embeddings %s, other %s; %s saved "
+                "against 16-bit weights\n",
+                llm_fmt_bytes(s->weights_int8, a, sizeof a),
+                llm_fmt_bytes(s->weights_embed, b, sizeof b),
+                llm_fmt_bytes(s->weights - s->weights_int8 - s->weights_embed, c, sizeof c),
+                llm_fmt_bytes(s->weights_saved, d, sizeof d));
     fprintf(stderr, "engine: KV cache size %" PRId64 " tokens (%d pages of %d, %s each)\n",
             s->kv_tokens, s->pages_total, s->block_size, llm_fmt_bytes(s->page_bytes, f, sizeof f));
     fprintf(stderr, "engine: maximum concurrency for %d tokens per request: %.2fx\n",
@@ -155,17 +163,25 @@ engine *engine_create(const engine_config *cfg, char *err) {
     }
     if (!e->bk) goto fail;
     if (cfg->model_dir) {
-        model_load_opts lo = {.matrix_dtype = cfg->dtype, .progress = cfg->verbose};
+        model_load_opts lo = {
+            .matrix_dtype = cfg->dtype, .quantize = cfg->quantization, .progress = cfg->verbose};
         e->model = model_load(cfg->model_dir, &lo, err);
     } else {
         e->model = model_synthetic(cfg->synthetic, cfg->seed,
                                    cfg->dtype < 0 ? LLM_BF16 : (llm_dtype)cfg->dtype, err);
+        if (e->model && cfg->quantization == QUANT_INT8 && model_quantize_int8(e->model, 0, err)) {
+            model_free(e->model);
+            e->model = NULL;
+        }
     }
     if (!e->model) goto fail;
     const model_config *mc = &e->model->cfg;
     if (e->cfg.max_model_len == 0 || e->cfg.max_model_len > mc->max_position)
         e->cfg.max_model_len = mc->max_position;
     e->st.weights = e->model->weight_bytes;
+    e->st.weights_embed = e->model->embed_bytes;
+    e->st.weights_int8 = e->model->int8_bytes;
+    e->st.weights_saved = e->model->saved_bytes;
 
     forward_opts fo = {.max_tokens = cfg->max_num_batched_tokens,
                        .max_seqs = cfg->max_num_seqs,

@@ -21,6 +21,7 @@ typedef struct {
     uint64_t seed;                 // of the synthetic weights
     device_kind device;            // DEVICE_AUTO: CUDA when usable
     int dtype;                     // weights as llm_dtype, or -1 as stored
+    quant_kind quantization;       // QUANT_INT8: quantize float Linear weights at load
     int block_size;                // tokens per KV page (16)
     double gpu_memory_utilization; // fraction of device memory for the engine (0.9)
     uint64_t kv_cache_memory;      // KV bytes; overrides the fraction when > 0
@@ -40,11 +41,14 @@ typedef struct {
     uint64_t device_total; // device memory (or --device-memory on CPU)
     uint64_t budget;       // device_total x utilization (or weights+act+overhead+KV override)
     uint64_t weights;
-    uint64_t activations;  // workspace peak of a step at max_num_batched_tokens
-    uint64_t overhead;     // runtime overhead (CUDA context, cuBLAS workspace, graphs)
-    uint64_t kv_allocated; // the KV pool
-    uint64_t kv_used;      // pages in use x page bytes
-    uint64_t page_bytes;   // one page, all layers, K and V
+    uint64_t weights_embed; // of which the embedding table and an untied lm_head
+    uint64_t weights_int8;  // of which int8 Linear matrices with their scales
+    uint64_t weights_saved; // what int8 saves against the same matrices in 16 bits
+    uint64_t activations;   // workspace peak of a step at max_num_batched_tokens
+    uint64_t overhead;      // runtime overhead (CUDA context, cuBLAS workspace, graphs)
+    uint64_t kv_allocated;  // the KV pool
+    uint64_t kv_used;       // pages in use x page bytes
+    uint64_t page_bytes;    // one page, all layers, K and V
     // pages
     int pages_total, pages_used, pages_cached;
     int block_size;

@@ -64,6 +64,15 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
             return llm_errf(err, "--dtype must be auto, f16, bf16 or f32 (got '%s')", v ? v : "");
         return 1;
     }
+    if (strcmp(name, "quantization") == 0) {
+        if (v && strcmp(v, "none") == 0)
+            c->quantization = QUANT_NONE;
+        else if (v && strcmp(v, "int8") == 0)
+            c->quantization = QUANT_INT8;
+        else
+            return llm_errf(err, "--quantization must be none or int8 (got '%s')", v ? v : "");
+        return 1;
+    }
     if (strcmp(name, "gpu-memory-utilization") == 0) {
         char *end;
         double x = v ? strtod(v, &end) : 0;
@@ -111,6 +120,8 @@ void engine_args_usage(FILE *f) {
         "engine:\n"
         "  --device D                   auto|cpu|cuda (default auto: cuda when a GPU is usable)\n"
         "  --dtype T                    weights as auto|f16|bf16|f32 (default auto: as stored)\n"
+        "  --quantization Q             none|int8: int8 quantizes the Linear weights at load\n"
+        "                               (per output channel; int8 checkpoints load as int8)\n"
         "  --gpu-memory-utilization F   fraction of device memory for the engine (0.9)\n"
         "  --kv-cache-memory BYTES      KV cache size, overriding the fraction (e.g. 2GiB)\n"
         "  --device-memory BYTES        CPU backend: the device total (default: available RAM)\n"

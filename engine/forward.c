@@ -76,12 +76,22 @@ static const void *place(forward_ctx *f, const llm_tensor *t, char *err) {
     return d;
 }
 
+// An I8 matrix's per-row f32 scales, placed like the weights.
+static const float *place_scales(forward_ctx *f, const llm_tensor *t, char *err) {
+    if (f->b->info.kind == DEVICE_CPU) return t->scale;
+    size_t bytes = (size_t)t->shape[0] * sizeof(float);
+    float *d = dev_alloc(f, bytes, &f->weight_upload_bytes, err);
+    if (d) f->b->upload(f->b, d, t->scale, bytes);
+    return d;
+}
+
 static int place_matrix(forward_ctx *f, bk_matrix *m, const llm_tensor *t, char *err) {
     m->data = place(f, t, err);
     m->dtype = t->dtype;
     m->rows = (int)t->shape[0];
     m->cols = (int)t->shape[1];
-    return m->data ? 0 : -1;
+    m->scales = t->dtype == LLM_I8 && m->data ? place_scales(f, t, err) : NULL;
+    return m->data && (t->dtype != LLM_I8 || m->scales) ? 0 : -1;
 }
 
 static int place_vector(forward_ctx *f, const float **v, const llm_tensor *t, char *err) {

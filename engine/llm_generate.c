@@ -10,6 +10,7 @@
 #include "chat_template.h"
 #include "engine.h"
 #include "engine_args.h"
+#include "forward.h"
 #include "stop.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -32,7 +33,9 @@ static void usage(FILE *f) {
         "  --stop TEXT            stop string (repeatable, up to 8)\n"
         "  --ignore-eos           keep generating past the end-of-sequence token\n"
         "  --list-tensors         (without a prompt) print every weight tensor\n"
-        "  --save DIR             (without a prompt) write the model as an HF directory\n");
+        "  --save DIR             (without a prompt) write the model as an HF directory\n"
+        "  --prompt-ids F --logits-out OUT   score token ids (one prompt per line of F) and\n"
+        "                         write the logits of every position, raw f32 [tokens, vocab]\n");
     engine_args_usage(f);
 }
 
@@ -99,8 +102,8 @@ static char **read_lines(const char *path, int *n, char *err) {
 static int print_tensor(const char *name, const llm_tensor *t, void *ctx) {
     (void)ctx;
     if (t->ndim == 2)
-        printf("  %-52s %-4s [%lld, %lld]\n", name, dtype_name(t->dtype), (long long)t->shape[0],
-               (long long)t->shape[1]);
+        printf("  %-52s %-4s [%lld, %lld]%s\n", name, dtype_name(t->dtype), (long long)t->shape[0],
+               (long long)t->shape[1], t->scale ? " + f32 scales" : "");
     else
         printf("  %-52s %-4s [%lld]\n", name, dtype_name(t->dtype), (long long)t->shape[0]);
     return 0;
@@ -111,11 +114,16 @@ static int report_model(const engine_config *ec, int list, const char *save_dir)
     char err[LLM_ERR_LEN], b1[32];
     model_weights *m;
     if (ec->model_dir) {
-        model_load_opts lo = {.matrix_dtype = ec->dtype, .progress = 1};
+        model_load_opts lo = {
+            .matrix_dtype = ec->dtype, .quantize = ec->quantization, .progress = 1};
         m = model_load(ec->model_dir, &lo, err);
     } else {
         m = model_synthetic(ec->synthetic, ec->seed,
                             ec->dtype < 0 ? LLM_BF16 : (llm_dtype)ec->dtype, err);
+        if (m && ec->quantization == QUANT_INT8 && model_quantize_int8(m, 0, err)) {
+            model_free(m);
+            m = NULL;
+        }
     }
     if (!m) {
         fprintf(stderr, "llm_generate: %s\n", err);
@@ -131,7 +139,17 @@ static int report_model(const engine_config *ec, int list, const char *save_dir)
            c->rms_eps, c->tie_embeddings ? ", tied embeddings" : "",
            c->qkv_bias ? ", qkv bias" : "", c->qk_norm ? ", q/k norm" : "");
     printf("weights    %s in %s (%s)\n", llm_fmt_bytes(m->weight_bytes, b1, sizeof b1),
-           dtype_name(m->embed.dtype), m->st ? "mapped from the checkpoint" : "generated");
+           dtype_name(m->embed.dtype),
+           m->st           ? "mapped from the checkpoint"
+           : ec->model_dir ? "copied out of the checkpoint"
+                           : "generated");
+    if (m->int8_bytes) {
+        char b2[32], b3[32];
+        printf("int8       %s of int8 matrices with scales, %s of embeddings; %s saved\n",
+               llm_fmt_bytes(m->int8_bytes, b1, sizeof b1),
+               llm_fmt_bytes(m->embed_bytes, b2, sizeof b2),
+               llm_fmt_bytes(m->saved_bytes, b3, sizeof b3));
+    }
     if (list) model_foreach_tensor(m, print_tensor, NULL);
     int rc = 0;
     if (save_dir) {
@@ -143,6 +161,87 @@ static int report_model(const engine_config *ec, int list, const char *save_dir)
         }
     }
     model_free(m);
+    return rc;
+}
+
+// --prompt-ids: each line of ids_path (token ids separated by spaces) runs
+// through the model once, as one prefill; the logits of every position go to
+// out_path as raw little-endian f32, [tokens, vocab], prompt after prompt.
+static int dump_logits(const engine_config *ec, const char *ids_path, const char *out_path) {
+    char err[LLM_ERR_LEN];
+    int n_lines = 0, rc = 1;
+    char **lines = read_lines(ids_path, &n_lines, err);
+    if (!lines) {
+        fprintf(stderr, "llm_generate: %s\n", err);
+        return 1;
+    }
+    int32_t **ids = calloc((size_t)n_lines, sizeof *ids);
+    int *n_ids = calloc((size_t)n_lines, sizeof *n_ids), max_n = 1;
+    for (int i = 0; i < n_lines && ids; i++) {
+        ids[i] = malloc(strlen(lines[i]) / 2 * sizeof(int32_t) + sizeof(int32_t));
+        char *p = lines[i], *end;
+        for (long v = strtol(p, &end, 10); ids[i] && end != p; v = strtol(p, &end, 10)) {
+            ids[i][n_ids[i]++] = (int32_t)v;
+            p = end;
+        }
+        max_n = n_ids[i] > max_n ? n_ids[i] : max_n;
+    }
+    model_load_opts lo = {.matrix_dtype = ec->dtype, .quantize = ec->quantization};
+    model_weights *m = model_load(ec->model_dir, &lo, err);
+    device_info dev;
+    backend *b = m && device_select(ec->device, &dev, err) == 0 ? backend_create(&dev, err) : NULL;
+    const int bs = 16, n_blocks = (max_n + bs - 1) / bs;
+    forward_opts fo = {.max_tokens = max_n,
+                       .max_seqs = 1,
+                       .max_context = max_n,
+                       .block_size = bs,
+                       .num_blocks = n_blocks};
+    forward_ctx *f = b ? forward_create(b, m, &fo, err) : NULL;
+    const size_t vocab = f ? (size_t)m->cfg.vocab_size : 0;
+    float *logits = f ? malloc((size_t)max_n * vocab * sizeof(float)) : NULL;
+    int32_t *pos = malloc((size_t)max_n * sizeof *pos),
+            *slot = malloc((size_t)max_n * sizeof *slot);
+    int32_t *btab = malloc((size_t)n_blocks * sizeof *btab);
+    FILE *out = logits ? fopen(out_path, "wb") : NULL;
+    if (!out) {
+        if (logits) snprintf(err, sizeof err, "%s: cannot write", out_path);
+        goto done;
+    }
+    for (int i = 0; i < max_n; i++) pos[i] = i, slot[i] = i;
+    for (int i = 0; i < n_blocks; i++) btab[i] = i;
+    for (int i = 0; i < n_lines; i++) {
+        int32_t qs[2] = {0, n_ids[i]}, ctx[1] = {n_ids[i]};
+        forward_batch fb = {.n_tokens = n_ids[i],
+                            .n_seqs = 1,
+                            .token_ids = ids[i],
+                            .positions = pos,
+                            .slot_mapping = slot,
+                            .query_start = qs,
+                            .context_len = ctx,
+                            .block_tables = btab,
+                            .max_blocks = n_blocks,
+                            .all_logits = 1};
+        if (forward_run(f, &fb, logits, err)) goto done;
+        if (fwrite(logits, sizeof(float) * vocab, (size_t)n_ids[i], out) != (size_t)n_ids[i]) {
+            snprintf(err, sizeof err, "%s: write failed", out_path);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    if (out && fclose(out) != 0 && rc == 0) {
+        snprintf(err, sizeof err, "%s: write failed", out_path);
+        rc = 1;
+    }
+    if (rc) fprintf(stderr, "llm_generate: %s\n", err);
+    forward_destroy(f);
+    if (b) b->destroy(b);
+    model_free(m);
+    for (int i = 0; i < n_lines; i++) {
+        free(lines[i]);
+        if (ids) free(ids[i]);
+    }
+    free(lines), free(ids), free(n_ids), free(logits), free(pos), free(slot), free(btab);
     return rc;
 }
 
@@ -181,6 +280,8 @@ int main(int argc, char **argv) {
         O_IGNORE,
         O_LIST,
         O_SAVE,
+        O_IDS,
+        O_LOGITS,
         O_ENGINE
     };
     static const struct option longopts[] = {
@@ -201,9 +302,12 @@ int main(int argc, char **argv) {
         {"ignore-eos", no_argument, 0, O_IGNORE},
         {"list-tensors", no_argument, 0, O_LIST},
         {"save", required_argument, 0, O_SAVE},
+        {"prompt-ids", required_argument, 0, O_IDS},
+        {"logits-out", required_argument, 0, O_LOGITS},
         // engine flags (engine_args.c)
         {"device", required_argument, 0, O_ENGINE},
         {"dtype", required_argument, 0, O_ENGINE},
+        {"quantization", required_argument, 0, O_ENGINE},
         {"gpu-memory-utilization", required_argument, 0, O_ENGINE},
         {"kv-cache-memory", required_argument, 0, O_ENGINE},
         {"device-memory", required_argument, 0, O_ENGINE},
@@ -219,7 +323,8 @@ int main(int argc, char **argv) {
     ec.verbose = 1;
     sampling_params sp = sampling_params_default();
     sp.max_tokens = 128;
-    const char *prompt = NULL, *prompts_file = NULL, *save_dir = NULL;
+    const char *prompt = NULL, *prompts_file = NULL, *save_dir = NULL, *ids_file = NULL,
+               *logits_out = NULL;
     const char *stops[SAMPLING_MAX_STOP];
     int n_stops = 0, chat = 0, jsonl = 0, list = 0, opt, idx = 0;
     char err[LLM_ERR_LEN];
@@ -282,6 +387,12 @@ int main(int argc, char **argv) {
         case O_SAVE:
             save_dir = optarg;
             break;
+        case O_IDS:
+            ids_file = optarg;
+            break;
+        case O_LOGITS:
+            logits_out = optarg;
+            break;
         case O_ENGINE: {
             int used;
             if (engine_args_apply(&ec, longopts[idx].name, optarg, &used, err) != 1) {
@@ -306,6 +417,12 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (!ids_file != !logits_out || (ids_file && (prompt || prompts_file || !ec.model_dir))) {
+        fprintf(stderr, "llm_generate: --prompt-ids and --logits-out go together, with --model and "
+                        "without --prompt or --prompts-file\n");
+        return 2;
+    }
+    if (ids_file) return dump_logits(&ec, ids_file, logits_out);
     if (!prompt && !prompts_file) return report_model(&ec, list, save_dir);
     if (!ec.model_dir) {
         fprintf(

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant.h"
 #include "util.h"
 
 // One entry per weight tensor the architecture has: its checkpoint name,
@@ -17,6 +18,7 @@ typedef struct {
     int ndim;
     int64_t shape[2];
     int is_matrix; // matrices follow matrix_dtype; vectors become F32
+    int is_embed;  // the embedding table or lm_head (not a Linear layer to quantize)
 } tensor_spec;
 
 typedef struct {
@@ -70,6 +72,8 @@ static int build_specs(model_weights *m, spec_list *l, char *err) {
     }
     spec_add(l, &m->final_norm, 0, dim, 0, "model.norm.weight", 0);
     if (!c->tie_embeddings) spec_add(l, &m->lm_head, 1, c->vocab_size, dim, "lm_head.weight", 0);
+    for (int i = 0; i < l->n; i++)
+        l->v[i].is_embed = l->v[i].t == &m->embed || l->v[i].t == &m->lm_head;
     return 0;
 }
 
@@ -112,6 +116,32 @@ static void set_tensor(llm_tensor *t, const tensor_spec *s, void *data, llm_dtyp
     t->ndim = s->ndim;
     t->shape[0] = s->shape[0];
     t->shape[1] = s->shape[1];
+    t->scale = NULL;
+}
+
+static uint64_t tensor_numel(const llm_tensor *t) {
+    return (uint64_t)t->shape[0] * (uint64_t)(t->ndim == 2 ? t->shape[1] : 1);
+}
+
+// Bytes of a tensor as held, with an I8 matrix's f32 scales.
+static uint64_t tensor_bytes(const llm_tensor *t) {
+    uint64_t b = tensor_numel(t) * dtype_size(t->dtype);
+    return t->dtype == LLM_I8 ? b + (uint64_t)t->shape[0] * sizeof(float) : b;
+}
+
+// Fills m's byte counts from its tensors.
+static void count_bytes(model_weights *m, const spec_list *specs) {
+    m->weight_bytes = m->embed_bytes = m->int8_bytes = m->saved_bytes = 0;
+    for (int i = 0; i < specs->n; i++) {
+        const llm_tensor *t = specs->v[i].t;
+        uint64_t b = tensor_bytes(t);
+        m->weight_bytes += b;
+        if (specs->v[i].is_embed) m->embed_bytes += b;
+        if (t->dtype == LLM_I8) {
+            if (!specs->v[i].is_embed) m->int8_bytes += b;
+            m->saved_bytes += tensor_numel(t) * 2 - b;
+        }
+    }
 }
 
 static float load_elem(const void *src, llm_dtype dt, uint64_t i) {
@@ -159,9 +189,16 @@ static void prefault(const void *data, uint64_t nbytes) {
     (void)sink;
 }
 
-static int check_spec(const tensor_spec *s, const st_tensor *t, const char *dir, char *err) {
+static int check_spec(const tensor_spec *s, const st_tensor *t, const model_config *c,
+                      const char *dir, char *err) {
     if (!t) return llm_errf(err, "%s: tensor '%s' is missing from the checkpoint", dir, s->name);
-    if (t->dtype != LLM_F32 && t->dtype != LLM_F16 && t->dtype != LLM_BF16)
+    if (t->dtype == LLM_I8 && s->is_matrix && c->quant != QUANT_INT8)
+        return llm_errf(err,
+                        "%s: tensor '%s' is I8 but config.json has no compressed-tensors int8 "
+                        "quantization_config",
+                        dir, s->name);
+    if (t->dtype != LLM_F32 && t->dtype != LLM_F16 && t->dtype != LLM_BF16 &&
+        !(t->dtype == LLM_I8 && s->is_matrix))
         return llm_errf(err, "%s: tensor '%s' has dtype %s, expected F16, BF16 or F32", dir,
                         s->name, dtype_name(t->dtype));
     int ok = t->ndim == s->ndim;
@@ -179,6 +216,80 @@ static int check_spec(const tensor_spec *s, const st_tensor *t, const char *dir,
     return 0;
 }
 
+static const char *shape_str(const st_tensor *t, char *buf, size_t len) {
+    char *p = buf;
+    *p = '\0';
+    for (int d = 0; d < t->ndim && p < buf + len - 24; d++)
+        p += sprintf(p, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+    return buf;
+}
+
+// The scale of an I8 checkpoint matrix (<name>_scale) and, if present, its
+// zero point (<name>_zero_point, all zeros: symmetric). Sets *per_tensor when
+// one scale covers the whole matrix.
+static const st_tensor *find_scale(const st_model *st, const tensor_spec *s, const char *dir,
+                                   int *per_tensor, char *err) {
+    char name[sizeof s->name + 16], got[96];
+    snprintf(name, sizeof name, "%s_scale", s->name);
+    const st_tensor *sc = st_find(st, name);
+    if (!sc) {
+        llm_errf(err, "%s: int8 tensor '%s' has no scale tensor '%s'", dir, s->name, name);
+        return NULL;
+    }
+    if (sc->dtype != LLM_F32 && sc->dtype != LLM_F16 && sc->dtype != LLM_BF16) {
+        llm_errf(err, "%s: scale tensor '%s' has dtype %s, expected F16, BF16 or F32", dir, name,
+                 dtype_name(sc->dtype));
+        return NULL;
+    }
+    const int64_t rows = s->shape[0];
+    *per_tensor = sc->numel == 1 && sc->ndim <= 2;
+    int per_channel = (sc->ndim == 2 && sc->shape[0] == rows && sc->shape[1] == 1) ||
+                      (sc->ndim == 1 && sc->shape[0] == rows);
+    if (!per_channel && !*per_tensor) {
+        if (sc->ndim == 2 && sc->shape[0] == rows && sc->shape[1] > 1)
+            llm_errf(err,
+                     "%s: scale tensor '%s' has shape [%s]: grouped scales (%lld groups per row) "
+                     "are not supported, only per-channel [%lld, 1] or per-tensor [1]",
+                     dir, name, shape_str(sc, got, sizeof got), (long long)sc->shape[1],
+                     (long long)rows);
+        else
+            llm_errf(err, "%s: scale tensor '%s' has shape [%s], expected [%lld, 1] (per channel)",
+                     dir, name, shape_str(sc, got, sizeof got), (long long)rows);
+        return NULL;
+    }
+    snprintf(name, sizeof name, "%s_zero_point", s->name);
+    const st_tensor *zp = st_find(st, name);
+    if (zp)
+        for (uint64_t i = 0; i < zp->numel; i++) {
+            float z = zp->dtype == LLM_I8 ? (float)((const int8_t *)zp->data)[i]
+                                          : load_elem(zp->data, zp->dtype, i);
+            if (z != 0.0f) {
+                llm_errf(err,
+                         "%s: '%s' is not all zeros: asymmetric int8 is not supported "
+                         "(symmetric only)",
+                         dir, name);
+                return NULL;
+            }
+        }
+    return sc;
+}
+
+// How a checkpoint tensor lands in memory.
+typedef enum {
+    PLACE_MAP,      // used where it is mapped
+    PLACE_CONVERT,  // converted (or copied) into the arena
+    PLACE_QUANTIZE, // quantized into the arena: I8 data, f32 scales
+    PLACE_INT8,     // I8 used where it is mapped; its scales converted into the arena
+} placement;
+
+static placement place_of(const tensor_spec *s, const st_tensor *t, const model_load_opts *o) {
+    if (t->dtype == LLM_I8) return PLACE_INT8;
+    if (o->quantize == QUANT_INT8 && s->is_matrix && !s->is_embed) return PLACE_QUANTIZE;
+    // quantizing at load reads the checkpoint once and keeps nothing mapped
+    if (o->quantize == QUANT_INT8 || load_dtype(s, t->dtype, o) != t->dtype) return PLACE_CONVERT;
+    return PLACE_MAP;
+}
+
 model_weights *model_load(const char *dir, const model_load_opts *opts, char *err) {
     if (opts->matrix_dtype >= 0 && opts->matrix_dtype != LLM_F16 &&
         opts->matrix_dtype != LLM_BF16 && opts->matrix_dtype != LLM_F32) {
@@ -191,22 +302,41 @@ model_weights *model_load(const char *dir, const model_load_opts *opts, char *er
     model_weights *m = model_new(&cfg, err);
     if (!m) return NULL;
     spec_list specs = {0};
+    const st_tensor **src = NULL, **scale = NULL;
+    int *per_tensor = NULL;
     if (build_specs(m, &specs, err)) goto fail;
     m->st = st_open_dir(dir, err);
     if (!m->st) goto fail;
 
-    // Pass 1: validate every tensor, size the arena for those needing conversion.
-    const st_tensor **src = llm_calloc((size_t)specs.n, sizeof *src, err);
-    if (!src) goto fail;
+    // Pass 1: validate every tensor, size the arena for what does not stay mapped.
+    src = llm_calloc((size_t)specs.n, sizeof *src, err);
+    scale = llm_calloc((size_t)specs.n, sizeof *scale, err);
+    per_tensor = llm_calloc((size_t)specs.n, sizeof *per_tensor, err);
+    if (!src || !scale || !per_tensor) goto fail;
     uint64_t arena = 0, total = 0;
+    int mapped = 0;
     for (int i = 0; i < specs.n; i++) {
-        src[i] = st_find(m->st, specs.v[i].name);
-        if (check_spec(&specs.v[i], src[i], dir, err)) {
-            free(src);
+        const tensor_spec *s = &specs.v[i];
+        src[i] = st_find(m->st, s->name);
+        if (check_spec(s, src[i], &cfg, dir, err)) goto fail;
+        if (src[i]->dtype == LLM_I8 && !(scale[i] = find_scale(m->st, s, dir, &per_tensor[i], err)))
             goto fail;
+        uint64_t rows = (uint64_t)s->shape[0];
+        switch (place_of(s, src[i], opts)) {
+        case PLACE_MAP:
+            mapped = 1;
+            break;
+        case PLACE_CONVERT:
+            arena += align_up(spec_numel(s) * dtype_size(load_dtype(s, src[i]->dtype, opts)));
+            break;
+        case PLACE_QUANTIZE:
+            arena += align_up(spec_numel(s)) + align_up(rows * sizeof(float));
+            break;
+        case PLACE_INT8:
+            mapped = 1;
+            arena += align_up(rows * sizeof(float));
+            break;
         }
-        llm_dtype want = load_dtype(&specs.v[i], src[i]->dtype, opts);
-        if (want != src[i]->dtype) arena += align_up(spec_numel(&specs.v[i]) * dtype_size(want));
         total += src[i]->nbytes;
     }
     if (arena) {
@@ -214,39 +344,80 @@ model_weights *model_load(const char *dir, const model_load_opts *opts, char *er
         if (!m->arena) {
             llm_errf(err, "out of memory: %llu bytes for converted weights",
                      (unsigned long long)arena);
-            free(src);
             goto fail;
         }
         m->arena_bytes = arena;
     }
 
-    // Pass 2: place each tensor, converting where the dtype differs.
+    // Pass 2: place each tensor, converting or quantizing where asked.
     llm_progress prog;
-    llm_progress_start(&prog, "loading weights", total);
+    llm_progress_start(&prog, opts->quantize ? "quantizing weights" : "loading weights", total);
     prog.is_tty = prog.is_tty && opts->progress;
-    uint64_t off = 0;
+    uint8_t *at = m->arena;
     for (int i = 0; i < specs.n; i++) {
         const tensor_spec *s = &specs.v[i];
+        const uint64_t n = spec_numel(s), rows = (uint64_t)s->shape[0];
         llm_dtype want = load_dtype(s, src[i]->dtype, opts);
-        if (want == src[i]->dtype) {
+        switch (place_of(s, src[i], opts)) {
+        case PLACE_MAP:
             prefault(src[i]->data, src[i]->nbytes);
             set_tensor(s->t, s, (void *)src[i]->data, want);
-        } else {
-            void *dst = (uint8_t *)m->arena + off;
-            convert(dst, want, src[i]->data, src[i]->dtype, spec_numel(s));
-            off += align_up(spec_numel(s) * dtype_size(want));
-            set_tensor(s->t, s, dst, want);
+            break;
+        case PLACE_CONVERT:
+            if (want == src[i]->dtype)
+                memcpy(at, src[i]->data, src[i]->nbytes);
+            else
+                convert(at, want, src[i]->data, src[i]->dtype, n);
+            set_tensor(s->t, s, at, want);
+            at += align_up(n * dtype_size(want));
+            break;
+        case PLACE_QUANTIZE: {
+            float *sc = (float *)(at + align_up(n));
+            quant_matrix_int8((int8_t *)at, sc, src[i]->data, src[i]->dtype, s->shape[0],
+                              s->shape[1], cfg.dtype);
+            set_tensor(s->t, s, at, LLM_I8);
+            s->t->scale = sc;
+            at += align_up(n) + align_up(rows * sizeof(float));
+            break;
         }
-        m->weight_bytes += spec_numel(s) * dtype_size(want);
+        case PLACE_INT8: {
+            prefault(src[i]->data, src[i]->nbytes);
+            float *sc = (float *)at;
+            if (per_tensor[i])
+                for (uint64_t r = 0; r < rows; r++)
+                    sc[r] = load_elem(scale[i]->data, scale[i]->dtype, 0);
+            else
+                convert(sc, LLM_F32, scale[i]->data, scale[i]->dtype, rows);
+            set_tensor(s->t, s, (void *)src[i]->data, LLM_I8);
+            s->t->scale = sc;
+            at += align_up(rows * sizeof(float));
+            break;
+        }
+        }
         llm_progress_add(&prog, src[i]->nbytes);
     }
     llm_progress_finish(&prog);
+    if (!mapped) { // everything was copied out: drop the mapping
+        st_close(m->st);
+        m->st = NULL;
+    }
+    count_bytes(m, &specs);
+    for (int i = 0; i < specs.n; i++)
+        if (specs.v[i].t->dtype == LLM_I8) {
+            m->cfg.quant = QUANT_INT8;
+            if (specs.v[i].is_embed) m->cfg.quant_embeddings = 1;
+        }
     if (cfg.tie_embeddings) m->lm_head = m->embed;
     free(src);
+    free(scale);
+    free(per_tensor);
     free(specs.v);
     return m;
 
 fail:
+    free(src);
+    free(scale);
+    free(per_tensor);
     free(specs.v);
     model_free(m);
     return NULL;
@@ -391,10 +562,10 @@ model_weights *model_random(const model_config *c, uint64_t seed, llm_dtype dtyp
             fill_random(dst, dt, n, tseed, 1.0f, 0.05f); // norm gains near 1
         set_tensor(s->t, s, dst, dt);
         off += align_up(bytes);
-        m->weight_bytes += bytes;
         llm_progress_add(&prog, align_up(bytes));
     }
     llm_progress_finish(&prog);
+    count_bytes(m, &specs);
     if (cfg.tie_embeddings) m->lm_head = m->embed;
     free(specs.v);
     return m;
@@ -404,14 +575,83 @@ fail:
     return NULL;
 }
 
+// --- quantization -------------------------------------------------------------
+
+static int to_quantize(const tensor_spec *s, int embeddings) {
+    return s->is_matrix && s->t->dtype != LLM_I8 && (!s->is_embed || embeddings);
+}
+
+static int in_arena(const model_weights *m, const void *p) {
+    return m->arena && (const uint8_t *)p >= (const uint8_t *)m->arena &&
+           (const uint8_t *)p < (const uint8_t *)m->arena + m->arena_bytes;
+}
+
+int model_quantize_int8(model_weights *m, int embeddings, char *err) {
+    spec_list specs = {0};
+    if (build_specs(m, &specs, err)) return -1;
+    // a new arena: the quantized matrices, and copies of what the old one held
+    uint64_t bytes = 0;
+    for (int i = 0; i < specs.n; i++) {
+        const tensor_spec *s = &specs.v[i];
+        uint64_t rows = (uint64_t)s->shape[0], n = spec_numel(s);
+        if (to_quantize(s, embeddings))
+            bytes += align_up(n) + align_up(rows * sizeof(float));
+        else if (in_arena(m, s->t->data) || in_arena(m, s->t->scale))
+            bytes += align_up(n * dtype_size(s->t->dtype)) +
+                     (s->t->scale ? align_up(rows * sizeof(float)) : 0);
+    }
+    uint8_t *arena = aligned_alloc(ARENA_ALIGN, bytes ? bytes : ARENA_ALIGN), *at = arena;
+    if (!arena) {
+        free(specs.v);
+        return llm_errf(err, "out of memory: %llu bytes for int8 weights",
+                        (unsigned long long)bytes);
+    }
+    for (int i = 0; i < specs.n; i++) {
+        const tensor_spec *s = &specs.v[i];
+        llm_tensor *t = s->t;
+        uint64_t rows = (uint64_t)s->shape[0], n = spec_numel(s);
+        if (to_quantize(s, embeddings)) {
+            float *sc = (float *)(at + align_up(n));
+            quant_matrix_int8((int8_t *)at, sc, t->data, t->dtype, s->shape[0], s->shape[1],
+                              m->cfg.dtype);
+            set_tensor(t, s, at, LLM_I8);
+            t->scale = sc;
+            at += align_up(n) + align_up(rows * sizeof(float));
+        } else if (in_arena(m, t->data) || in_arena(m, t->scale)) {
+            size_t b = n * dtype_size(t->dtype);
+            memcpy(at, t->data, b);
+            t->data = at;
+            at += align_up(b);
+            if (t->scale) {
+                memcpy(at, t->scale, rows * sizeof(float));
+                t->scale = (float *)at;
+                at += align_up(rows * sizeof(float));
+            }
+        }
+    }
+    free(m->arena);
+    m->arena = arena;
+    m->arena_bytes = bytes;
+    m->cfg.quant = QUANT_INT8;
+    m->cfg.quant_embeddings = embeddings;
+    if (m->cfg.tie_embeddings) m->lm_head = m->embed;
+    count_bytes(m, &specs);
+    free(specs.v);
+    return 0;
+}
+
 uint64_t model_weight_bytes(const model_config *c, llm_dtype dtype) {
     uint64_t dim = (uint64_t)c->dim, q = (uint64_t)config_q_dim(c), kv = (uint64_t)config_kv_dim(c);
     uint64_t hid = (uint64_t)c->hidden_dim, vocab = (uint64_t)c->vocab_size;
     uint64_t mat = q * dim + 2 * kv * dim + dim * q + 3 * hid * dim;
+    uint64_t mat_rows = q + 2 * kv + dim + 2 * hid + dim; // rows of those, one scale each
     uint64_t vec =
         2 * dim + (c->qkv_bias ? q + 2 * kv : 0) + (c->qk_norm ? 2 * (uint64_t)c->head_dim : 0);
-    uint64_t per_layer = mat * dtype_size(dtype) + vec * 4;
-    uint64_t embed = vocab * dim * dtype_size(dtype) * (c->tie_embeddings ? 1 : 2);
+    int int8 = c->quant == QUANT_INT8;
+    uint64_t per_layer = (int8 ? mat + mat_rows * 4 : mat * dtype_size(dtype)) + vec * 4;
+    int int8_embed = int8 && c->quant_embeddings;
+    uint64_t table = int8_embed ? vocab * dim + vocab * 4 : vocab * dim * dtype_size(dtype);
+    uint64_t embed = table * (c->tie_embeddings ? 1 : 2);
     return (uint64_t)c->n_layers * per_layer + embed + dim * 4;
 }
 
@@ -430,6 +670,7 @@ int model_foreach_tensor(const model_weights *m, model_tensor_fn fn, void *ctx) 
 typedef struct {
     st_write_tensor *v;
     int n;
+    llm_dtype scale_dtype; // of the <name>_scale tensors written for I8 matrices
 } save_list;
 
 static int collect(const char *name, const llm_tensor *t, void *ctx) {
@@ -441,7 +682,25 @@ static int collect(const char *name, const llm_tensor *t, void *ctx) {
     w->shape[0] = t->shape[0];
     w->shape[1] = t->shape[1];
     w->data = t->data;
-    return w->name ? 0 : -1;
+    if (!w->name) return -1;
+    if (t->dtype != LLM_I8) return 0;
+    // compressed-tensors: <name>_scale [out, 1] in the model's float dtype
+    st_write_tensor *sc = &l->v[l->n++];
+    size_t rows = (size_t)t->shape[0];
+    void *data = malloc(rows * dtype_size(l->scale_dtype) + 1);
+    sc->name = malloc(strlen(name) + sizeof "_scale");
+    if (!data || !sc->name) {
+        free(data);
+        return -1;
+    }
+    sprintf((char *)sc->name, "%s_scale", name);
+    convert(data, l->scale_dtype, t->scale, LLM_F32, rows);
+    sc->dtype = l->scale_dtype;
+    sc->ndim = 2;
+    sc->shape[0] = (int64_t)rows;
+    sc->shape[1] = 1;
+    sc->data = data;
+    return 0;
 }
 
 static int write_text(const char *dir, const char *name, const char *text, char *err) {
@@ -458,13 +717,21 @@ int model_save(const model_weights *m, const char *dir, char *err) {
     const model_config *c = &m->cfg;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return llm_errf(err, "%s: %s", dir, strerror(errno));
-    save_list l = {llm_calloc((size_t)c->n_layers * SPECS_PER_LAYER + 3, sizeof *l.v, err), 0};
+    // two entries per tensor: an I8 matrix is followed by its scale
+    save_list l = {llm_calloc((size_t)c->n_layers * SPECS_PER_LAYER * 2 + 6, sizeof *l.v, err), 0,
+                   c->dtype};
     if (!l.v) return -1;
     int rc = model_foreach_tensor(m, collect, &l);
+    // widest dtypes first, so every tensor's data stays aligned to its element size
+    st_write_tensor *sorted = llm_calloc((size_t)l.n + 1, sizeof *sorted, err);
+    int ns = 0;
+    for (size_t width = 4; sorted && width >= 1; width /= 2)
+        for (int i = 0; i < l.n; i++)
+            if (dtype_size(l.v[i].dtype) == width) sorted[ns++] = l.v[i];
     char *path = llm_path_join(dir, "model.safetensors");
     static const char *const meta[] = {"format", "pt"};
-    if (rc == 0 && path)
-        rc = st_write_file(path, l.v, l.n, meta, 1, err);
+    if (rc == 0 && path && sorted)
+        rc = st_write_file(path, sorted, ns, meta, 1, err);
     else
         rc = llm_errf(err, "out of memory");
     char *cfg = rc == 0 ? config_to_json(c) : NULL;
@@ -478,7 +745,12 @@ int model_save(const model_weights *m, const char *dir, char *err) {
     }
     free(cfg);
     free(path);
-    for (int i = 0; i < l.n; i++) free((void *)l.v[i].name);
+    free(sorted);
+    for (int i = 0; i < l.n; i++) {
+        free((void *)l.v[i].name);
+        if (l.v[i].dtype != LLM_I8 && i > 0 && l.v[i - 1].dtype == LLM_I8)
+            free((void *)l.v[i].data); // a scale converted by collect
+    }
     free(l.v);
     return rc;
 }

@@ -685,52 +685,127 @@ static char *header_json(const st_write_tensor *ts, int n, const uint64_t *nbyte
     return s;
 }
 
-int st_write_file(const char *path, const st_write_tensor *tensors, int n,
-                  const char *const *meta_kv, int n_meta, char *err) {
-    if (n < 0 || n_meta < 0) return llm_errf(err, "%s: bad tensor or metadata count", path);
+struct st_writer {
+    char *path, *tmp;
+    FILE *f;
+    uint64_t want, done; // data bytes promised by the header, written so far
+};
+
+void st_writer_abort(st_writer *w) {
+    if (!w) return;
+    if (w->f) fclose(w->f);
+    if (w->tmp) unlink(w->tmp);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+// check_data: the tensors' data pointers must be set (st_write_file).
+static st_writer *writer_open(const char *path, const st_write_tensor *tensors, int n,
+                              const char *const *meta_kv, int n_meta, int check_data, char *err) {
+    if (n < 0 || n_meta < 0) {
+        llm_errf(err, "%s: bad tensor or metadata count", path);
+        return NULL;
+    }
     uint64_t *nbytes = malloc((size_t)(n ? n : 1) * sizeof *nbytes);
-    if (!nbytes) return llm_errf(err, "out of memory");
-    char *json = NULL, *tmp = NULL;
-    int rc = -1;
-    if (check_write(tensors, n, meta_kv, n_meta, nbytes, err) != 0) {
+    st_writer *w = calloc(1, sizeof *w);
+    char *json = NULL;
+    if (!nbytes || !w) goto oom;
+    st_write_tensor *shapes = malloc((size_t)(n ? n : 1) * sizeof *shapes);
+    if (!shapes) goto oom;
+    for (int i = 0; i < n; i++) {
+        shapes[i] = tensors[i];
+        if (!check_data) shapes[i].data = ""; // the data comes later
+    }
+    int bad = check_write(shapes, n, meta_kv, n_meta, nbytes, err);
+    free(shapes);
+    if (bad) {
         char why[LLM_ERR_LEN];
         snprintf(why, sizeof why, "%s", err ? err : "");
         llm_errf(err, "%s: %s", path, why);
-        goto done;
+        goto fail;
     }
-    if (!(json = header_json(tensors, n, nbytes, meta_kv, n_meta)) ||
-        !(tmp = malloc(strlen(path) + 5))) {
-        llm_errf(err, "out of memory");
-        goto done;
-    }
-    sprintf(tmp, "%s.tmp", path);
+    for (int i = 0; i < n; i++) w->want += nbytes[i];
+    if (!(json = header_json(tensors, n, nbytes, meta_kv, n_meta)) || !(w->path = strdup(path)) ||
+        !(w->tmp = malloc(strlen(path) + 5)))
+        goto oom;
+    sprintf(w->tmp, "%s.tmp", path);
     // The reference pads the header with spaces so the data starts 8-aligned.
     size_t hlen = strlen(json);
     size_t pad = (ST_LEN_BYTES - hlen % ST_LEN_BYTES) % ST_LEN_BYTES;
     uint8_t len_le[ST_LEN_BYTES];
     for (int i = 0; i < ST_LEN_BYTES; i++) len_le[i] = (uint8_t)((uint64_t)(hlen + pad) >> (8 * i));
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        llm_errf(err, "%s: %s", tmp, strerror(errno));
-        goto done;
+    w->f = fopen(w->tmp, "wb");
+    if (!w->f) {
+        llm_errf(err, "%s: %s", w->tmp, strerror(errno));
+        goto fail;
     }
-    int ok = fwrite(len_le, 1, sizeof len_le, f) == sizeof len_le &&
-             fwrite(json, 1, hlen, f) == hlen && fwrite("        ", 1, pad, f) == pad;
-    for (int i = 0; ok && i < n; i++)
-        ok = !nbytes[i] || fwrite(tensors[i].data, 1, nbytes[i], f) == nbytes[i];
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved_errno = errno;
-    if (fclose(f) != 0 && ok) ok = 0, saved_errno = errno;
-    if (ok && rename(tmp, path) != 0) ok = 0, saved_errno = errno;
-    if (!ok) {
-        llm_errf(err, "%s: write failed: %s", path, strerror(saved_errno));
-        unlink(tmp);
-        goto done;
+    if (fwrite(len_le, 1, sizeof len_le, w->f) != sizeof len_le ||
+        fwrite(json, 1, hlen, w->f) != hlen || fwrite("        ", 1, pad, w->f) != pad) {
+        llm_errf(err, "%s: write failed: %s", path, strerror(errno));
+        goto fail;
     }
-    rc = 0;
-done:
     free(nbytes);
     free(json);
-    free(tmp);
-    return rc;
+    return w;
+oom:
+    llm_errf(err, "out of memory");
+fail:
+    free(nbytes);
+    free(json);
+    st_writer_abort(w);
+    return NULL;
+}
+
+st_writer *st_writer_open(const char *path, const st_write_tensor *tensors, int n,
+                          const char *const *meta_kv, int n_meta, char *err) {
+    return writer_open(path, tensors, n, meta_kv, n_meta, 0, err);
+}
+
+int st_writer_put(st_writer *w, const void *data, size_t bytes, char *err) {
+    if (bytes > w->want - w->done)
+        return llm_errf(err, "%s: %llu bytes more than the header declares", w->path,
+                        (unsigned long long)(bytes - (w->want - w->done)));
+    if (bytes && fwrite(data, 1, bytes, w->f) != bytes)
+        return llm_errf(err, "%s: write failed: %s", w->path, strerror(errno));
+    w->done += bytes;
+    return 0;
+}
+
+int st_writer_close(st_writer *w, char *err) {
+    int rc = 0;
+    if (w->done != w->want) {
+        rc = llm_errf(err, "%s: %llu of %llu data bytes written", w->path,
+                      (unsigned long long)w->done, (unsigned long long)w->want);
+    } else {
+        int ok = fflush(w->f) == 0 && fsync(fileno(w->f)) == 0;
+        int saved_errno = errno;
+        if (fclose(w->f) != 0 && ok) ok = 0, saved_errno = errno;
+        w->f = NULL;
+        if (ok && rename(w->tmp, w->path) != 0) ok = 0, saved_errno = errno;
+        if (!ok) rc = llm_errf(err, "%s: write failed: %s", w->path, strerror(saved_errno));
+    }
+    if (rc) {
+        st_writer_abort(w);
+        return -1;
+    }
+    free(w->path);
+    free(w->tmp);
+    free(w);
+    return 0;
+}
+
+int st_write_file(const char *path, const st_write_tensor *tensors, int n,
+                  const char *const *meta_kv, int n_meta, char *err) {
+    st_writer *w = writer_open(path, tensors, n, meta_kv, n_meta, 1, err);
+    if (!w) return -1;
+    for (int i = 0; i < n; i++) {
+        uint64_t numel = 1;
+        for (int d = 0; d < tensors[i].ndim; d++) numel *= (uint64_t)tensors[i].shape[d];
+        if (st_writer_put(w, tensors[i].data, numel * dtype_size(tensors[i].dtype), err)) {
+            st_writer_abort(w);
+            return -1;
+        }
+    }
+    return st_writer_close(w, err);
 }

@@ -92,4 +92,20 @@ typedef struct {
 int st_write_file(const char *path, const st_write_tensor *tensors, int n,
                   const char *const *meta_kv, int n_meta, char *err);
 
+// A streaming writer, for files larger than memory: st_writer_open writes the
+// header from the tensors' names, dtypes and shapes (their data pointers are
+// not used), then st_writer_put appends the data buffer in pieces, tensor
+// after tensor in the given order, and st_writer_close checks that exactly
+// the bytes the header promised came, flushes, and renames PATH.tmp into
+// place. Validation and layout are st_write_file's. On any error the
+// function returns -1 with err (NULL for open), and st_writer_abort (also
+// safe after a failed put) removes PATH.tmp and frees the writer.
+typedef struct st_writer st_writer;
+st_writer *st_writer_open(const char *path, const st_write_tensor *tensors, int n,
+                          const char *const *meta_kv, int n_meta, char *err);
+int st_writer_put(st_writer *w, const void *data, size_t bytes, char *err);
+// Returns 0 and frees w, or -1 with err (w is then freed and PATH.tmp removed).
+int st_writer_close(st_writer *w, char *err);
+void st_writer_abort(st_writer *w);
+
 #endif

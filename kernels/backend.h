@@ -77,7 +77,8 @@ struct backend {
     void (*memory_info)(backend *b, uint64_t *free_bytes, uint64_t *total_bytes);
 
     // --- ops ---
-    // out [n, dim] f32 = table[ids[i]] (table [vocab, dim] F16/BF16/F32).
+    // out [n, dim] f32 = table[ids[i]] (table [vocab, dim] F16/BF16/F32, or
+    // I8 with --quantize-embeddings: q[ids[i]] * scales[ids[i]]).
     // PRECOND: 0 <= ids[i] < table.rows.
     void (*embedding)(backend *b, float *out, const bk_matrix *table, const int32_t *ids, int n);
 

@@ -59,9 +59,12 @@ static void cpu_embedding(backend *b, float *out, const bk_matrix *t, const int3
     const cpu_simd *s = ((cpu_backend *)b)->simd;
     size_t row_bytes = (size_t)t->cols * dtype_size(t->dtype);
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++)
-        s->to_f32(out + (size_t)i * t->cols, (const uint8_t *)t->data + (size_t)ids[i] * row_bytes,
-                  t->dtype, t->cols);
+    for (int i = 0; i < n; i++) {
+        float *o = out + (size_t)i * t->cols;
+        s->to_f32(o, (const uint8_t *)t->data + (size_t)ids[i] * row_bytes, t->dtype, t->cols);
+        if (t->scales) // I8: q * scale of the row
+            for (int c = 0; c < t->cols; c++) o[c] *= t->scales[ids[i]];
+    }
 }
 
 static void rmsnorm_row(float *out, const float *x, const float *w, int dim, float eps) {
@@ -93,6 +96,40 @@ static void cpu_add_rmsnorm(backend *b, float *out, float *residual, const float
 #define MM_TOKENS 64 // tokens per block, so x stays in L2 while the rows stream
 #define MM_SMALL_N 4 // below this many tokens, dot straight from the weight dtype
 
+// The decode matmul of an I8 matrix (n < MM_SMALL_N tokens). One row's dot
+// product is one FMA chain, and at one weight per byte that chain, not
+// memory, is the limit: so four rows go at once (dot4). Rows that short (a
+// few hundred bytes) are too short for the hardware prefetcher to follow four
+// at a time, so the next block of four rows is prefetched by hand (one block
+// ahead measured best; two or more blocks ahead, slower). On one core of the
+// 2-core EPYC, 48 MiB of [1536, 576] int8 matrices: 21 GB/s (one row at a
+// time: 7 GB/s; fp16 one row at a time: 19 GB/s, so int8 takes 0.45x the time).
+static void matmul_rows_i8(const cpu_simd *s, float *out, const float *x, const bk_matrix *w,
+                           const float *bias, int n) {
+    const int rows = w->rows, cols = w->cols;
+    const size_t row_bytes = (size_t)cols;
+    const int8_t *wd = w->data;
+#pragma omp parallel for schedule(static)
+    for (int r0 = 0; r0 < rows; r0 += 4) {
+        const int nr = rows - r0 < 4 ? rows - r0 : 4;
+        if (r0 + 8 <= rows) // the next block of 4 rows while this one computes
+            for (size_t off = 0; off < 4 * row_bytes; off += 64)
+                __builtin_prefetch(wd + (size_t)(r0 + 4) * row_bytes + off);
+        for (int t = 0; t < n; t++) {
+            const float *xt = x + (size_t)t * cols;
+            float d[4];
+            if (nr == 4)
+                s->dot4(d, xt, wd + (size_t)r0 * row_bytes, row_bytes, LLM_I8, cols);
+            else
+                for (int k = 0; k < nr; k++)
+                    d[k] = s->dot(xt, wd + (size_t)(r0 + k) * row_bytes, LLM_I8, cols);
+            for (int k = 0; k < nr; k++)
+                out[(size_t)t * rows + r0 + k] =
+                    d[k] * w->scales[r0 + k] + (bias ? bias[r0 + k] : 0.0f);
+        }
+    }
+}
+
 static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *w,
                        const float *bias, int n) {
     cpu_backend *c = (cpu_backend *)b;
@@ -100,15 +137,21 @@ static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *
     const int rows = w->rows, cols = w->cols;
     const size_t row_bytes = (size_t)cols * dtype_size(w->dtype);
     const uint8_t *wd = w->data;
+    // I8: dot products over the raw integers, then times the row's scale
+    const float *sc = w->dtype == LLM_I8 ? w->scales : NULL;
     float *scratch = n >= MM_SMALL_N ? scratch_get(c, (size_t)MM_ROWS * cols) : NULL;
     if (n < MM_SMALL_N || !scratch) {
         // decode: bandwidth-bound, one pass over the weights
+        if (w->dtype == LLM_I8) {
+            matmul_rows_i8(s, out, x, w, bias, n);
+        } else {
 #pragma omp parallel for schedule(static)
-        for (int r = 0; r < rows; r++)
-            for (int t = 0; t < n; t++)
-                out[(size_t)t * rows + r] =
-                    s->dot(x + (size_t)t * cols, wd + r * row_bytes, w->dtype, cols) +
-                    (bias ? bias[r] : 0.0f);
+            for (int r = 0; r < rows; r++)
+                for (int t = 0; t < n; t++)
+                    out[(size_t)t * rows + r] =
+                        s->dot(x + (size_t)t * cols, wd + r * row_bytes, w->dtype, cols) +
+                        (bias ? bias[r] : 0.0f);
+        }
         return;
     }
     const int n_tiles = (rows + MM_ROWS - 1) / MM_ROWS;
@@ -132,6 +175,9 @@ static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *
                     for (int k = 0; k < nr; k++)
                         out[(size_t)t * rows + r0 + k] =
                             s->dot(x + (size_t)t * cols, wf + (size_t)k * cols, LLM_F32, cols);
+                if (sc)
+                    for (int tt = t0; tt < t1; tt++)
+                        for (int k = 0; k < nr; k++) out[(size_t)tt * rows + r0 + k] *= sc[r0 + k];
                 if (bias)
                     for (int tt = t0; tt < t1; tt++)
                         for (int k = 0; k < nr; k++)

@@ -16,6 +16,8 @@ static inline float elem(const void *w, llm_dtype dt, int i) {
         return fp16_to_f32(((const uint16_t *)w)[i]);
     case LLM_BF16:
         return bf16_to_f32(((const uint16_t *)w)[i]);
+    case LLM_I8:
+        return (float)((const int8_t *)w)[i];
     default:
         return ((const float *)w)[i];
     }
@@ -51,8 +53,13 @@ static void dot4x2_generic(float *out, int ldo, const float *x, const float *w, 
             out[t * ldo + r] = dot_generic(x + (long)t * n, w + (long)r * n, LLM_F32, n);
 }
 
-static const cpu_simd simd_generic = {"generic", dot_generic, axpy_generic, to_f32_generic,
-                                      dot4x2_generic};
+static void dot4_generic(float out[4], const float *x, const void *w, size_t row_bytes,
+                         llm_dtype dt, int n) {
+    for (int r = 0; r < 4; r++) out[r] = dot_generic(x, (const char *)w + r * row_bytes, dt, n);
+}
+
+static const cpu_simd simd_generic = {"generic",      dot_generic,    axpy_generic,
+                                      to_f32_generic, dot4x2_generic, dot4_generic};
 
 const cpu_simd *cpu_simd_generic(void) {
     return &simd_generic;
@@ -71,6 +78,9 @@ AVX2 static inline __m256 load8(const void *w, llm_dtype dt, int i) {
             _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
     }
+    if (dt == LLM_I8)
+        return _mm256_cvtepi32_ps(
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const int8_t *)w + i))));
     return _mm256_loadu_ps((const float *)w + i);
 }
 
@@ -137,7 +147,48 @@ AVX2 static void dot4x2_avx2(float *out, int ldo, const float *x, const float *w
         }
 }
 
-static const cpu_simd simd_avx2 = {"avx2", dot_avx2, axpy_avx2, to_f32_avx2, dot4x2_avx2};
+// The body of dot4 for one dtype: inlined with dt a constant, so the loop
+// holds no dtype branch.
+AVX2 static inline __attribute__((always_inline)) void
+dot4_body(float out[4], const float *x, const char *w0, size_t row_bytes, llm_dtype dt, int n) {
+    const char *w1 = w0 + row_bytes, *w2 = w1 + row_bytes, *w3 = w2 + row_bytes;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const int n8 = n & ~7;
+    for (int i = 0; i < n8; i += 8) {
+        __m256 vx = _mm256_loadu_ps(x + i);
+        a0 = _mm256_fmadd_ps(vx, load8(w0, dt, i), a0);
+        a1 = _mm256_fmadd_ps(vx, load8(w1, dt, i), a1);
+        a2 = _mm256_fmadd_ps(vx, load8(w2, dt, i), a2);
+        a3 = _mm256_fmadd_ps(vx, load8(w3, dt, i), a3);
+    }
+    float s[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
+    const char *ws[4] = {w0, w1, w2, w3};
+    for (int r = 0; r < 4; r++) {
+        for (int i = n8; i < n; i++) s[r] = __builtin_fmaf(x[i], elem(ws[r], dt, i), s[r]);
+        out[r] = s[r];
+    }
+}
+
+AVX2 static void dot4_avx2(float out[4], const float *x, const void *w, size_t row_bytes,
+                           llm_dtype dt, int n) {
+    switch (dt) {
+    case LLM_F16:
+        dot4_body(out, x, w, row_bytes, LLM_F16, n);
+        break;
+    case LLM_BF16:
+        dot4_body(out, x, w, row_bytes, LLM_BF16, n);
+        break;
+    case LLM_I8:
+        dot4_body(out, x, w, row_bytes, LLM_I8, n);
+        break;
+    default:
+        dot4_body(out, x, w, row_bytes, LLM_F32, n);
+        break;
+    }
+}
+
+static const cpu_simd simd_avx2 = {"avx2",      dot_avx2,    axpy_avx2,
+                                   to_f32_avx2, dot4x2_avx2, dot4_avx2};
 #endif
 
 const cpu_simd *cpu_simd_get(void) {

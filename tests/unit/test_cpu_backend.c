@@ -56,7 +56,7 @@ TEST(cpu_matmul_reference_and_batch_invariance) {
     for (int i = 0; i < rows * cols; i++) w[i] = f32_to_bf16(frand(&seed));
     for (int i = 0; i < n * cols; i++) x[i] = frand(&seed);
     for (int i = 0; i < rows; i++) bias[i] = frand(&seed);
-    bk_matrix m = {w, LLM_BF16, rows, cols};
+    bk_matrix m = {w, LLM_BF16, rows, cols, NULL};
     b->matmul(b, out, x, &m, bias, n);
     double worst = 0;
     for (int t = 0; t < n; t++)
