@@ -13,6 +13,22 @@
 // value. value may be needed: *used is set to 1 when it was consumed.
 int engine_args_apply(engine_config *c, const char *name, const char *value, int *used, char *err);
 
+// The engine flags as getopt_long entries, each returning `val`: splice into
+// a program's option table, then hand each `val` hit to engine_args_apply
+// with the entry's name (needs <getopt.h>).
+#define ENGINE_ARGS_LONGOPTS(val)                                                                  \
+    {"device", required_argument, 0, (val)}, {"dtype", required_argument, 0, (val)},               \
+        {"quantization", required_argument, 0, (val)},                                             \
+        {"gpu-memory-utilization", required_argument, 0, (val)},                                   \
+        {"kv-cache-memory", required_argument, 0, (val)},                                          \
+        {"device-memory", required_argument, 0, (val)},                                            \
+        {"max-num-seqs", required_argument, 0, (val)},                                             \
+        {"max-num-batched-tokens", required_argument, 0, (val)},                                   \
+        {"max-model-len", required_argument, 0, (val)},                                            \
+        {"block-size", required_argument, 0, (val)}, {                                             \
+        "no-prefix-caching", no_argument, 0, (val)                                                 \
+    }
+
 // Prints the engine flags' help lines.
 void engine_args_usage(FILE *f);
 

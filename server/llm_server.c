@@ -121,17 +121,7 @@ int main(int argc, char **argv) {
         {"shutdown-grace", required_argument, 0, O_GRACE},
         {"log-requests", no_argument, 0, O_LOGREQ},
         // engine flags (engine_args.c)
-        {"device", required_argument, 0, O_ENGINE},
-        {"dtype", required_argument, 0, O_ENGINE},
-        {"quantization", required_argument, 0, O_ENGINE},
-        {"gpu-memory-utilization", required_argument, 0, O_ENGINE},
-        {"kv-cache-memory", required_argument, 0, O_ENGINE},
-        {"device-memory", required_argument, 0, O_ENGINE},
-        {"max-num-seqs", required_argument, 0, O_ENGINE},
-        {"max-num-batched-tokens", required_argument, 0, O_ENGINE},
-        {"max-model-len", required_argument, 0, O_ENGINE},
-        {"block-size", required_argument, 0, O_ENGINE},
-        {"no-prefix-caching", no_argument, 0, O_ENGINE},
+        ENGINE_ARGS_LONGOPTS(O_ENGINE),
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
