@@ -122,7 +122,17 @@ static int put_int8(st_writer *w, const st_tensor *t, llm_dtype scale_dt, int8_t
     return 0;
 }
 
+// This program's peak resident memory: VmHWM, which starts afresh at exec
+// (getrusage's ru_maxrss keeps the parent's peak across fork + exec, so a
+// run from a large process reports that process's size).
 static double peak_rss_mib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %lf kB", &kib) == 1) break;
+    if (f) fclose(f);
+    if (kib >= 0) return kib / 1024.0;
     struct rusage ru;
     return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : 0.0;
 }
