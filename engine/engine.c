@@ -32,7 +32,8 @@ struct engine {
     sched_item *items;
     engine_output *outs;
     int n_outs, cap_outs;
-    float *logits; // [max_num_seqs, vocab]
+    float *logits;  // [max_num_seqs, vocab]
+    int32_t *picks; // [max_num_seqs] greedy tokens picked on the device
     int32_t *tok, *pos, *slot, *qstart, *ctx, *btab;
     int max_blocks;
     int64_t *aborted; // ids aborted since the last step (reported once)
@@ -48,6 +49,7 @@ engine_config engine_config_default(void) {
     c.max_num_seqs = 256;
     c.max_num_batched_tokens = 2048;
     c.prefix_caching = 1;
+    c.device_sampling = 1;
     return c;
 }
 
@@ -203,14 +205,15 @@ engine *engine_create(const engine_config *cfg, char *err) {
     e->sched.running.v = llm_calloc((size_t)S, sizeof(request *), err);
     e->items = llm_calloc((size_t)S, sizeof *e->items, err);
     e->logits = llm_malloc((size_t)S * mc->vocab_size * sizeof(float), err);
+    e->picks = llm_malloc((size_t)S * sizeof(int32_t), err);
     e->tok = llm_malloc((size_t)T * 4, err);
     e->pos = llm_malloc((size_t)T * 4, err);
     e->slot = llm_malloc((size_t)T * 4, err);
     e->qstart = llm_malloc((size_t)(S + 1) * 4, err);
     e->ctx = llm_malloc((size_t)S * 4, err);
     e->btab = llm_malloc((size_t)S * e->max_blocks * 4, err);
-    if (!e->sched.running.v || !e->items || !e->logits || !e->tok || !e->pos || !e->slot ||
-        !e->qstart || !e->ctx || !e->btab)
+    if (!e->sched.running.v || !e->items || !e->logits || !e->picks || !e->tok || !e->pos ||
+        !e->slot || !e->qstart || !e->ctx || !e->btab)
         goto fail;
     e->sched.running.cap = S;
     if (cfg->verbose) log_startup(e);
@@ -360,6 +363,15 @@ static void build_batch(engine *e, const sched_item *items, int n, forward_batch
                          .all_logits = 0};
 }
 
+// 1 when every sequence sampled this step takes the plain argmax of its
+// logits (sampler_next_is_argmax), so the step can pick them on the device:
+// at batch 256 and a 128k vocab that keeps 131 MB of logits off PCIe a step.
+static int step_is_greedy(const engine *e, int n) {
+    for (int s = 0; s < n; s++)
+        if (e->items[s].sample && !sampler_next_is_argmax(e->items[s].r->sampler)) return 0;
+    return 1;
+}
+
 int engine_step(engine *e, engine_output **out, int *n_out, char *err) {
     e->n_outs = 0;
     *out = NULL;
@@ -374,10 +386,14 @@ int engine_step(engine *e, engine_output **out, int *n_out, char *err) {
     e->n_aborted = 0;
 
     int n = sched_plan(&e->sched, e->items);
+    int on_device = 0; // tokens in e->picks, not sampled from e->logits
     if (n > 0) {
         forward_batch b;
         build_batch(e, e->items, n, &b);
-        if (forward_run(e->fwd, &b, e->logits, err)) return -1;
+        on_device = e->cfg.device_sampling && step_is_greedy(e, n);
+        if (on_device ? forward_run_argmax(e->fwd, &b, e->picks, err)
+                      : forward_run(e->fwd, &b, e->logits, err))
+            return -1;
         sched_commit(&e->sched, e->items, n);
         e->st.computed_tokens += (uint64_t)b.n_tokens;
         e->st.steps++;
@@ -392,9 +408,15 @@ int engine_step(engine *e, engine_output **out, int *n_out, char *err) {
         o->n_prompt = r->n_prompt;
         o->n_cached = r->n_cached;
         o->queue_time = r->queue_time;
-        if (sampler_sample(r->sampler, e->logits + (size_t)s * vocab, vocab, &o->sample, err) ||
-            sampler_accept(r->sampler, o->sample.token, err))
+        if (on_device) { // what sampler_sample's greedy path gives, errors included
+            if (e->picks[s] < 0) return llm_errf(err, "every logit is -inf or NaN");
+            o->sample = (sample_result){.token = e->picks[s]};
+            e->st.device_sampled_tokens++;
+        } else if (sampler_sample(r->sampler, e->logits + (size_t)s * vocab, vocab, &o->sample,
+                                  err)) {
             return -1;
+        }
+        if (sampler_accept(r->sampler, o->sample.token, err)) return -1;
         int tok = o->sample.token;
         o->token = tok;
         r->tokens[r->n_tokens++] = tok;
@@ -452,7 +474,8 @@ void engine_destroy(engine *e) {
     forward_destroy(e->fwd);
     if (e->bk) e->bk->destroy(e->bk);
     model_free(e->model);
-    free(e->items), free(e->outs), free(e->logits), free(e->tok), free(e->pos), free(e->slot);
+    free(e->items), free(e->outs), free(e->logits), free(e->picks), free(e->tok), free(e->pos);
+    free(e->slot);
     free(e->qstart), free(e->ctx), free(e->btab), free(e->aborted);
     free(e);
 }

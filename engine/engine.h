@@ -30,6 +30,11 @@ typedef struct {
     int max_num_batched_tokens;    // tokens per step (2048)
     int max_model_len;             // tokens per sequence (0: the model's maximum)
     int prefix_caching;            // 1: reuse cached prompt pages
+    int device_sampling;           // 1: a step whose sampled rows are all plain greedy
+                                   // (sampler_next_is_argmax) picks them by argmax where
+                                   // the logits are and downloads only the ids; 0: every
+                                   // step downloads the logits and samples on the host
+                                   // (same tokens; tests compare the two)
     int verbose;                   // 1: start-up log on stderr
 } engine_config;
 
@@ -63,6 +68,7 @@ typedef struct {
     uint64_t cached_prompt_tokens;        // of which served from the prefix cache
     uint64_t computed_tokens;             // tokens run through the model (prefill + decode)
     uint64_t generated_tokens;
+    uint64_t device_sampled_tokens; // of which picked on the device (see device_sampling)
     uint64_t steps;
 } engine_stats;
 

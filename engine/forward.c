@@ -41,6 +41,7 @@ struct forward_ctx {
     float *logits; // [logit_rows, vocab]
     // batch metadata on the device
     int32_t *d_ids, *d_pos, *d_slots, *d_seq_of, *d_qstart, *d_ctx, *d_btab, *d_rows;
+    int32_t *d_argmax;          // [max_tokens] greedy token of each wanted row
     int32_t *h_seq_of, *h_rows; // host staging
     // everything allocated on the device, freed at destroy
     void *allocs[MAX_ALLOCS];
@@ -190,6 +191,7 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
         !(f->d_slots = dev_alloc(f, T * 4, ws, err)) ||
         !(f->d_seq_of = dev_alloc(f, T * 4, ws, err)) ||
         !(f->d_rows = dev_alloc(f, T * 4, ws, err)) ||
+        !(f->d_argmax = dev_alloc(f, T * 4, ws, err)) ||
         !(f->d_qstart = dev_alloc(f, (S + 1) * 4, ws, err)) ||
         !(f->d_ctx = dev_alloc(f, S * 4, ws, err)) ||
         !(f->d_btab = dev_alloc(f, S * max_blocks * 4, ws, err)))
@@ -280,7 +282,9 @@ static int check_batch(const forward_ctx *f, const forward_batch *bt, char *err)
     return 0;
 }
 
-int forward_run(forward_ctx *f, const forward_batch *bt, float *logits, char *err) {
+// The batch through the model; then, for each wanted row, its logits into
+// logits (host) or, when ids is not NULL, only its argmax into ids (host).
+static int run(forward_ctx *f, const forward_batch *bt, float *logits, int32_t *ids, char *err) {
     if (check_batch(f, bt, err)) return -1;
     backend *b = f->b;
     const model_config *c = f->cfg;
@@ -359,11 +363,23 @@ int forward_run(forward_ctx *f, const forward_batch *bt, float *logits, char *er
         int cnt = m - r0 < f->logit_rows ? m - r0 : f->logit_rows;
         b->gather_rows(b, f->sel, f->xb, f->d_rows + r0, cnt, dim);
         b->matmul(b, f->logits, f->sel, &f->lm_head, NULL, cnt);
-        b->download(b, logits + (size_t)r0 * c->vocab_size, f->logits,
-                    (size_t)cnt * c->vocab_size * 4);
+        if (ids)
+            b->argmax(b, f->d_argmax + r0, f->logits, cnt, c->vocab_size);
+        else
+            b->download(b, logits + (size_t)r0 * c->vocab_size, f->logits,
+                        (size_t)cnt * c->vocab_size * 4);
     }
+    if (ids) b->download(b, ids, f->d_argmax, (size_t)m * 4);
     if (b->failed) return llm_errf(err, "forward: %s", b->error);
     return 0;
+}
+
+int forward_run(forward_ctx *f, const forward_batch *bt, float *logits, char *err) {
+    return run(f, bt, logits, NULL, err);
+}
+
+int forward_run_argmax(forward_ctx *f, const forward_batch *bt, int32_t *ids, char *err) {
+    return run(f, bt, NULL, ids, err);
 }
 
 uint64_t forward_kv_bytes(const forward_ctx *f) {

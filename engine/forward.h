@@ -52,6 +52,14 @@ int forward_alloc_kv(forward_ctx *f, int num_blocks, char *err);
 // (a batch beyond the opts' limits, a backend failure).
 int forward_run(forward_ctx *f, const forward_batch *batch, float *logits, char *err);
 
+// As forward_run, but fills ids (host, [n_seqs or n_tokens] int32, see
+// all_logits) with each wanted row's greedy token instead of its logits: the
+// backend's argmax (backend.h: ties to the lowest id, NaN as -inf, +inf as
+// FLT_MAX, -1 for a row with nothing above -inf), computed where the logits
+// are, so only the ids cross to the host: 4 bytes a row instead of vocab * 4.
+// Returns 0, or -1 with err as forward_run.
+int forward_run_argmax(forward_ctx *f, const forward_batch *batch, int32_t *ids, char *err);
+
 // Bytes of the KV pool, of one page (all layers, K and V), and of the workspace.
 uint64_t forward_kv_bytes(const forward_ctx *f);
 uint64_t forward_workspace_bytes(const forward_ctx *f);

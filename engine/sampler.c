@@ -287,6 +287,11 @@ int sampler_n_generated(const sampler_seq *s) {
     return s->n_generated;
 }
 
+int sampler_next_is_argmax(const sampler_seq *s) {
+    return s->p.temperature == 0 && s->p.logprobs < 0 && !s->penalties &&
+           s->n_generated >= s->p.min_tokens;
+}
+
 // --- sampling steps ----------------------------------------------------------
 
 // Replaces NaN by -inf and +inf by FLT_MAX (so that differences stay finite);

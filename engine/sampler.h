@@ -129,6 +129,15 @@ void sampler_seq_destroy(sampler_seq *s);
 // has a finite logit (everything banned); s is unchanged on error.
 int sampler_sample(sampler_seq *s, float *logits, int vocab, sample_result *out, char *err);
 
+// 1 when the next sampler_sample(s, ...) would be a plain argmax of the raw
+// logits and fill nothing else: temperature exactly 0 (0 < t < 0.01 samples at
+// 0.01), no logprobs, no penalty, no min_tokens ban still in force. Its token
+// is then the backend's argmax of the same logits (backend.h: ties to the
+// lowest id, NaN as -inf, +inf as FLT_MAX), its result {token, logprob 0,
+// n_top 0}, and no RNG draw is consumed, so a caller may pick it where the
+// logits are (on the device) and go on with sampler_accept as usual.
+int sampler_next_is_argmax(const sampler_seq *s);
+
 // Records token as generated: bumps the generated count and, when penalties
 // are on, its output count. Returns 0, or -1 with err filled when token is
 // outside the vocab or memory runs out (s then counts nothing).

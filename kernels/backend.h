@@ -128,6 +128,13 @@ struct backend {
     void (*gather_rows)(backend *b, float *out, const float *x, const int32_t *rows, int m,
                         int dim);
 
+    // out [n] int32 = the index of the largest value of each row of x [n, dim]
+    // f32, ties to the lowest index: the greedy pick of engine/sampler.c,
+    // whose rules it follows exactly. NaN counts as -inf and +inf as FLT_MAX
+    // (so +inf ties with FLT_MAX, and -0 with +0); a row with no value above
+    // -inf (all -inf or NaN) gives -1, where the sampler reports an error.
+    void (*argmax)(backend *b, int32_t *out, const float *x, int n, int dim);
+
     // Releases the backend and everything it allocated internally.
     void (*destroy)(backend *b);
 };

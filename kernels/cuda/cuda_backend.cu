@@ -196,6 +196,7 @@ extern "C" backend *cuda_backend_create(const device_info *dev, char *err) {
     b->attention = cuda_attention;
     b->silu_mul = cuda_silu_mul;
     b->gather_rows = cuda_gather_rows;
+    b->argmax = cuda_argmax;
     b->destroy = cu_destroy;
     return b;
 }

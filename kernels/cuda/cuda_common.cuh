@@ -163,6 +163,7 @@ void cuda_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float
                    int block_size);
 void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden);
 void cuda_gather_rows(backend *b, float *out, const float *x, const int32_t *rows, int m, int dim);
+void cuda_argmax(backend *b, int32_t *out, const float *x, int n, int dim);
 
 // Called once at creation: raises the dynamic shared-memory limit of the
 // attention kernel that may need more than 48 KB. Returns 0, or -1 with the

@@ -1,7 +1,8 @@
 // Whole models on the CUDA backend: forward-pass logits of tiny random models
 // of each architecture against the CPU backend; batch invariance; greedy
-// generation through the engine API, CUDA against CPU, on the default model
-// when it is present (a tiny random one otherwise).
+// generation through the engine API, CUDA against CPU, and tokens picked on
+// the device (argmax) against the host sampler's on the same GPU logits, on
+// the default model when it is present (a tiny random one otherwise).
 //
 // Tolerances. Logits: ||gpu - cpu|| / ||cpu|| within 1e-4 for F32 weights
 // (fp32 throughout), 5e-3 for F16 (prefill activations rounded to fp16 for
@@ -187,8 +188,11 @@ static const char *default_model(void) {
     return llm_file_exists("models/SmolLM2-135M-Instruct/model.safetensors") ? dir : NULL;
 }
 
-// Runs jobs on device (all at once, or one at a time) for max_gen tokens each.
-static int run_engine(device_kind dev, gen_job *jobs, int n, int max_gen, int together) {
+// Runs jobs on device (all at once, or one at a time) for max_gen tokens each,
+// greedy with top-2 logprobs (sampled on the host), or with plain greedy
+// (picked on the device by argmax; *device_sampled gets how many were).
+static int run_engine(device_kind dev, gen_job *jobs, int n, int max_gen, int together,
+                      int plain_greedy, uint64_t *device_sampled) {
     engine_config ec = engine_config_default();
     ec.model_dir = default_model() ? default_model() : tiny_model_dir();
     ec.device = dev;
@@ -205,7 +209,7 @@ static int run_engine(device_kind dev, gen_job *jobs, int n, int max_gen, int to
     sp.temperature = 0;
     sp.max_tokens = max_gen;
     sp.ignore_eos = 1;
-    sp.logprobs = 2;
+    sp.logprobs = plain_greedy ? -1 : 2;
     int64_t ids[N_PROMPTS];
     for (int start = 0; start < n; start += together ? n : 1) {
         int end = together ? n : start + 1;
@@ -232,6 +236,9 @@ static int run_engine(device_kind dev, gen_job *jobs, int n, int max_gen, int to
                     }
         }
     }
+    engine_stats st;
+    engine_get_stats(e, &st);
+    if (device_sampled) *device_sampled = st.device_sampled_tokens;
     engine_destroy(e);
     return 0;
 }
@@ -261,17 +268,26 @@ TEST(gpu_engine_greedy_matches_cpu_and_is_batch_invariant) {
     if (!gpu_backend()) return;
     const int vocab = default_model() ? 49152 : 127; // the tiny model's eos is 127
     const int lens[N_PROMPTS] = {5, 31, 120, 290};
-    static gen_job cpu_jobs[N_PROMPTS], gpu_jobs[N_PROMPTS], gpu_alone[N_PROMPTS];
+    static gen_job cpu_jobs[N_PROMPTS], gpu_jobs[N_PROMPTS], gpu_alone[N_PROMPTS],
+        gpu_argmax[N_PROMPTS];
     for (int i = 0; i < N_PROMPTS; i++) {
         cpu_jobs[i].n_prompt = lens[i];
         for (int k = 0; k < lens[i]; k++) cpu_jobs[i].prompt[k] = irand(vocab);
-        gpu_jobs[i] = gpu_alone[i] = cpu_jobs[i];
+        gpu_jobs[i] = gpu_alone[i] = gpu_argmax[i] = cpu_jobs[i];
     }
     const int max_gen = gpu_fast() ? 8 : MAX_GEN;
-    if (run_engine(DEVICE_CPU, cpu_jobs, N_PROMPTS, max_gen, 1) ||
-        run_engine(DEVICE_CUDA, gpu_jobs, N_PROMPTS, max_gen, 1) ||
-        run_engine(DEVICE_CUDA, gpu_alone, N_PROMPTS, max_gen, 0))
+    uint64_t on_device = 0;
+    if (run_engine(DEVICE_CPU, cpu_jobs, N_PROMPTS, max_gen, 1, 0, NULL) ||
+        run_engine(DEVICE_CUDA, gpu_jobs, N_PROMPTS, max_gen, 1, 0, NULL) ||
+        run_engine(DEVICE_CUDA, gpu_alone, N_PROMPTS, max_gen, 0, 0, NULL) ||
+        run_engine(DEVICE_CUDA, gpu_argmax, N_PROMPTS, max_gen, 1, 1, &on_device))
         return;
     compare_greedy(gpu_jobs, cpu_jobs, max_gen, "cuda vs cpu");
     compare_greedy(gpu_jobs, gpu_alone, max_gen, "cuda batched vs alone");
+    // the same GPU logits: the device's argmax picks exactly the host sampler's tokens
+    CHECK_EQ(on_device, (uint64_t)N_PROMPTS * max_gen);
+    for (int i = 0; i < N_PROMPTS; i++)
+        CHECK_MSG(gpu_argmax[i].n_out == max_gen &&
+                      memcmp(gpu_argmax[i].out, gpu_jobs[i].out, sizeof(int) * max_gen) == 0,
+                  "prompt %d: device argmax tokens differ from the host sampler's", i);
 }

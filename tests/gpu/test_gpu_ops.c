@@ -2,6 +2,8 @@
 // fresh random inputs of several shapes, outputs poisoned with NaN first.
 // Bounds are ||gpu - cpu|| / ||cpu||: fp32 arithmetic 1e-5; matmuls through
 // cuBLAS on fp16 activations 3e-3, on bf16 activations 1.5e-2.
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -312,6 +314,44 @@ TEST(gpu_op_silu_mul_and_gather_rows) {
     CHECK_REL(got, cw, (size_t)m * dim, 0.0, "gather_rows");
     free(got), free(x);
     g->free(g, gx), g->free(g, gout), g->free(g, grows);
+    check_backend(g);
+}
+
+// Rows full of ties (a few levels), with NaN, +-inf and FLT_MAX sprinkled in,
+// and some rows with nothing above -inf: the same index as the CPU op, exactly.
+TEST(gpu_op_argmax_ties_and_specials) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    static const float special[] = {NAN, -INFINITY, INFINITY, FLT_MAX, -0.0f};
+    const int dims[] = {1, 5, 31, 32, 33, 1000, 4097, 49152, 128256};
+    const int ns[] = {1, 3, 64, 300};
+    const int n_dims = gpu_fast() ? 7 : 9;
+    for (int di = 0; di < n_dims; di++)
+        for (int ni = 0; ni < 4; ni++) {
+            const int dim = dims[di], n = ns[ni];
+            if ((size_t)n * dim > (gpu_fast() ? 300000u : 40000000u)) continue;
+            const size_t total = (size_t)n * dim;
+            float *x = malloc(total * sizeof(float));
+            const int levels = 1 + irand(6); // few distinct values: ties everywhere
+            for (size_t i = 0; i < total; i++)
+                x[i] = irand(50) == 0 ? special[irand(5)] : (float)irand(levels);
+            for (int r = 0; r < n; r += 7) // every 7th row: nothing above -inf
+                for (int j = 0; j < dim; j++) x[(size_t)r * dim + j] = irand(2) ? NAN : -INFINITY;
+            if (n > 1) // one row whose maximum is only at its end
+                for (int j = 0; j < dim; j++) x[(size_t)dim + j] = j == dim - 1 ? 9.0f : -1.0f;
+            int32_t *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+            c->argmax(c, want, x, n, dim);
+            float *gx = gpu_copy_in(g, x, total * sizeof(float));
+            int32_t *gout = g->alloc(g, (size_t)n * 4);
+            g->memset(g, gout, 0x5A, (size_t)n * 4); // poison: no valid index
+            g->argmax(g, gout, gx, n, dim);
+            g->download(g, got, gout, (size_t)n * 4);
+            for (int r = 0; r < n; r++)
+                CHECK_MSG(got[r] == want[r], "argmax %dx%d row %d: %d, want %d", n, dim, r, got[r],
+                          want[r]);
+            free(x), free(want), free(got);
+            g->free(g, gx), g->free(g, gout);
+        }
     check_backend(g);
 }
 

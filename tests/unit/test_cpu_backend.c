@@ -1,3 +1,4 @@
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -5,6 +6,7 @@
 #include "cpu/cpu_simd.h"
 #include "backend.h"
 #include "harness.h"
+#include "sampler.h"
 #include "util.h"
 
 static float frand(unsigned *s) {
@@ -106,5 +108,90 @@ TEST(cpu_rmsnorm_silu_rope_kv_write) {
     // [block 1][head 1][offset 1][d] = ((1*2+1)*4+1)*2
     CHECK_NEAR(fp16_to_f32(kc[((1 * 2 + 1) * 4 + 1) * 2 + 1]), 4, 0);
     CHECK_NEAR(fp16_to_f32(vc[((1 * 2 + 0) * 4 + 1) * 2 + 0]), 5, 0);
+    b->destroy(b);
+}
+
+// A row's greedy pick by hand: NaN as -inf, +inf as FLT_MAX, ties lowest, -1 if none.
+static int argmax_ref(const float *x, int dim) {
+    int best = -1;
+    float top = -INFINITY;
+    for (int j = 0; j < dim; j++) {
+        float v = isnan(x[j]) ? -INFINITY : x[j] == INFINITY ? FLT_MAX : x[j];
+        if (v > top) {
+            top = v;
+            best = j;
+        }
+    }
+    return best;
+}
+
+// A value for argmax inputs: a few levels (ties everywhere), sometimes NaN or +-inf.
+static float argmax_value(unsigned *s) {
+    *s = *s * 1664525u + 1013904223u;
+    unsigned r = (*s >> 8) % 100;
+    if (r == 0) return NAN;
+    if (r == 1) return -INFINITY;
+    if (r == 2) return INFINITY;
+    if (r == 3) return FLT_MAX;
+    return (float)((*s >> 16) % 7) - 3.0f;
+}
+
+// The argmax op picks exactly what sampler_sample picks at temperature 0, and
+// -1 where the sampler reports that no logit is finite.
+TEST(cpu_argmax_is_the_samplers_greedy_pick) {
+    char err[LLM_ERR_LEN];
+    backend *b = cpu_backend_create(err);
+    CHECK(b != NULL);
+    if (!b) return;
+    static const struct {
+        float x[6];
+        int dim, want;
+    } cases[] = {{{1, 3, NAN, 3, -INFINITY, 2}, 6, 1},            // tie: the lowest index
+                 {{-INFINITY, -INFINITY, -INFINITY}, 3, -1},      // nothing above -inf
+                 {{NAN, NAN}, 2, -1},                             // NaN counts as -inf
+                 {{NAN, -INFINITY, NAN}, 3, -1},                  // both
+                 {{NAN, -INFINITY, -FLT_MAX}, 3, 2},              // any finite value beats them
+                 {{FLT_MAX, INFINITY}, 2, 0},                     // +inf ties with FLT_MAX
+                 {{-1, INFINITY, FLT_MAX, INFINITY}, 4, 1},       // the first of them
+                 {{-0.0f, 0.0f}, 2, 0},                           // -0 == +0
+                 {{0.0f, -0.0f, -1e-30f}, 3, 0},                  // either way round
+                 {{NAN}, 1, -1},                                  // dim 1, nothing
+                 {{-5}, 1, 0},                                    // dim 1, a value
+                 {{-INFINITY, -INFINITY, -3, -3, -2, -2}, 6, 4}}; // a tie after -infs
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int32_t got = -7;
+        b->argmax(b, &got, cases[k].x, 1, cases[k].dim);
+        CHECK_MSG(got == cases[k].want, "case %zu: got %d, want %d", k, got, cases[k].want);
+    }
+    // random rows, n = 1..300, odd and even widths, checked against the sampler
+    sampling_params p = sampling_params_default();
+    p.temperature = 0;
+    static const int dims[] = {1, 2, 3, 17, 32, 100, 1001};
+    unsigned seed = 12345;
+    for (int n = 1; n <= 300; n += n < 16 ? 1 : 23) {
+        const int dim = dims[n % 7];
+        float *x = malloc(sizeof(float) * n * dim), *row = malloc(sizeof(float) * dim);
+        int32_t *got = malloc(sizeof(int32_t) * n);
+        for (int i = 0; i < n * dim; i++) x[i] = argmax_value(&seed);
+        for (int i = 0; i < n; i++) got[i] = -7;
+        b->argmax(b, got, x, n, dim);
+        sampler_seq *s = sampler_seq_create(&p, dim, NULL, 0, NULL, 0, err);
+        CHECK_MSG(s != NULL, "%s", err);
+        for (int i = 0; s && i < n; i++) {
+            const float *xi = x + (size_t)i * dim;
+            CHECK_MSG(got[i] == argmax_ref(xi, dim), "n %d dim %d row %d: %d, want %d", n, dim, i,
+                      got[i], argmax_ref(xi, dim));
+            memcpy(row, xi, sizeof(float) * dim);
+            sample_result r;
+            int rc = sampler_sample(s, row, dim, &r, err);
+            if (got[i] < 0)
+                CHECK_MSG(rc == -1, "n %d dim %d row %d: the sampler found a token", n, dim, i);
+            else
+                CHECK_MSG(rc == 0 && r.token == got[i], "n %d dim %d row %d: sampler %d, op %d", n,
+                          dim, i, rc ? -1 : r.token, got[i]);
+        }
+        sampler_seq_destroy(s);
+        free(x), free(row), free(got);
+    }
     b->destroy(b);
 }

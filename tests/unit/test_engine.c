@@ -241,3 +241,116 @@ TEST(engine_memory_arithmetic_and_admission) {
     CHECK(engine_create(&c, err) == NULL);
     CHECK_CONTAINS(err, "no memory left for the KV cache");
 }
+
+// --- device sampling: greedy steps picked by the backend's argmax --------------------
+
+#define MIX_REQS 8
+
+typedef struct {
+    int tok[MAX_OUT];
+    float logprob[MAX_OUT];
+    int n_top[MAX_OUT];
+    int n;
+    int64_t id;
+} mix_out;
+
+// Runs MIX_REQS requests (params ps, prompts of jobs[]) together on arch's
+// tiny model to the end, device_sampling on or off; fills res and st.
+static void run_mix(model_arch arch, int device_sampling, const sampling_params *ps, mix_out *res,
+                    engine_stats *st) {
+    engine_config c = engine_config_default();
+    c.model_dir = tiny_model_dir_arch(arch);
+    c.device = DEVICE_CPU;
+    c.max_num_seqs = MIX_REQS;
+    c.max_num_batched_tokens = 512;
+    c.kv_cache_memory = 64 * PAGE_BYTES;
+    c.device_sampling = device_sampling;
+    char err[LLM_ERR_LEN] = "";
+    engine *e = c.model_dir ? engine_create(&c, err) : NULL;
+    CHECK_MSG(e != NULL, "arch %d: %s", arch, err);
+    if (!e) return;
+    memset(res, 0, sizeof(mix_out) * MIX_REQS);
+    for (int i = 0; i < MIX_REQS; i++) {
+        res[i].id = engine_add_request(e, jobs[i].prompt, jobs[i].n_prompt, &ps[i], err);
+        CHECK_MSG(res[i].id >= 0, "%s", err);
+    }
+    while (engine_has_work(e)) {
+        engine_output *out;
+        int n_out;
+        if (engine_step(e, &out, &n_out, err)) {
+            harness_fail(__FILE__, __LINE__, "arch %d step: %s", arch, err);
+            break;
+        }
+        for (int k = 0; k < n_out; k++)
+            for (int i = 0; i < MIX_REQS; i++)
+                if (res[i].id == out[k].id && out[k].token >= 0 && res[i].n < MAX_OUT) {
+                    mix_out *r = &res[i];
+                    r->tok[r->n] = out[k].token;
+                    r->logprob[r->n] = out[k].sample.logprob;
+                    r->n_top[r->n++] = out[k].sample.n_top;
+                }
+    }
+    engine_get_stats(e, st);
+    engine_destroy(e);
+}
+
+// Equal tokens and sample results, request by request.
+static void check_same(model_arch arch, const char *what, const mix_out *a, const mix_out *b) {
+    for (int i = 0; i < MIX_REQS; i++) {
+        CHECK_MSG(a[i].n == b[i].n, "arch %d %s request %d: %d tokens, %d with host sampling", arch,
+                  what, i, a[i].n, b[i].n);
+        for (int t = 0; t < a[i].n && t < b[i].n; t++)
+            CHECK_MSG(a[i].tok[t] == b[i].tok[t] && a[i].logprob[t] == b[i].logprob[t] &&
+                          a[i].n_top[t] == b[i].n_top[t],
+                      "arch %d %s request %d token %d: %d (logprob %g, %d top), host %d (%g, %d)",
+                      arch, what, i, t, a[i].tok[t], a[i].logprob[t], a[i].n_top[t], b[i].tok[t],
+                      b[i].logprob[t], b[i].n_top[t]);
+    }
+}
+
+// Greedy tokens are the same whether the engine picks them on the device or
+// samples the downloaded logits; a step with any non-greedy row (temperature,
+// a tiny temperature, penalties, logprobs, a min_tokens ban) falls back to the
+// host, and the seeded rows still give the all-host run's tokens.
+TEST(engine_device_sampling_matches_host_every_arch) {
+    for (int i = 0; i < MIX_REQS; i++) make_prompt(&jobs[i], 5 + i * 7, 300 + i);
+    sampling_params all_greedy[MIX_REQS], mixed[MIX_REQS];
+    for (int i = 0; i < MIX_REQS; i++) all_greedy[i] = mixed[i] = greedy(MAX_OUT);
+    mixed[2].ignore_eos = 0; // eos banned for 5 tokens, then a plain greedy row
+    mixed[2].min_tokens = 5;
+    mixed[3].repetition_penalty = 1.3f;
+    mixed[3].max_tokens = 5;
+    mixed[4].logprobs = 3;
+    mixed[4].max_tokens = 7;
+    mixed[5].temperature = 0.8f;
+    mixed[5].top_k = 20;
+    mixed[5].has_seed = 1;
+    mixed[5].seed = 7;
+    mixed[5].max_tokens = 6;
+    mixed[6].temperature = 0.005f; // samples at 0.01: not greedy
+    mixed[6].has_seed = 1;
+    mixed[6].seed = 8;
+    mixed[6].max_tokens = 4;
+    static mix_out dev[MIX_REQS], host[MIX_REQS];
+    for (int arch = 0; arch <= ARCH_QWEN3; arch++) {
+        engine_stats sd, sh;
+        run_mix((model_arch)arch, 1, all_greedy, dev, &sd);
+        run_mix((model_arch)arch, 0, all_greedy, host, &sh);
+        check_same((model_arch)arch, "greedy", dev, host);
+        CHECK_EQ(sd.generated_tokens, MIX_REQS * MAX_OUT);
+        CHECK_EQ(sd.device_sampled_tokens, sd.generated_tokens);
+        CHECK_EQ(sh.device_sampled_tokens, 0);
+
+        run_mix((model_arch)arch, 1, mixed, dev, &sd);
+        run_mix((model_arch)arch, 0, mixed, host, &sh);
+        check_same((model_arch)arch, "mixed", dev, host);
+        CHECK_EQ(sd.generated_tokens, sh.generated_tokens);
+        // the first steps fall back; once the non-greedy rows are done the rest go on the device
+        CHECK_MSG(sd.device_sampled_tokens > 0 && sd.device_sampled_tokens < sd.generated_tokens,
+                  "arch %d: %llu of %llu tokens picked on the device", arch,
+                  (unsigned long long)sd.device_sampled_tokens,
+                  (unsigned long long)sd.generated_tokens);
+        CHECK_EQ(sh.device_sampled_tokens, 0);
+        CHECK(host[4].n_top[0] == 3 && host[4].logprob[0] < 0);
+    }
+}

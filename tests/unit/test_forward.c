@@ -329,3 +329,53 @@ TEST(forward_rejects_bad_batches) {
     rig_close(&r);
     model_free(m);
 }
+
+// forward_run_argmax gives each wanted row's argmax of forward_run's logits,
+// for the last rows of several sequences and for every row (more rows than
+// one logits workspace holds, so the ids come from several chunks).
+TEST(forward_run_argmax_is_argmax_of_logits) {
+    char err[LLM_ERR_LEN] = "";
+    model_config c = tiny_config(ARCH_LLAMA);
+    model_weights *m = model_random(&c, 9, LLM_F16, err);
+    rig r;
+    if (!m || rig_open(&r, m, 64)) return;
+    int a[30], b[30];
+    for (int i = 0; i < 30; i++) a[i] = (i * 17 + 3) % 100, b[i] = (i * 29 + 1) % 100;
+    const int *ids2[2] = {a, b};
+    int done[2] = {0, 0}, len[2] = {30, 11};
+    int pages2[2][16];
+    memcpy(pages2[0], pages_a, sizeof pages_a);
+    memcpy(pages2[1], pages_b, sizeof pages_b);
+    static float logits[41 * 100];
+    for (int all = 0; all <= 1; all++) {
+        const int rows = all ? 41 : 2;
+        if (run_batch(&r, 2, ids2, done, len, (const int(*)[16])pages2, logits, all)) break;
+        int32_t tok[41], pos[41], slot[41], qs[3] = {0, 30, 41}, ctx[2] = {30, 11}, bt[2 * 16];
+        for (int i = 0; i < 41; i++) {
+            int s = i >= 30, p = i - (s ? 30 : 0);
+            tok[i] = ids2[s][p];
+            pos[i] = p;
+            slot[i] = pages2[s][p / BS] * BS + p % BS;
+        }
+        memcpy(bt, pages2, sizeof bt);
+        forward_batch fb = {.n_tokens = 41,
+                            .n_seqs = 2,
+                            .token_ids = tok,
+                            .positions = pos,
+                            .slot_mapping = slot,
+                            .query_start = qs,
+                            .context_len = ctx,
+                            .block_tables = bt,
+                            .max_blocks = 16,
+                            .all_logits = all};
+        int32_t got[41], want[41];
+        for (int i = 0; i < 41; i++) got[i] = -7;
+        CHECK_MSG(forward_run_argmax(r.f, &fb, got, err) == 0, "%s", err);
+        r.b->argmax(r.b, want, logits, rows, c.vocab_size);
+        for (int i = 0; i < rows; i++)
+            CHECK_MSG(got[i] == want[i] && want[i] >= 0, "all_logits %d row %d: %d, want %d", all,
+                      i, got[i], want[i]);
+    }
+    rig_close(&r);
+    model_free(m);
+}

@@ -35,31 +35,38 @@ model_config tiny_config(model_arch arch) {
     return c;
 }
 
-static char model_dir[64];
+static char model_dirs[ARCH_QWEN3 + 1][64];
 
-const char *tiny_model_dir(void) {
-    if (model_dir[0]) return model_dir;
-    model_config c = tiny_config(ARCH_LLAMA);
+const char *tiny_model_dir_arch(model_arch arch) {
+    char *dir = model_dirs[arch];
+    if (dir[0]) return dir;
+    model_config c = tiny_config(arch);
     c.vocab_size = 128;
     c.max_position = 1024;
     c.n_eos = 1;
     c.eos_ids[0] = 127;
     char err[LLM_ERR_LEN];
-    model_weights *m = model_random(&c, 99, LLM_F16, err);
-    snprintf(model_dir, sizeof model_dir, "/tmp/llm_tiny_model_XXXXXX");
-    int ok = m && mkdtemp(model_dir) && model_save(m, model_dir, err) == 0;
+    model_weights *m = model_random(&c, 99 + (uint64_t)arch, LLM_F16, err);
+    snprintf(dir, sizeof model_dirs[0], "/tmp/llm_tiny_model_XXXXXX");
+    int ok = m && mkdtemp(dir) && model_save(m, dir, err) == 0;
     model_free(m);
     if (!ok) {
         fprintf(stderr, "tiny_model_dir: %s\n", err);
-        model_dir[0] = 0;
+        dir[0] = 0;
         return NULL;
     }
-    return model_dir;
+    return dir;
 }
 
-__attribute__((destructor)) static void remove_tiny_model(void) {
-    if (!model_dir[0]) return;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", model_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", model_dir);
+const char *tiny_model_dir(void) {
+    return tiny_model_dir_arch(ARCH_LLAMA);
+}
+
+__attribute__((destructor)) static void remove_tiny_models(void) {
+    for (int a = 0; a <= ARCH_QWEN3; a++) {
+        if (!model_dirs[a][0]) continue;
+        char cmd[sizeof model_dirs + 16];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", model_dirs[a]);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", model_dirs[a]);
+    }
 }

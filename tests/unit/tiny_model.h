@@ -13,4 +13,8 @@ model_config tiny_config(model_arch arch);
 // run under /tmp as a Hugging Face directory, removed at exit. NULL on failure.
 const char *tiny_model_dir(void);
 
+// The same for arch (tiny_config's shapes, vocab 128, eos 127, max 1024
+// positions); tiny_model_dir() is tiny_model_dir_arch(ARCH_LLAMA).
+const char *tiny_model_dir_arch(model_arch arch);
+
 #endif

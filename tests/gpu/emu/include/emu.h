@@ -123,6 +123,13 @@ inline void __syncthreads() {
 inline float __shfl_xor_sync(unsigned, float v, int m) {
     return emu::shfl_xor(v, m);
 }
+inline int __shfl_xor_sync(unsigned, int v, int m) { // the bits travel as a float's
+    float f;
+    memcpy(&f, &v, sizeof f);
+    f = emu::shfl_xor(f, m);
+    memcpy(&v, &f, sizeof v);
+    return v;
+}
 
 // --- runtime ---
 typedef int cudaError_t;
