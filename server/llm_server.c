@@ -125,11 +125,16 @@ int main(int argc, char **argv) {
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    // OpenMP's default spin-waiting between parallel regions starves the
-    // connection threads that share the cores with the CPU backend (256
-    // streams: 27 tok/s spinning, 168 tok/s passive, on 2 busy cores). libgomp
-    // reads the policy when it loads, so set it and run this program afresh.
-    if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
+    // OpenMP workers spin between parallel regions by default (300k rounds),
+    // which starves the connection threads and anything else on the cores;
+    // sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs a futex wake per
+    // region instead, 3x slower decode at batch 1. A short spin keeps both
+    // (2 cores; tok/s at batch 1 / 256 streams quiet / 256 with 2 CPU hogs):
+    // default 71 / 307 / 82, passive 28 / 286 / 154, spin 5000 71 / 331* / 138
+    // (*20000). libgomp reads its settings when it loads, so set the spin
+    // count and run this program afresh, unless the user chose either.
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT") &&
+        setenv("GOMP_SPINCOUNT", "5000", 1) == 0)
         execv("/proc/self/exe", argv); // returns only on failure: go on as we are
     static server srv;
     server *s = &srv;
