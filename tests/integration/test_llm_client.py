@@ -523,3 +523,20 @@ def test_real_metrics_agree(server, tmp_path, api):
     assert d["vllm:e2e_request_latency_seconds_count"] == 4
     server_e2e = d["vllm:e2e_request_latency_seconds_sum"] / 4 * 1e3
     assert server_e2e - 1 <= res["mean_e2el_ms"] <= server_e2e * 1.2 + 50
+
+
+def test_real_open_loop_and_sweep(server, tmp_path):
+    # open loop (Poisson at 20/s) and a concurrency sweep against the real server:
+    # every request completes and the tokens agree with the server's counters
+    before = metrics(server)
+    _, res, raw = bench(server, tmp_path / "open", "--api", "openai-chat", "--request-rate", 20, "--requests", 6,
+                        "--input-len", 8, "--output-len", 3, "--ignore-eos", "--seed", 3)
+    d = delta(before, metrics(server))
+    assert res["completed"] == 6 and res["failed"] == 0 and res["total_output_tokens"] == 18
+    assert d["vllm:generation_tokens_total"] == 18
+    out = tmp_path / "sweep"
+    client("bench", "--base-url", server, "--api", "openai-chat", "--sweep-concurrency", "1,3", "--requests", 3,
+           "--input-len", 8, "--output-len", 2, "--ignore-eos", "--out", out, "--quiet", timeout=120)
+    points = sorted(json.loads(p.read_text())["completed"] for p in out.glob("result*.json"))
+    assert points == [3, 3]
+    assert (out / "throughput_sweep.svg").exists()
