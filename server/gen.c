@@ -22,7 +22,7 @@ int gen_start(gen *g, http_req *q, const int32_t *ids, int n_ids, const sampling
     *status = 400;
 
     pthread_mutex_lock(&s->mu);
-    if (s->draining) {
+    if (server_draining(s)) {
         pthread_mutex_unlock(&s->mu);
         *status = 503;
         return llm_errf(err, "the server is shutting down");

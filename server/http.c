@@ -182,17 +182,18 @@ static enum MHD_Result send_health(http_req *q) {
     server *s = q->s;
     cJSON *o = cJSON_CreateObject();
     int st = 200;
-    if (s->ready == 1 && !s->draining) {
+    int ready = server_ready(s);
+    if (ready == 1 && !server_draining(s)) {
         cJSON_AddStringToObject(o, "status", "ok");
     } else {
         st = 503;
         cJSON_AddStringToObject(o, "status",
-                                s->ready == 0  ? "loading"
-                                : s->ready < 0 ? "failed"
-                                               : "shutting_down");
+                                ready == 0  ? "loading"
+                                : ready < 0 ? "failed"
+                                            : "shutting_down");
     }
     cJSON_AddStringToObject(o, "model", s->model_name);
-    if (s->ready == 1) {
+    if (ready == 1) {
         engine_stats es;
         et_stats(s->et, &es);
         cJSON_AddNumberToObject(o, "running", es.running);
@@ -208,7 +209,7 @@ static enum MHD_Result send_root(http_req *q) {
     cJSON_AddStringToObject(o, "server", "llm");
     cJSON_AddStringToObject(o, "version", SERVER_VERSION);
     cJSON_AddStringToObject(o, "model", q->s->model_name);
-    cJSON_AddStringToObject(o, "status", q->s->ready == 1 ? "ok" : "loading");
+    cJSON_AddStringToObject(o, "status", server_ready(q->s) == 1 ? "ok" : "loading");
     cJSON_AddStringToObject(o, "docs", "/docs");
     return http_send_json(q, 200, o);
 }
@@ -218,7 +219,7 @@ static enum MHD_Result send_metrics(http_req *q) {
     engine_stats es;
     memset(&es, 0, sizeof es);
     uint64_t used = 0, total = 0;
-    if (s->ready == 1) {
+    if (server_ready(s) == 1) {
         et_stats(s->et, &es);
         total = es.device_total;
         used = es.weights + es.activations + es.overhead + es.kv_allocated;
@@ -381,11 +382,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rt->protected_ && s->api_key && !key_ok(s, conn))
         return http_send_error(q, 401, NULL, NULL, "invalid_api_key",
                                "Incorrect or missing API key: send 'Authorization: Bearer KEY'.");
-    if (rt->needs_model && s->ready != 1)
+    int ready = server_ready(s);
+    if (rt->needs_model && ready != 1)
         return http_send_error(q, 503, NULL, NULL, NULL,
-                               s->ready == 0 ? "the model is still loading"
-                                             : "the model failed to load");
-    if (rt->needs_model && s->draining)
+                               ready == 0 ? "the model is still loading"
+                                          : "the model failed to load");
+    if (rt->needs_model && server_draining(s))
         return http_send_error(q, 503, NULL, NULL, NULL, "the server is shutting down");
     if (s->log_requests)
         fprintf(stderr, "request %s %s %s body=%.*s%s\n", q->id, method, url,

@@ -229,11 +229,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "llm_server: loading %s\n", s->ecfg.model_dir);
     if (load_model(s, err)) {
         fprintf(stderr, "llm_server: %s\n", err);
-        s->ready = -1;
+        __atomic_store_n(&s->ready, -1, __ATOMIC_RELEASE);
         MHD_stop_daemon(d_http);
         return 1;
     }
-    s->ready = 1;
+    __atomic_store_n(&s->ready, 1, __ATOMIC_RELEASE);
     fprintf(stderr, "llm_server: serving %s on http://%s:%d (max_model_len %d)%s\n", s->model_name,
             s->host, s->port, s->max_model_len, s->api_key ? ", API key required" : "");
 
@@ -242,7 +242,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "llm_server: %s: stopping; in-flight requests get %.0f s\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT", s->shutdown_grace);
     pthread_mutex_lock(&s->mu);
-    s->draining = 1;
+    __atomic_store_n(&s->draining, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&s->mu);
     MHD_socket lfd = MHD_quiesce_daemon(d_http);
     if (lfd != MHD_INVALID_SOCKET) close(lfd);

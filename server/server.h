@@ -30,7 +30,9 @@ typedef struct {
     int log_requests;       // 1: log request bodies too
     engine_config ecfg;
 
-    // set once the model is loaded (read without a lock after `ready`)
+    // set once the model is loaded, then published by storing `ready` with
+    // release order; handlers read `ready` with acquire order (server_ready)
+    // before touching them
     engine_thread *et;
     tokenizer *tok;
     chat_template *ct; // NULL when the model has none
@@ -38,8 +40,8 @@ typedef struct {
     int vocab_size;
     double created; // unix time the model was loaded
 
-    volatile int ready;    // 1: serving; 0: loading; -1: failed
-    volatile int draining; // 1: shutting down, new requests get 503
+    int ready;    // 1: serving; 0: loading; -1: failed (atomic)
+    int draining; // 1: shutting down, new requests get 503 (atomic)
 
     pthread_mutex_t mu; // guards the counters below
     int in_flight;      // generation requests accepted and not yet finished
@@ -94,6 +96,15 @@ enum MHD_Result api_docs(http_req *q);                            // GET /docs
 
 // Starts the daemon on s->host:s->port. Returns NULL with err on failure.
 struct MHD_Daemon *http_start(server *s, char *err);
+
+// The loading state (acquire: the model's fields are visible after a 1) and
+// whether the server is shutting down.
+static inline int server_ready(const server *s) {
+    return __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE);
+}
+static inline int server_draining(const server *s) {
+    return __atomic_load_n(&s->draining, __ATOMIC_ACQUIRE);
+}
 
 // New request id with the given prefix ("cmpl-", "chatcmpl-").
 void server_new_id(server *s, const char *prefix, char *out, size_t n);

@@ -531,7 +531,7 @@ def test_health_is_503_while_loading(tmp_path):
 
 
 def test_graceful_shutdown_finishes_in_flight_requests(tmp_path):
-    s = Server(log_path=str(tmp_path / "log"))
+    s = Server("--shutdown-grace", "300", log_path=str(tmp_path / "log"))  # ample on a slow (sanitizer) build
     with ThreadPoolExecutor(max_workers=8) as ex:
         futs = [ex.submit(stream_completion, s.url, PROMPTS[i], 24) for i in range(8)]
         assert wait_for(lambda: s.metrics()["vllm:num_requests_running"] == 8, timeout=30)
