@@ -54,7 +54,7 @@ endif
 LIB_OBJ  := $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRC)) $(CU_OBJ)
 LIB      := $(BUILD)/libllm.a
 
-.PHONY: all help deps venv model test test-c test-py asan asan-build asan-run asan-server fuzz format \
+.PHONY: all help deps venv model test test-c test-py asan asan-build asan-run asan-server tsan-server fuzz format \
         format-check clean
 
 all: $(BINARIES) $(BIN)/unit_tests
@@ -199,6 +199,16 @@ asan-server:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    LLM_SERVER_BIN=$(BUILD)/asan/bin/llm_server $(VENV)/bin/pytest -q \
 	    tests/integration/test_server.py -k "not 256"
+
+# The same against a ThreadSanitizer build (slow: about 7 minutes; not in
+# `make test`). One OpenMP thread: libgomp is not instrumented.
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+tsan-server:
+	$(MAKE) --no-print-directory -j$(JOBS) BUILD=$(BUILD)/tsan CUDA=0 CFLAGS="$(TSAN_FLAGS)" \
+	    LDFLAGS_EXTRA="$(TSAN_FLAGS)" $(BUILD)/tsan/bin/llm_server
+	TSAN_OPTIONS="halt_on_error=1 report_signal_unsafe=0" OMP_NUM_THREADS=1 \
+	    LLM_SERVER_BIN=$(BUILD)/tsan/bin/llm_server $(VENV)/bin/pytest -q \
+	    tests/integration/test_server.py -k "not 256 and not health"
 
 ifdef LDFLAGS_EXTRA
 LDLIBS += $(LDFLAGS_EXTRA)
