@@ -224,6 +224,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SRC_safetensors := engine/safetensors.c engine/dtype.c engine/util.c
 FUZZ_SRC_tokenizer   := $(filter-out tokenizer/llm_%,$(wildcard tokenizer/*.c)) engine/util.c
 FUZZ_SRC_chat_template := $(FUZZ_SRC_tokenizer)
+FUZZ_SRC_request := server/params.c engine/sampler.c engine/util.c
 fuzz: $(addprefix fuzz-,$(FUZZ_TARGETS))
 fuzz-%: tests/fuzz/fuzz_%.c
 	@mkdir -p $(BUILD)/fuzz fuzz-out/$*
