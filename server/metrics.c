@@ -230,6 +230,9 @@ char *metrics_render(server_metrics *m, const engine_stats *st, uint64_t mem_use
               "Generation requests accepted and not yet finished.", labels, in_flight);
     put_value(&b, "llm_engine_steps_total", "counter", "Engine steps run.", labels,
               (double)st->steps);
+    put_value(&b, "llm_device_sampled_tokens_total", "counter",
+              "Tokens picked by argmax on the device (greedy steps), not sampled on the host.",
+              labels, (double)st->device_sampled_tokens);
     if (b.oom) {
         free(b.buf);
         return NULL;

@@ -429,7 +429,7 @@ def test_disconnect_mid_stream_frees_pages(srv):
 
 
 def test_metrics_names_and_promtool(srv):
-    srv.request("POST", "/v1/completions", {"prompt": "Hi", "max_tokens": 3})
+    srv.request("POST", "/v1/completions", {"prompt": "Hi", "max_tokens": 3, "temperature": 0})
     st, hdrs, text = srv.request("GET", "/metrics")
     assert st == 200 and hdrs["Content-Type"].startswith("text/plain; version=0.0.4")
     for name in ["vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:prompt_tokens_total",
@@ -441,6 +441,7 @@ def test_metrics_names_and_promtool(srv):
     m = srv.metrics()
     assert m["vllm:generation_tokens_total"] > 0 and m["vllm:time_to_first_token_seconds_count"] > 0
     assert m["llm_device_memory_total_bytes"] > m["llm_device_memory_used_bytes"] > 0
+    assert 0 < m["llm_device_sampled_tokens_total"] <= m["vllm:generation_tokens_total"]
     promtool = shutil.which("promtool")
     assert promtool, "promtool missing: run 'make deps' (Debian package prometheus)"
     p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
