@@ -205,7 +205,8 @@ engine *engine_create(const engine_config *cfg, char *err) {
     e->max_blocks = (e->cfg.max_model_len + cfg->block_size - 1) / cfg->block_size;
     e->sched.running.v = llm_calloc((size_t)S, sizeof(request *), err);
     e->items = llm_calloc((size_t)S, sizeof *e->items, err);
-    e->logits = llm_malloc((size_t)S * mc->vocab_size * sizeof(float), err);
+    e->logits = e->bk->host_alloc(e->bk, (size_t)S * mc->vocab_size * sizeof(float));
+    if (!e->logits) llm_errf(err, "out of memory for the logits of %d sequences", S);
     e->picks = llm_malloc((size_t)S * sizeof(int32_t), err);
     e->rows = llm_malloc((size_t)S * sizeof(int), err);
     e->tok = llm_malloc((size_t)T * 4, err);
@@ -501,12 +502,12 @@ void engine_destroy(engine *e) {
     sched_free(&e->sched);
     bm_destroy(e->bm);
     forward_destroy(e->fwd);
+    if (e->bk) e->bk->host_free(e->bk, e->logits);
     if (e->bk) e->bk->destroy(e->bk);
     model_free(e->model);
-    free(e->items), free(e->outs), free(e->logits), free(e->picks), free(e->rows), free(e->tok),
-        free(e->pos);
-    free(e->slot);
-    free(e->qstart), free(e->ctx), free(e->btab), free(e->aborted);
+    free(e->items), free(e->outs), free(e->picks), free(e->rows);
+    free(e->tok), free(e->pos), free(e->slot), free(e->qstart), free(e->ctx), free(e->btab);
+    free(e->aborted);
     free(e);
 }
 

@@ -69,6 +69,13 @@ struct backend {
     // host -> device and device -> host copies; download waits for queued work.
     void (*upload)(backend *b, void *dst, const void *host_src, size_t bytes);
     void (*download)(backend *b, void *host_dst, const void *src, size_t bytes);
+    // Host memory that download() and upload() move fastest: page-locked on a
+    // GPU (a pageable copy goes through a staging buffer at about half the
+    // speed), plain memory on the CPU. For buffers copied every step, e.g. the
+    // logits the host samples from. NULL when out of memory; host_free(NULL)
+    // is a no-op. Freed before the backend is destroyed.
+    void *(*host_alloc)(backend *b, size_t bytes);
+    void (*host_free)(backend *b, void *p);
     // Fills bytes with a byte value (tests poison outputs with it).
     void (*memset)(backend *b, void *dst, int value, size_t bytes);
     // Waits for all queued work.

@@ -351,6 +351,8 @@ backend *cpu_backend_create(char *err) {
     c->n_threads = omp_get_max_threads();
     b->alloc = cpu_alloc;
     b->free = cpu_free;
+    b->host_alloc = cpu_alloc;
+    b->host_free = cpu_free;
     b->upload = cpu_copy;
     b->download = cpu_copy;
     b->memset = cpu_memset;

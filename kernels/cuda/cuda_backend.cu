@@ -96,6 +96,23 @@ static void cu_free(backend *b, void *p) {
     if (p) CUDA_CHECK(b, cudaFree(p));
 }
 
+// Page-locked host memory: a device-to-host copy into it runs at the link's
+// rate (~25-50 GB/s on PCIe 5 / NVLink-C2C) instead of through the driver's
+// pageable staging (~10-20 GB/s): 131 MB of logits (256 x 128k) a step.
+static void *cu_host_alloc(backend *b, size_t bytes) {
+    void *p = NULL;
+    cudaError_t e = cudaMallocHost(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError(); // reported by the NULL
+        return NULL;
+    }
+    return p;
+}
+
+static void cu_host_free(backend *b, void *p) {
+    if (p) CUDA_CHECK(b, cudaFreeHost(p));
+}
+
 static void cu_upload(backend *b, void *dst, const void *host_src, size_t bytes) {
     cuda_backend *c = cuda_of(b);
     if (!bytes) return;
@@ -182,6 +199,8 @@ extern "C" backend *cuda_backend_create(const device_info *dev, char *err) {
     }
     b->alloc = cu_alloc;
     b->free = cu_free;
+    b->host_alloc = cu_host_alloc;
+    b->host_free = cu_host_free;
     b->upload = cu_upload;
     b->download = cu_download;
     b->memset = cu_memset;
