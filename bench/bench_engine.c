@@ -398,14 +398,7 @@ static int cmd_sweep(options *o) {
             return 2;
         }
     char dir[512];
-    if (o->out_dir) {
-        snprintf(dir, sizeof dir, "%s", o->out_dir);
-    } else {
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(dir, sizeof dir, "results/%Y%m%d-%H%M%S", &tm);
-    }
+    llm_run_dir(dir, sizeof dir, o->out_dir, "");
     if (sweep_mkdirs(dir)) {
         fprintf(stderr, "bench_engine: %s: %s\n", dir, strerror(errno));
         return 1;

@@ -299,14 +299,7 @@ static int run_point(const point_ctx *c, double rate, int conc, client_point *pt
 int client_bench_run(const client_bench_opts *o, const client_target *t, int nt,
                      const client_workload *w, int nw, char *err) {
     char dir[512];
-    if (o->out_dir) {
-        snprintf(dir, sizeof dir, "%s", o->out_dir);
-    } else {
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(dir, sizeof dir, "results/client-%Y%m%d-%H%M%S", &tm);
-    }
+    llm_run_dir(dir, sizeof dir, o->out_dir, "client-");
     int n_points = 0;
     for (int i = 0; i < nw; i++) {
         for (int k = 0; k < w[i].n_rates; k++)

@@ -136,3 +136,16 @@ const char *llm_fmt_bytes(uint64_t bytes, char *buf, size_t buflen) {
         snprintf(buf, buflen, "%.2f %s", v, units[u]);
     return buf;
 }
+
+void llm_run_dir(char *buf, size_t buflen, const char *dir, const char *prefix) {
+    if (dir) {
+        snprintf(buf, buflen, "%s", dir);
+        return;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    snprintf(buf, buflen, "results/%s%s", prefix, stamp);
+}

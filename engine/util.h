@@ -54,6 +54,10 @@ void llm_progress_finish(llm_progress *p);
 // Human-readable byte count ("1.23 GiB") into buf.
 const char *llm_fmt_bytes(uint64_t bytes, char *buf, size_t buflen);
 
+// A run's output directory: dir when given, else "results/<prefix>YYYYmmdd-HHMMSS"
+// (UTC now), written into buf.
+void llm_run_dir(char *buf, size_t buflen, const char *dir, const char *prefix);
+
 #ifdef __cplusplus
 }
 #endif

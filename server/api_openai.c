@@ -434,28 +434,32 @@ static enum MHD_Result finish_unary(http_req *q, gen *g, api_kind api, const api
     return http_send_json(q, 200, root);
 }
 
+// 1 when the prompt (field `param`) is empty or leaves no room for
+// max_tokens within the context: a 400 is queued into *ret.
+static int prompt_rejected(http_req *q, int n_ids, int max_tokens, const char *param,
+                           enum MHD_Result *ret) {
+    const int limit = q->s->max_model_len;
+    if (n_ids == 0) {
+        *ret = http_send_error(q, 400, NULL, param, NULL, "the prompt is empty");
+        return 1;
+    }
+    if (n_ids < limit && (long long)n_ids + max_tokens <= limit) return 0;
+    *ret = http_send_error(q, 400, NULL, param, "context_length_exceeded",
+                           "This model's maximum context length is %d tokens. However, you "
+                           "requested %lld tokens (%d in the %s, %d in the completion). Please "
+                           "reduce the length of the %s or completion.",
+                           limit, (long long)n_ids + max_tokens, n_ids, param, max_tokens, param);
+    return 1;
+}
+
 // Common tail of both endpoints: limits, submission, then the answer.
 static enum MHD_Result run_request(http_req *q, api_kind api, const api_opts *o,
                                    sampling_params *sp, int32_t *ids, int n_ids, char *echo) {
     server *s = q->s;
     enum MHD_Result ret;
-    if (n_ids == 0) {
-        ret = http_send_error(q, 400, NULL, api == API_CHAT ? "messages" : "prompt", NULL,
-                              "the prompt is empty");
-        goto out;
-    }
     if (!o->max_tokens_set && api == API_CHAT) sp->max_tokens = s->max_model_len - n_ids;
-    if (n_ids >= s->max_model_len || (long long)n_ids + sp->max_tokens > s->max_model_len) {
-        ret = http_send_error(q, 400, NULL, api == API_CHAT ? "messages" : "prompt",
-                              "context_length_exceeded",
-                              "This model's maximum context length is %d tokens. However, you "
-                              "requested %lld tokens (%d in the %s, %d in the completion). Please "
-                              "reduce the length of the %s or completion.",
-                              s->max_model_len, (long long)n_ids + sp->max_tokens, n_ids,
-                              api == API_CHAT ? "messages" : "prompt", sp->max_tokens,
-                              api == API_CHAT ? "messages" : "prompt");
+    if (prompt_rejected(q, n_ids, sp->max_tokens, api == API_CHAT ? "messages" : "prompt", &ret))
         goto out;
-    }
     char err[LLM_ERR_LEN];
     int status;
     if (o->stream) {
@@ -583,18 +587,10 @@ enum MHD_Result api_generate(http_req *q, cJSON *body, int chat) {
         if (n_ids < s->max_model_len && sp.max_tokens > s->max_model_len - n_ids)
             sp.max_tokens = s->max_model_len - n_ids;
     }
-    if (n_ids == 0) {
+    enum MHD_Result rejected;
+    if (prompt_rejected(q, n_ids, sp.max_tokens, "prompt", &rejected)) {
         free(ids);
-        return http_send_error(q, 400, NULL, "prompt", NULL, "the prompt is empty");
-    }
-    if (n_ids >= s->max_model_len || (long long)n_ids + sp.max_tokens > s->max_model_len) {
-        free(ids);
-        return http_send_error(q, 400, NULL, "prompt", "context_length_exceeded",
-                               "This model's maximum context length is %d tokens. However, you "
-                               "requested %lld tokens (%d in the prompt, %d in the completion). "
-                               "Please reduce the length of the prompt or completion.",
-                               s->max_model_len, (long long)n_ids + sp.max_tokens, n_ids,
-                               sp.max_tokens);
+        return rejected;
     }
     gen g;
     int status;

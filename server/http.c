@@ -29,6 +29,7 @@ enum MHD_Result http_send_text(http_req *q, int status, const char *content_type
     MHD_add_response_header(r, "Content-Type", content_type);
     add_common_headers(q, r);
     if (status == 503) MHD_add_response_header(r, "Retry-After", "1");
+    if (status == 405 && q->allow) MHD_add_response_header(r, "Allow", q->allow);
     enum MHD_Result ret = MHD_queue_response(q->conn, (unsigned)status, r);
     MHD_destroy_response(r);
     q->status = status;
@@ -362,22 +363,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             : !strcmp(method, "POST")                         ? R_POST
                                                               : 0;
     if (!(rt->methods & m)) {
-        struct MHD_Response *r;
-        char msg[256];
-        int n = snprintf(msg, sizeof msg,
-                         "{\"error\":{\"message\":\"method %s is not allowed on %s\",\"type\":"
-                         "\"method_not_allowed_error\",\"param\":null,\"code\":null}}",
-                         m ? method : "(other)", rt->path);
-        metrics_error(&s->metrics, 405, "method_not_allowed_error");
-        r = MHD_create_response_from_buffer((size_t)n, msg, MHD_RESPMEM_MUST_COPY);
-        if (!r) return MHD_NO;
-        MHD_add_response_header(r, "Content-Type", "application/json");
-        MHD_add_response_header(r, "Allow", rt->methods == R_GET ? "GET, HEAD" : "POST");
-        add_common_headers(q, r);
-        enum MHD_Result ret = MHD_queue_response(conn, 405, r);
-        MHD_destroy_response(r);
-        q->status = 405;
-        return ret;
+        q->allow = rt->methods == R_GET ? "GET, HEAD" : "POST";
+        return http_send_error(q, 405, NULL, NULL, NULL, "method %.20s is not allowed on %s",
+                               m ? method : "(other)", rt->path);
     }
     if (rt->protected_ && s->api_key && !key_ok(s, conn))
         return http_send_error(q, 401, NULL, NULL, "invalid_api_key",

@@ -63,10 +63,11 @@ typedef struct {
     int status;
     int prompt_tokens, completion_tokens;
     const char *finish_reason;
-    int streaming;    // the handler answered with a stream
-    int refs;         // the connection's, plus a stream's (api_common.h)
-    int closed_early; // the connection ended before the response was sent
-    char addr[64];    // client address, for the log
+    const char *allow; // the Allow header of a 405
+    int streaming;     // the handler answered with a stream
+    int refs;          // the connection's, plus a stream's (api_common.h)
+    int closed_early;  // the connection ended before the response was sent
+    char addr[64];     // client address, for the log
 } http_req;
 
 // --- responses (http.c) ---

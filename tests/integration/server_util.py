@@ -26,7 +26,7 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *args, log_path=None, env=None):
+    def __init__(self, *args, log_path=None, env=None, wait=True):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -35,7 +35,8 @@ class Server:
         e = dict(os.environ)
         e.update(env or {})
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=e)
-        self.wait_ready()
+        if wait:
+            self.wait_ready()
 
     def wait_ready(self, timeout=120):
         end = time.time() + timeout

@@ -506,26 +506,18 @@ def test_request_timeout_aborts(tmp_path):
 
 
 def test_health_is_503_while_loading(tmp_path):
-    s = Server.__new__(Server)
-    from server_util import free_port
-    import urllib.request, urllib.error
-    s.port = free_port()
-    s.url = f"http://127.0.0.1:{s.port}"
-    s.log_path = None
-    s.log = subprocess.DEVNULL
-    s.proc = subprocess.Popen([str(SERVER_BIN), "--model", str(MODEL), "--port", str(s.port), "--kv-cache-memory", "64MiB"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    s = Server(wait=False)  # polled from the start: it answers before the model is loaded
     seen = []
     end = time.time() + 60
     while time.time() < end:
         try:
-            with urllib.request.urlopen(s.url + "/health", timeout=2) as r:
-                seen.append((r.status, json.loads(r.read())["status"]))
-                break
-        except urllib.error.HTTPError as e:
-            seen.append((e.code, json.loads(e.read())["status"]))
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
+            st, _, body = s.request("GET", "/health", timeout=2)
+        except OSError:  # not listening yet
+            time.sleep(0.002)
+            continue
+        seen.append((st, body["status"]))
+        if st == 200:
+            break
         time.sleep(0.002)
     assert s.stop() == 0
     assert (503, "loading") in seen and seen[-1] == (200, "ok"), seen
