@@ -156,29 +156,6 @@ static int utf8_valid(const unsigned char *p, size_t n) {
 
 typedef enum { R_GET = 1, R_POST = 2 } route_methods;
 
-typedef struct {
-    const char *path;
-    int methods;
-    int protected_; // needs the API key
-    int needs_model;
-} route;
-
-static const route routes[] = {
-    {"/", R_GET, 0, 0},
-    {"/health", R_GET, 0, 0},
-    {"/metrics", R_GET, 0, 0},
-    {"/version", R_GET, 0, 0},
-    {"/openapi.json", R_GET, 0, 0},
-    {"/docs", R_GET, 0, 0},
-    {"/v1/models", R_GET, 1, 1},
-    {"/v1/completions", R_POST, 1, 1},
-    {"/v1/chat/completions", R_POST, 1, 1},
-    {"/generate", R_POST, 1, 1},
-    {"/chat", R_POST, 1, 1},
-    {"/tokenize", R_POST, 1, 1},
-    {"/detokenize", R_POST, 1, 1},
-};
-
 static enum MHD_Result send_health(http_req *q) {
     server *s = q->s;
     cJSON *o = cJSON_CreateObject();
@@ -243,15 +220,42 @@ static enum MHD_Result send_version(http_req *q) {
     return http_send_json(q, 200, o);
 }
 
-static enum MHD_Result dispatch(http_req *q, const route *rt, const char *method) {
-    const char *p = rt->path;
-    if (!strcmp(p, "/")) return send_root(q);
-    if (!strcmp(p, "/health")) return send_health(q);
-    if (!strcmp(p, "/metrics")) return send_metrics(q);
-    if (!strcmp(p, "/version")) return send_version(q);
-    if (!strcmp(p, "/openapi.json")) return api_openapi(q);
-    if (!strcmp(p, "/docs")) return api_docs(q);
-    if (!strcmp(p, "/v1/models")) return api_models(q);
+static enum MHD_Result api_generate_plain(http_req *q, cJSON *body) {
+    return api_generate(q, body, 0);
+}
+static enum MHD_Result api_generate_chat(http_req *q, cJSON *body) {
+    return api_generate(q, body, 1);
+}
+
+typedef struct {
+    const char *path;
+    int methods;
+    int protected_; // needs the API key
+    int needs_model;
+    enum MHD_Result (*get)(http_req *q);               // GET endpoints
+    enum MHD_Result (*post)(http_req *q, cJSON *body); // POST endpoints: the body's JSON object
+} route;
+
+static const route routes[] = {
+    {"/", R_GET, 0, 0, send_root, NULL},
+    {"/health", R_GET, 0, 0, send_health, NULL},
+    {"/metrics", R_GET, 0, 0, send_metrics, NULL},
+    {"/version", R_GET, 0, 0, send_version, NULL},
+    {"/openapi.json", R_GET, 0, 0, api_openapi, NULL},
+    {"/docs", R_GET, 0, 0, api_docs, NULL},
+    {"/v1/models", R_GET, 1, 1, api_models, NULL},
+    {"/v1/completions", R_POST, 1, 1, NULL, api_completions},
+    {"/v1/chat/completions", R_POST, 1, 1, NULL, api_chat_completions},
+    {"/generate", R_POST, 1, 1, NULL, api_generate_plain},
+    {"/chat", R_POST, 1, 1, NULL, api_generate_chat},
+    {"/tokenize", R_POST, 1, 1, NULL, api_tokenize},
+    {"/detokenize", R_POST, 1, 1, NULL, api_detokenize},
+};
+
+static enum MHD_Result dispatch(http_req *q, const route *rt) {
+    if (rt->get) return rt->get(q);
+
+    // POST endpoints with a JSON body
 
     // POST endpoints with a JSON body
     if (q->body_too_large)
@@ -280,21 +284,10 @@ static enum MHD_Result dispatch(http_req *q, const route *rt, const char *method
         else if (cJSON_IsString(model) && strcmp(model->valuestring, q->s->model_name) != 0)
             r = http_send_error(q, 404, NULL, "model", "model_not_found",
                                 "The model `%.200s` does not exist.", model->valuestring);
-        else if (!strcmp(p, "/v1/completions"))
-            r = api_completions(q, body);
-        else if (!strcmp(p, "/v1/chat/completions"))
-            r = api_chat_completions(q, body);
-        else if (!strcmp(p, "/generate"))
-            r = api_generate(q, body, 0);
-        else if (!strcmp(p, "/chat"))
-            r = api_generate(q, body, 1);
-        else if (!strcmp(p, "/tokenize"))
-            r = api_tokenize(q, body);
         else
-            r = api_detokenize(q, body);
+            r = rt->post(q, body);
     }
     cJSON_Delete(body);
-    (void)method;
     return r;
 }
 
@@ -382,7 +375,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 q->body_len > 2000 ? 2000 : (int)q->body_len, q->body ? q->body : "",
                 q->body_len > 2000 ? "..." : "");
     (void)version;
-    return dispatch(q, rt, method);
+    return dispatch(q, rt);
 }
 
 void http_req_ref(http_req *q) {
