@@ -77,7 +77,11 @@ static int run_step(rig *r, const chunk *ch, int n_seqs, float *logits, int all)
 }
 
 static double logit_tol(const backend *g, llm_dtype dt) {
-    if (dt == LLM_F32) return 1e-4;
+    // F32 weights: the two backends sum in different orders, and a last-bit
+    // difference can round a K/V value to the neighbouring fp16 (the cache is
+    // fp16, one ULP ~1e-3 relative), which later layers carry on: 1e-4 failed
+    // in a CI run (1.8e-4 on one seed), so the bound is the cache's ULP.
+    if (dt == LLM_F32) return 1e-3;
     if (dt == LLM_BF16 && g->info.cc_major >= 8) return 2e-2;
     return 5e-3;
 }
