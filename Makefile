@@ -19,7 +19,18 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_ARCH ?= 75 80 86 89 90
 CUDA_PTX  ?= $(lastword $(CUDA_ARCH))
 
-INCLUDES := -Iengine -Ikernels -Itokenizer -Iserver -Ibench -Itests
+# Folders are layers (README "Layout"): a folder sees its own headers and those
+# of the layers below it, never above, and its include path says exactly that,
+# so an upward include does not compile (`make check-layers` reports it too).
+INC_common    := -Icommon
+INC_kernels   := $(INC_common) -Ikernels
+INC_tokenizer := $(INC_common) -Itokenizer
+INC_engine    := $(INC_kernels) -Iengine
+INC_server    := $(INC_engine) -Itokenizer -Iserver
+INC_bench     := $(INC_engine) -Itokenizer -Ibench
+INC_tools     := $(INC_engine) -Itokenizer -Iserver -Ibench
+INC_tests     := $(INC_tools) -Itests
+INCLUDES  = $(INC_tests)
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -fopenmp $(INCLUDES) -MMD -MP
@@ -29,14 +40,17 @@ BUILD := build
 OBJ   := $(BUILD)/obj
 BIN   := $(BUILD)/bin
 
-# Every .c under these folders is library code, except the mains: files named
-# llm_*.c or bench_*.c, one binary each.
-SRC_DIRS  := engine kernels kernels/cpu tokenizer server bench
-ALL_SRC   := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
-MAIN_SRC  := $(foreach f,$(ALL_SRC),$(if $(filter llm_% bench_%,$(notdir $(f))),$(f)))
-LIB_SRC   := $(filter-out $(MAIN_SRC),$(ALL_SRC))
-BINARIES  := $(patsubst %.c,$(BIN)/%,$(notdir $(MAIN_SRC)))
-TEST_SRC  := tests/harness.c $(wildcard tests/unit/*.c)
+# Every .c under these folders is library code (libllm.a); each tools/*.c is
+# the main of one binary.
+SRC_DIRS  := common kernels kernels/cpu tokenizer engine server bench
+LIB_SRC   := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
+MAIN_SRC  := $(wildcard tools/*.c)
+BINARIES  := $(patsubst tools/%.c,$(BIN)/%,$(MAIN_SRC))
+TEST_SRC  := tests/harness.c tests/rig.c $(wildcard tests/unit/*.c tests/model/*.c tests/bench/*.c)
+# libraries a binary needs beyond libllm.a's own
+LIBS_llm_server   := -lmicrohttpd
+LIBS_llm_client   := -lcurl -lyaml
+LIBS_bench_engine := -lcurl -lyaml
 
 ifeq ($(CUDA),1)
 CU_SRC    := $(wildcard kernels/cuda/*.cu)
@@ -44,7 +58,7 @@ CU_OBJ    := $(patsubst %.cu,$(OBJ)/%.o,$(CU_SRC))
 GENCODE   := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
              -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
 NVCCFLAGS ?= -O2 -g
-ALL_NVCCFLAGS = -std=c++17 $(NVCCFLAGS) $(GENCODE) $(INCLUDES) -DLLM_CUDA=1 \
+ALL_NVCCFLAGS = -std=c++17 $(NVCCFLAGS) $(GENCODE) $(INC_kernels) -Ikernels/cuda -DLLM_CUDA=1 \
              -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter -MMD -MP
 ALL_CFLAGS += -DLLM_CUDA=1
 LDLIBS    += -L$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lstdc++ \
@@ -54,7 +68,7 @@ endif
 LIB_OBJ  := $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRC)) $(CU_OBJ)
 LIB      := $(BUILD)/libllm.a
 
-.PHONY: all help deps venv model test test-c test-py asan asan-build asan-run asan-server tsan-server fuzz format \
+.PHONY: all help deps venv model test check-layers test-c test-py asan asan-build asan-run asan-server tsan-server fuzz format \
         format-check clean
 
 all: $(BINARIES) $(BIN)/unit_tests
@@ -73,6 +87,15 @@ $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# each folder's include path (see INC_* above)
+$(OBJ)/common/%.o:    INCLUDES = $(INC_common)
+$(OBJ)/kernels/%.o:   INCLUDES = $(INC_kernels)
+$(OBJ)/tokenizer/%.o: INCLUDES = $(INC_tokenizer)
+$(OBJ)/engine/%.o:    INCLUDES = $(INC_engine)
+$(OBJ)/server/%.o:    INCLUDES = $(INC_server)
+$(OBJ)/bench/%.o:     INCLUDES = $(INC_bench)
+$(OBJ)/tools/%.o:     INCLUDES = $(INC_tools)
+
 $(OBJ)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(ALL_NVCCFLAGS) -c $< -o $@
@@ -81,22 +104,13 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/%: $(OBJ)/engine/%.o $(LIB)
+$(BIN)/%: $(OBJ)/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $< $(LIB) $(LDLIBS) -o $@
-$(BIN)/%: $(OBJ)/tokenizer/%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $< $(LIB) $(LDLIBS) -o $@
-$(BIN)/%: $(OBJ)/server/%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $< $(LIB) $(LDLIBS) -lmicrohttpd -o $@
-$(BIN)/%: $(OBJ)/bench/%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $< $(LIB) $(LDLIBS) -lcurl -lyaml -o $@
+	$(CC) $< $(LIB) $(LDLIBS) $(LIBS_$*) -o $@
 
 $(BIN)/unit_tests: $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
+	$(CC) $(filter %.o,$^) $(LIB) $(LDLIBS) -lcurl -lyaml -o $@
 
 # --- tests -----------------------------------------------------------------
 
@@ -105,12 +119,17 @@ JOBS ?= $(shell nproc)
 test:
 	$(MAKE) --no-print-directory -j$(JOBS) all
 	$(MAKE) --no-print-directory format-check
+	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory test-c
 	$(MAKE) --no-print-directory -j$(JOBS) asan-build
 	$(MAKE) --no-print-directory asan-run
 	$(MAKE) --no-print-directory test-py
 	$(MAKE) --no-print-directory asan-server
 	$(MAKE) --no-print-directory test-gpu-emu
+
+# no folder includes a header of a layer above its own (README "Layout")
+check-layers:
+	$(PYTHON) scripts/check_layers.py
 
 test-c: $(BIN)/unit_tests
 	$(BIN)/unit_tests
@@ -124,7 +143,7 @@ test-py: all
 # backend; gpu_bench measures copy bandwidth, a cuBLAS GEMM and the matmul
 # kernels. A CUDA build compiles both (`make`); only `make test-gpu` runs them,
 # where a missing GPU is a failure (run by hand, gpu_tests skips without one).
-GPU_TEST_SRC := tests/harness.c tests/unit/tiny_model.c tests/gpu/gpu_util.c \
+GPU_TEST_SRC := tests/harness.c tests/rig.c tests/unit/tiny_model.c tests/gpu/gpu_util.c \
                 $(wildcard tests/gpu/test_*.c)
 ifeq ($(CUDA),1)
 all: $(BIN)/gpu_tests $(BIN)/gpu_bench
@@ -134,9 +153,10 @@ $(BIN)/gpu_tests: $(patsubst %.c,$(OBJ)/%.o,$(GPU_TEST_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
 
-$(BIN)/gpu_bench: $(OBJ)/tests/gpu/bench_kernels.o $(LIB)
+# the CUDA micro-benchmarks (kernels/cuda/dev/): a development tool, not in libllm.a
+$(BIN)/gpu_bench: $(OBJ)/kernels/cuda/dev/gpu_bench.o $(OBJ)/kernels/cuda/dev/cuda_bench.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $< $(LIB) $(LDLIBS) -o $@
+	$(CC) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
 
 # The op tests run again on small shapes under compute-sanitizer: memcheck
 # (out-of-bounds and misaligned accesses, errors of CUDA calls) on all of them,
@@ -161,7 +181,7 @@ test-gpu:
 EMU_DIR := tests/gpu/emu
 EMU_CU  := cuda_backend cuda_ops cuda_matmul cuda_attention cuda_device
 EMU_OBJ := $(OBJ)/emu/emu.o $(patsubst %,$(OBJ)/emu/%.o,$(EMU_CU))
-EMU_CXXFLAGS = -std=c++17 -O1 -g -I$(EMU_DIR)/include $(INCLUDES) -Ikernels/cuda -DLLM_CUDA=1 \
+EMU_CXXFLAGS = -std=c++17 -O1 -g -I$(EMU_DIR)/include $(INC_kernels) -Ikernels/cuda -DLLM_CUDA=1 \
                -Wall -Wextra -Werror -Wno-unused-parameter -Wno-unknown-pragmas
 .PHONY: test-gpu-emu
 test-gpu-emu:
@@ -221,10 +241,10 @@ endif
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 # the library sources each target needs
-FUZZ_SRC_safetensors := engine/safetensors.c engine/dtype.c engine/util.c
-FUZZ_SRC_tokenizer   := $(filter-out tokenizer/llm_%,$(wildcard tokenizer/*.c)) engine/util.c
+FUZZ_SRC_safetensors := engine/safetensors.c $(wildcard common/*.c)
+FUZZ_SRC_tokenizer   := $(wildcard tokenizer/*.c common/*.c)
 FUZZ_SRC_chat_template := $(FUZZ_SRC_tokenizer)
-FUZZ_SRC_request := server/params.c engine/sampler.c engine/util.c
+FUZZ_SRC_request := server/params.c engine/sampler.c $(wildcard common/*.c)
 fuzz: $(addprefix fuzz-,$(FUZZ_TARGETS))
 fuzz-%: tests/fuzz/fuzz_%.c
 	@mkdir -p $(BUILD)/fuzz fuzz-out/$*

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "utf8.h"
 #include "util.h"
 
 // Bytes of the little-endian header length that opens every file.
@@ -55,37 +56,11 @@ static int json_uint(const cJSON *j, uint64_t *out) {
     return 0;
 }
 
-// Length of the valid UTF-8 sequence at s[0..n), or 0 when it is invalid
-// (overlong forms, surrogates and code points past U+10FFFF are invalid).
+// Length of the valid UTF-8 sequence at s[0..n), or 0 when it is invalid.
 static size_t utf8_seq_len(const uint8_t *s, size_t n) {
-    uint8_t c = s[0];
-    size_t len;
-    uint8_t lo = 0x80, hi = 0xbf; // range of the second byte
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    return len;
-}
-
-static int utf8_valid(const char *s) {
-    size_t n = strlen(s);
-    for (size_t i = 0, k; i < n; i += k)
-        if (!(k = utf8_seq_len((const uint8_t *)s + i, n - i))) return 0;
-    return 1;
+    uint32_t cp;
+    int k = utf8_decode((const char *)s, n, &cp);
+    return k > 0 ? (size_t)k : 0;
 }
 
 // The reference decodes the header as strict UTF-8 and parses it with a strict
@@ -617,7 +592,7 @@ static int check_write(const st_write_tensor *ts, int n, const char *const *meta
                        uint64_t *nbytes, char *err) {
     for (int i = 0; i < n; i++) {
         const st_write_tensor *t = &ts[i];
-        if (!t->name || !utf8_valid(t->name) || !strcmp(t->name, "__metadata__"))
+        if (!t->name || !utf8_valid(t->name, strlen(t->name)) || !strcmp(t->name, "__metadata__"))
             return llm_errf(err, "tensor %d: name missing, not UTF-8 or reserved", i);
         if (t->dtype >= LLM_DTYPE_COUNT)
             return llm_errf(err, "tensor '%s': bad dtype %d", t->name, (int)t->dtype);
@@ -635,7 +610,7 @@ static int check_write(const st_write_tensor *ts, int n, const char *const *meta
         if (nbytes[i] && !t->data) return llm_errf(err, "tensor '%s': no data", t->name);
     }
     for (int i = 0; i < 2 * n_meta; i++)
-        if (!meta_kv[i] || !utf8_valid(meta_kv[i]))
+        if (!meta_kv[i] || !utf8_valid(meta_kv[i], strlen(meta_kv[i])))
             return llm_errf(err, "metadata entry %d is missing or not UTF-8", i / 2);
     const char **names = malloc((size_t)(n ? n : 1) * sizeof *names);
     if (!names) return llm_errf(err, "out of memory");

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api_common.h"
+#include "utf8.h"
 #include "util.h"
 
 // --- responses ---
@@ -123,32 +124,6 @@ static int key_ok(server *s, struct MHD_Connection *c) {
     for (size_t i = 0; i < a; i++)
         diff |= (unsigned char)h[i] ^ (unsigned char)s->api_key[i % (b ? b : 1)];
     return diff == 0;
-}
-
-static int utf8_valid(const unsigned char *p, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        int len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-        if (!len || c > 0xf4 || i + (size_t)len > n) return 0;
-        for (int k = 1; k < len; k++)
-            if ((p[i + (size_t)k] & 0xc0) != 0x80) return 0;
-        if (len == 3) {
-            unsigned c1 = p[i + 1];
-            if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0))
-                return 0; // overlong, surrogate
-        }
-        if (len == 4) {
-            unsigned c1 = p[i + 1];
-            if ((c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90)) return 0;
-        }
-        i += (size_t)len;
-    }
-    return 1;
 }
 
 // Bodies up to this many times the limit are drained before the 413.
@@ -265,7 +240,7 @@ static enum MHD_Result dispatch(http_req *q, const route *rt) {
     if (!q->body_len)
         return http_send_error(q, 400, NULL, NULL, NULL,
                                "request body is empty: expected a JSON object");
-    if (!utf8_valid((const unsigned char *)q->body, q->body_len))
+    if (!utf8_valid(q->body, q->body_len))
         return http_send_error(q, 400, NULL, NULL, NULL, "request body is not valid UTF-8");
     const char *end = NULL;
     cJSON *body = cJSON_ParseWithLengthOpts(q->body, q->body_len, &end, 0);

@@ -1,6 +1,7 @@
 // gpu_util.h - shared helpers of the GPU tests (tests/gpu/test_*.c): the CUDA
 // and CPU backends, fresh random inputs, poisoned device buffers and the
-// relative-error check of METHOD.md.
+// relative-error check (L2 norm of the difference over the L2 norm of the CPU
+// result, so near-zero elements do not blow the ratio up).
 //
 // No GPU: each test is skipped with the reason, and gpu_tests exits 0, unless
 // LLM_REQUIRE_GPU is set (as `make test-gpu` does), where a missing GPU fails

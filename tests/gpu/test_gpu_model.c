@@ -17,6 +17,7 @@
 #include "forward.h"
 #include "gpu_util.h"
 #include "harness.h"
+#include "rig.h"
 #include "unit/tiny_model.h"
 #include "util.h"
 
@@ -46,34 +47,13 @@ typedef struct {
 } chunk;
 
 static int run_step(rig *r, const chunk *ch, int n_seqs, float *logits, int all) {
-    int32_t tok[64], pos[64], slot[64], qs[9], ctx[8], bt[8 * 16];
-    int n = 0;
-    qs[0] = 0;
+    int pages[8][16];
+    rig_chunk rc[8];
     for (int s = 0; s < n_seqs; s++) {
-        for (int i = 0; i < ch[s].len; i++, n++) {
-            int p = ch[s].done + i;
-            tok[n] = ch[s].ids[p];
-            pos[n] = p;
-            slot[n] = (ch[s].page0 + p / BS) * BS + p % BS;
-        }
-        qs[s + 1] = n;
-        ctx[s] = ch[s].done + ch[s].len;
-        for (int j = 0; j < 16; j++) bt[s * 16 + j] = ch[s].page0 + j;
+        for (int j = 0; j < 16; j++) pages[s][j] = ch[s].page0 + j;
+        rc[s] = (rig_chunk){ch[s].ids, ch[s].done, ch[s].len, pages[s]};
     }
-    forward_batch b = {.n_tokens = n,
-                       .n_seqs = n_seqs,
-                       .token_ids = tok,
-                       .positions = pos,
-                       .slot_mapping = slot,
-                       .query_start = qs,
-                       .context_len = ctx,
-                       .block_tables = bt,
-                       .max_blocks = 16,
-                       .all_logits = all};
-    char err[LLM_ERR_LEN] = "";
-    int rc = forward_run(r->f, &b, logits, err);
-    CHECK_MSG(rc == 0, "forward_run on %s: %s", device_name(r->b->info.kind), err);
-    return rc;
+    return rig_run(r->f, rc, n_seqs, BS, 16, logits, all);
 }
 
 static double logit_tol(const backend *g, llm_dtype dt) {

@@ -7,6 +7,7 @@
 
 #include "forward.h"
 #include "harness.h"
+#include "rig.h"
 #include "tiny_model.h"
 #include "util.h"
 
@@ -162,34 +163,9 @@ static void rig_close(rig *r) {
 // Runs chunks: seq s gets ids[s][done[s] .. done[s] + len[s]) in one batch.
 static int run_batch(rig *r, int n_seqs, const int *const *ids, const int *done, const int *len,
                      const int (*pages)[16], float *logits, int all) {
-    int32_t tok[256], pos[256], slot[256], qs[9], ctx[8], bt[8 * 16];
-    int n = 0;
-    qs[0] = 0;
-    for (int s = 0; s < n_seqs; s++) {
-        for (int i = 0; i < len[s]; i++, n++) {
-            int p = done[s] + i;
-            tok[n] = ids[s][p];
-            pos[n] = p;
-            slot[n] = pages[s][p / BS] * BS + p % BS;
-        }
-        qs[s + 1] = n;
-        ctx[s] = done[s] + len[s];
-        for (int j = 0; j < 16; j++) bt[s * 16 + j] = pages[s][j];
-    }
-    forward_batch b = {.n_tokens = n,
-                       .n_seqs = n_seqs,
-                       .token_ids = tok,
-                       .positions = pos,
-                       .slot_mapping = slot,
-                       .query_start = qs,
-                       .context_len = ctx,
-                       .block_tables = bt,
-                       .max_blocks = 16,
-                       .all_logits = all};
-    char err[LLM_ERR_LEN] = "";
-    int rc = forward_run(r->f, &b, logits, err);
-    CHECK_MSG(rc == 0, "%s", err);
-    return rc;
+    rig_chunk ch[8];
+    for (int s = 0; s < n_seqs; s++) ch[s] = (rig_chunk){ids[s], done[s], len[s], pages[s]};
+    return rig_run(r->f, ch, n_seqs, BS, 16, logits, all);
 }
 
 static const int pages_a[16] = {5, 3, 60, 1, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29};

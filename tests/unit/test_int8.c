@@ -12,6 +12,7 @@
 #include "cpu/cpu_simd.h"
 #include "forward.h"
 #include "harness.h"
+#include "rig.h"
 #include "model.h"
 #include "quant.h"
 #include "tiny_model.h"
@@ -318,19 +319,10 @@ static void run_logits(const model_weights *m, float *logits, int n) {
     forward_ctx *f = b ? forward_create(b, m, &fo, err) : NULL;
     CHECK_MSG(f != NULL, "%s", err);
     if (f) {
-        int32_t ids[32], pos[32], qs[2] = {0, n}, ctx[1] = {n}, bt[2] = {0, 1};
-        for (int i = 0; i < n; i++) ids[i] = (i * 37 + 5) % m->cfg.vocab_size, pos[i] = i;
-        forward_batch fb = {.n_tokens = n,
-                            .n_seqs = 1,
-                            .token_ids = ids,
-                            .positions = pos,
-                            .slot_mapping = pos,
-                            .query_start = qs,
-                            .context_len = ctx,
-                            .block_tables = bt,
-                            .max_blocks = 2,
-                            .all_logits = 1};
-        CHECK_MSG(forward_run(f, &fb, logits, err) == 0, "%s", err);
+        int ids[32];
+        const int pages[2] = {0, 1};
+        for (int i = 0; i < n; i++) ids[i] = (i * 37 + 5) % m->cfg.vocab_size;
+        rig_run(f, &(rig_chunk){ids, 0, n, pages}, 1, 16, 2, logits, 1);
     }
     forward_destroy(f);
     if (b) b->destroy(b);

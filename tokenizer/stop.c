@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "util.h"
 
 // Longest UTF-8 sequence minus one: the most bytes of an unfinished character.
@@ -21,33 +22,6 @@ struct stop_checker {
     size_t buf_cap;
     int hit; // index of the stop string hit, -1 before
 };
-
-static int is_cont(unsigned char b) {
-    return (b & 0xc0) == 0x80;
-}
-
-// Bytes of the character a lead byte starts; 0 for a continuation or an
-// invalid byte.
-static size_t utf8_seq_len(unsigned char b) {
-    if (b < 0x80) return 1;
-    if ((b & 0xe0) == 0xc0) return 2;
-    if ((b & 0xf0) == 0xe0) return 3;
-    if ((b & 0xf8) == 0xf0) return 4;
-    return 0;
-}
-
-// 1 when s[0, n) is whole UTF-8 characters (by structure: lead byte, then
-// its continuation bytes).
-static int utf8_whole(const char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8_seq_len((unsigned char)s[i]);
-        if (!len || len > n - i) return 0;
-        for (size_t k = 1; k < len; k++)
-            if (!is_cont((unsigned char)s[i + k])) return 0;
-        i += len;
-    }
-    return 1;
-}
 
 stop_checker *stop_create(const char *const *strings, int n, char *err) {
     if (n < 0) {
@@ -68,7 +42,7 @@ stop_checker *stop_create(const char *const *strings, int n, char *err) {
             llm_errf(err, "stop string %d is empty", i);
             goto fail;
         }
-        if (!utf8_whole(strings[i], c->len[i])) {
+        if (!utf8_valid(strings[i], c->len[i])) {
             llm_errf(err, "stop string %d is not valid UTF-8", i);
             goto fail;
         }
@@ -93,15 +67,6 @@ void stop_destroy(stop_checker *c) {
     free(c->held);
     free(c->buf);
     free(c);
-}
-
-// Bytes at the end of t[0, n) that start a character but do not finish it.
-static size_t utf8_incomplete_tail(const char *t, size_t n) {
-    size_t k = 0;
-    while (k < UTF8_MAX_TAIL && k < n && is_cont((unsigned char)t[n - 1 - k])) k++;
-    if (k == n) return 0; // no lead byte: invalid, nothing to wait for
-    size_t need = utf8_seq_len((unsigned char)t[n - 1 - k]);
-    return need > k + 1 ? k + 1 : 0;
 }
 
 // The longest tail of t[0, n) that is a proper prefix of some stop string.

@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "forward.h"
 #include "harness.h"
+#include "rig.h"
 #include "util.h"
 
 #define MODEL "models/SmolLM2-135M-Instruct"
@@ -66,9 +67,8 @@ TEST(golden_logits_match_transformers) {
     const int vocab = 49152;
     float *got = malloc(sizeof(float) * vocab), *want = malloc(sizeof(float) * vocab);
     float *step = malloc(sizeof(float) * vocab);
-    int32_t pos[512], slot[512], bt[32];
+    int bt[32];
     for (int i = 0; i < 32; i++) bt[i] = 31 - i;
-    for (int i = 0; i < 512; i++) pos[i] = i, slot[i] = bt[i / 16] * 16 + i % 16;
     const cJSON *p;
     double worst = 0;
     cJSON_ArrayForEach(p, cJSON_GetObjectItem(g, "prompts")) {
@@ -81,17 +81,7 @@ TEST(golden_logits_match_transformers) {
         FILE *fp = fopen(path, "rb");
         CHECK(fp && fread(want, sizeof(float), vocab, fp) == (size_t)vocab);
         if (fp) fclose(fp);
-        int32_t qs[2] = {0, n}, ctx[1] = {n};
-        forward_batch fb = {.n_tokens = n,
-                            .n_seqs = 1,
-                            .token_ids = ids,
-                            .positions = pos,
-                            .slot_mapping = slot,
-                            .query_start = qs,
-                            .context_len = ctx,
-                            .block_tables = bt,
-                            .max_blocks = 32};
-        CHECK_MSG(forward_run(f, &fb, got, err) == 0, "%s", err);
+        rig_run(f, &(rig_chunk){ids, 0, n, bt}, 1, 16, 32, got, 0);
         double d = 0;
         int am = 0;
         for (int v = 0; v < vocab; v++) {
@@ -105,17 +95,7 @@ TEST(golden_logits_match_transformers) {
         // the same prompt token by token through the KV cache: the same logits
         if (n <= 48) {
             for (int t = 0; t < n; t++) {
-                int32_t q1[2] = {0, 1}, c1[1] = {t + 1};
-                forward_batch one = {.n_tokens = 1,
-                                     .n_seqs = 1,
-                                     .token_ids = ids + t,
-                                     .positions = pos + t,
-                                     .slot_mapping = slot + t,
-                                     .query_start = q1,
-                                     .context_len = c1,
-                                     .block_tables = bt,
-                                     .max_blocks = 32};
-                CHECK(forward_run(f, &one, step, err) == 0);
+                rig_run(f, &(rig_chunk){ids, t, 1, bt}, 1, 16, 32, step, 0);
             }
             CHECK(memcmp(step, got, sizeof(float) * vocab) == 0);
         }

@@ -1,10 +1,10 @@
-// cuda_bench.cu - the measurements behind tests/gpu/bench_kernels.c: the two
-// ceilings of METHOD.md (device-to-device copy bandwidth, a large cuBLAS fp16
-// GEMM) and the backend's own matmul, each timed with CUDA events on the
-// backend's stream after a warm-up, median of the repeats.
+// cuda_bench.cu - the measurements behind gpu_bench (gpu_bench.c): the GPU's two
+// ceilings (device-to-device copy bandwidth, a large cuBLAS fp16 GEMM) and the backend's own
+// matmul, each timed with CUDA events on the backend's stream after a warm-up, median of the
+// repeats.
 #include <stdlib.h>
 
-#include "cuda_backend.h"
+#include "cuda_bench.h"
 #include "cuda_common.cuh"
 
 #define BENCH_WARMUP 3
@@ -55,7 +55,8 @@ done:
     return rc;
 }
 
-// Uniform values in [-1, 1) from a hash of the index (never zeros: METHOD.md).
+// Uniform values in [-1, 1) from a hash of the index (never zeros: a zero
+// operand would let the hardware skip work and time too fast).
 __global__ void fill_f16_kernel(__half *p, size_t n, uint32_t seed) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {

@@ -1,4 +1,4 @@
-// bench_kernels.c - gpu_bench: the two ceilings of the GPU (device-to-device
+// gpu_bench.c - gpu_bench: the two ceilings of the GPU (device-to-device
 // copy bandwidth, cuBLAS fp16 GEMM rate) and the backend's matmul at
 // llama-3-8b's shapes, as achieved GB/s and as a fraction of the copy
 // bandwidth (decode is bandwidth-bound: that fraction is the figure to raise).
@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/dev/cuda_bench.h"
 #include "util.h"
 
 #define COPY_BYTES (1ull << 30)
