@@ -84,59 +84,38 @@ static void log_startup(const engine *e) {
 // = 56 MiB for llama-3-8b at 2048 tokens), split-decode partial sums.
 #define GPU_LAZY_WORKSPACE_BYTES (256ull << 20)
 
-// Sizes the KV pool (DESIGN.md "Memory budget"): budget = total x utilization;
-// KV = budget - weights - activation peak - overhead, or the explicit override.
+// Sizes the KV pool by the memory plan (engine.h), from the device's memory
+// now that the weights and the workspace are in it.
 static int size_kv(engine *e, char *err) {
     engine_stats *s = &e->st;
     uint64_t free_b = 0, total_b = 0;
     e->bk->memory_info(e->bk, &free_b, &total_b);
+    uint64_t overhead = 0; // the CPU backend has no context or library workspaces
     if (e->bk->info.kind == DEVICE_CPU) {
         // the CPU's "device" is host RAM: what is available (or --device-memory)
         // plus the weights, which are already resident
         total_b = e->cfg.device_memory ? e->cfg.device_memory : free_b + s->weights;
-    }
-    s->device_total = total_b;
-    s->activations = forward_workspace_bytes(e->fwd);
-    s->overhead = 0; // the CPU backend has no context or library workspaces
-    if (e->bk->info.kind != DEVICE_CPU) {
+    } else {
         // measured: what is resident beyond our weights and activations (the
         // CUDA context, the cuBLAS handle, other processes), plus room for the
         // workspaces the backend grows on first use
-        uint64_t used = total_b - free_b, ours = s->weights + s->activations;
-        s->overhead = (used > ours ? used - ours : 0) + GPU_LAZY_WORKSPACE_BYTES;
+        uint64_t used = total_b - free_b, ours = s->weights + forward_workspace_bytes(e->fwd);
+        overhead = (used > ours ? used - ours : 0) + GPU_LAZY_WORKSPACE_BYTES;
     }
-    s->page_bytes = forward_page_bytes(&e->model->cfg, e->cfg.block_size);
-    uint64_t kv;
-    if (e->cfg.kv_cache_memory) {
-        kv = e->cfg.kv_cache_memory;
-        s->budget = s->weights + s->activations + s->overhead + kv;
-    } else {
-        s->budget = (uint64_t)((double)total_b * e->cfg.gpu_memory_utilization);
-        uint64_t fixed = s->weights + s->activations + s->overhead;
-        if (s->budget <= fixed) {
-            char a[32], b[32];
-            return llm_errf(
-                err,
-                "no memory left for the KV cache: budget %s (%.2f of the device) <= weights + "
-                "activations + overhead %s; raise --gpu-memory-utilization or set "
-                "--kv-cache-memory",
-                llm_fmt_bytes(s->budget, a, sizeof a), e->cfg.gpu_memory_utilization,
-                llm_fmt_bytes(fixed, b, sizeof b));
-        }
-        kv = s->budget - fixed;
-    }
-    uint64_t pages = kv / s->page_bytes;
-    if (pages < 1)
-        return llm_errf(err, "KV cache memory %" PRIu64 " bytes holds no page of %" PRIu64 " bytes",
-                        kv, s->page_bytes);
-    if (pages > INT32_MAX / (uint64_t)e->cfg.block_size)
-        pages = INT32_MAX / (uint64_t)e->cfg.block_size;
-    s->pages_total = (int)pages;
-    s->block_size = e->cfg.block_size;
-    s->kv_tokens = (int64_t)pages * e->cfg.block_size;
-    s->kv_allocated = pages * s->page_bytes;
-    s->max_model_len = e->cfg.max_model_len;
-    s->max_concurrency = (double)s->kv_tokens / (double)s->max_model_len;
+    engine_memory_plan p;
+    if (engine_plan_memory(&e->cfg, &e->model->cfg, s->weights, total_b, overhead, &p, err))
+        return -1;
+    s->device_total = p.device_total;
+    s->budget = p.budget;
+    s->activations = p.activations;
+    s->overhead = p.overhead;
+    s->page_bytes = p.page_bytes;
+    s->pages_total = p.pages;
+    s->block_size = p.block_size;
+    s->kv_tokens = p.kv_tokens;
+    s->kv_allocated = p.kv_bytes;
+    s->max_model_len = p.max_model_len;
+    s->max_concurrency = p.max_concurrency;
     return 0;
 }
 
@@ -179,8 +158,7 @@ engine *engine_create(const engine_config *cfg, char *err) {
     }
     if (!e->model) goto fail;
     const model_config *mc = &e->model->cfg;
-    if (e->cfg.max_model_len == 0 || e->cfg.max_model_len > mc->max_position)
-        e->cfg.max_model_len = mc->max_position;
+    e->cfg.max_model_len = engine_max_model_len(cfg, mc);
     e->st.weights = e->model->weight_bytes;
     e->st.weights_embed = e->model->embed_bytes;
     e->st.weights_int8 = e->model->int8_bytes;

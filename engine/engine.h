@@ -87,6 +87,46 @@ typedef struct {
 
 typedef struct engine engine;
 
+// The memory plan, as vLLM defines it: budget = device_total x
+// gpu_memory_utilization; KV bytes = budget - weights - activations (the
+// forward workspace at max_num_batched_tokens) - runtime overhead, or
+// kv_cache_memory when given; pages = KV bytes / page bytes.
+typedef struct {
+    uint64_t device_total; // device memory (the CPU backend: --device-memory or RAM + weights)
+    uint64_t budget;       // device_total x utilization, or the fixed parts + kv_cache_memory
+    uint64_t weights;
+    uint64_t activations; // forward_workspace_estimate at the engine's limits
+    uint64_t overhead;    // runtime overhead (CUDA context, cuBLAS, lazily grown workspaces)
+    uint64_t page_bytes;  // one page, all layers, K and V
+    uint64_t kv_bytes;    // pages x page_bytes
+    int pages;
+    int block_size;
+    int max_model_len;
+    int64_t kv_tokens;      // pages x block_size
+    double max_concurrency; // kv_tokens / max_model_len
+} engine_memory_plan;
+
+// The longest sequence cfg allows on a model of config mc: cfg->max_model_len,
+// or the model's maximum when that is 0 or larger.
+int engine_max_model_len(const engine_config *cfg, const model_config *mc);
+
+// The one computation of the memory plan: for a model of config mc whose
+// weights take `weights` bytes, on a device of device_total bytes with
+// `overhead` bytes of runtime overhead, at cfg's limits. engine_create calls it
+// with what it loaded and measured, engine_plan_dry_run with predictions, so
+// the start-up log and `bench_engine memory --dry-run` cannot disagree.
+// Returns 0, or -1 with err when the budget leaves no KV page.
+int engine_plan_memory(const engine_config *cfg, const model_config *mc, uint64_t weights,
+                       uint64_t device_total, uint64_t overhead, engine_memory_plan *p, char *err);
+
+// The plan without loading a weight: mc from cfg's config.json or synthetic
+// shape (with cfg->quantization applied), weights from model_weight_bytes in
+// the dtype the engine would load, device_total = cfg->device_memory or (the
+// CPU's "device") available RAM + weights, no overhead. Returns 0, or -1 with
+// err (unreadable config, or no KV page fits).
+int engine_plan_dry_run(const engine_config *cfg, model_config *mc, engine_memory_plan *p,
+                        char *err);
+
 // Loads the model, creates the backend, sizes the KV cache from the memory
 // budget (DESIGN.md "Memory budget") and logs it when verbose. Returns NULL
 // with err on failure (bad model, device, or a budget that leaves no KV room).

@@ -128,6 +128,67 @@ uint64_t forward_page_bytes(const model_config *c, int block_size) {
     return 2ull * (uint64_t)c->n_layers * (uint64_t)block_size * (uint64_t)config_kv_dim(c) * 2ull;
 }
 
+// The workspace: every buffer forward_create allocates besides weights and
+// the KV pool, one entry each; forward_workspace_estimate sums the same list.
+enum {
+    WS_X,
+    WS_XB,
+    WS_Q,
+    WS_K,
+    WS_V,
+    WS_ATT,
+    WS_OUT,
+    WS_GATE,
+    WS_UP, // [max_tokens, width] f32
+    WS_SEL,
+    WS_LOGITS,   // [logit_rows, dim/vocab] f32
+    WS_INV_FREQ, // [head_dim / 2] f32
+    WS_IDS,
+    WS_POS,
+    WS_SLOTS,
+    WS_SEQ_OF,
+    WS_ROWS,
+    WS_ARGMAX, // [max_tokens] int32
+    WS_QSTART,
+    WS_CTX,
+    WS_BTAB, // per sequence, int32
+    WS_COUNT
+};
+
+// Rows of the logits workspace: a step's sequences, at least a few so that
+// all-position logits (a prompt's) come in chunks of more than one row.
+#define MIN_LOGIT_ROWS 16
+static int logit_rows(const forward_opts *o) {
+    return o->max_seqs > MIN_LOGIT_ROWS ? o->max_seqs : MIN_LOGIT_ROWS;
+}
+
+static void workspace_sizes(const model_config *c, const forward_opts *o, size_t *ws) {
+    const size_t T = (size_t)o->max_tokens, S = (size_t)o->max_seqs, R = (size_t)logit_rows(o);
+    const size_t q_dim = (size_t)config_q_dim(c), kv_dim = (size_t)config_kv_dim(c);
+    const size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim;
+    const size_t max_blocks = ((size_t)o->max_context + o->block_size - 1) / o->block_size;
+    const size_t f32 = sizeof(float), i32 = sizeof(int32_t);
+    ws[WS_X] = ws[WS_XB] = ws[WS_OUT] = T * dim * f32;
+    ws[WS_Q] = ws[WS_ATT] = T * q_dim * f32;
+    ws[WS_K] = ws[WS_V] = T * kv_dim * f32;
+    ws[WS_GATE] = ws[WS_UP] = T * hidden * f32;
+    ws[WS_SEL] = R * dim * f32;
+    ws[WS_LOGITS] = R * (size_t)c->vocab_size * f32;
+    ws[WS_INV_FREQ] = (size_t)c->head_dim / 2 * f32;
+    ws[WS_IDS] = ws[WS_POS] = ws[WS_SLOTS] = ws[WS_SEQ_OF] = ws[WS_ROWS] = ws[WS_ARGMAX] = T * i32;
+    ws[WS_QSTART] = (S + 1) * i32;
+    ws[WS_CTX] = S * i32;
+    ws[WS_BTAB] = S * max_blocks * i32;
+}
+
+uint64_t forward_workspace_estimate(const model_config *c, const forward_opts *opts) {
+    size_t ws[WS_COUNT];
+    workspace_sizes(c, opts, ws);
+    uint64_t total = 0;
+    for (int i = 0; i < WS_COUNT; i++) total += ws[i];
+    return total;
+}
+
 forward_ctx *forward_create(backend *b, const model_weights *m, const forward_opts *opts,
                             char *err) {
     const model_config *c = &m->cfg;
@@ -168,42 +229,27 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
 
     if (opts->num_blocks > 0 && forward_alloc_kv(f, opts->num_blocks, err)) goto fail;
 
+    size_t ws[WS_COUNT];
+    workspace_sizes(c, opts, ws);
+    void *p[WS_COUNT];
+    for (int i = 0; i < WS_COUNT; i++)
+        if (!(p[i] = dev_alloc(f, ws[i], &f->workspace_bytes, err))) goto fail;
+    f->x = p[WS_X], f->xb = p[WS_XB], f->q = p[WS_Q], f->k = p[WS_K], f->v = p[WS_V];
+    f->att = p[WS_ATT], f->out = p[WS_OUT], f->gate = p[WS_GATE], f->up = p[WS_UP];
+    f->sel = p[WS_SEL], f->logits = p[WS_LOGITS], f->inv_freq = p[WS_INV_FREQ];
+    f->d_ids = p[WS_IDS], f->d_pos = p[WS_POS], f->d_slots = p[WS_SLOTS];
+    f->d_seq_of = p[WS_SEQ_OF], f->d_rows = p[WS_ROWS], f->d_argmax = p[WS_ARGMAX];
+    f->d_qstart = p[WS_QSTART], f->d_ctx = p[WS_CTX], f->d_btab = p[WS_BTAB];
+    f->logit_rows = logit_rows(opts);
     const size_t T = (size_t)opts->max_tokens;
-    f->logit_rows = opts->max_seqs > 16 ? opts->max_seqs : 16;
-    uint64_t *ws = &f->workspace_bytes;
-    size_t q_dim = (size_t)config_q_dim(c), kv_dim = (size_t)config_kv_dim(c);
-    if (!(f->x = dev_alloc(f, T * c->dim * 4, ws, err)) ||
-        !(f->xb = dev_alloc(f, T * c->dim * 4, ws, err)) ||
-        !(f->q = dev_alloc(f, T * q_dim * 4, ws, err)) ||
-        !(f->k = dev_alloc(f, T * kv_dim * 4, ws, err)) ||
-        !(f->v = dev_alloc(f, T * kv_dim * 4, ws, err)) ||
-        !(f->att = dev_alloc(f, T * q_dim * 4, ws, err)) ||
-        !(f->out = dev_alloc(f, T * c->dim * 4, ws, err)) ||
-        !(f->gate = dev_alloc(f, T * c->hidden_dim * 4, ws, err)) ||
-        !(f->up = dev_alloc(f, T * c->hidden_dim * 4, ws, err)) ||
-        !(f->sel = dev_alloc(f, (size_t)f->logit_rows * c->dim * 4, ws, err)) ||
-        !(f->logits = dev_alloc(f, (size_t)f->logit_rows * c->vocab_size * 4, ws, err)) ||
-        !(f->inv_freq = dev_alloc(f, (size_t)c->head_dim / 2 * 4, ws, err)))
-        goto fail;
-    const size_t S = (size_t)opts->max_seqs;
-    const size_t max_blocks = ((size_t)opts->max_context + opts->block_size - 1) / opts->block_size;
-    if (!(f->d_ids = dev_alloc(f, T * 4, ws, err)) || !(f->d_pos = dev_alloc(f, T * 4, ws, err)) ||
-        !(f->d_slots = dev_alloc(f, T * 4, ws, err)) ||
-        !(f->d_seq_of = dev_alloc(f, T * 4, ws, err)) ||
-        !(f->d_rows = dev_alloc(f, T * 4, ws, err)) ||
-        !(f->d_argmax = dev_alloc(f, T * 4, ws, err)) ||
-        !(f->d_qstart = dev_alloc(f, (S + 1) * 4, ws, err)) ||
-        !(f->d_ctx = dev_alloc(f, S * 4, ws, err)) ||
-        !(f->d_btab = dev_alloc(f, S * max_blocks * 4, ws, err)))
-        goto fail;
     f->h_seq_of = llm_malloc(T * 4, err);
     f->h_rows = llm_malloc(T * 4, err);
     if (!f->h_seq_of || !f->h_rows) goto fail;
 
-    float *inv = llm_malloc((size_t)c->head_dim / 2 * sizeof(float), err);
+    float *inv = llm_malloc(ws[WS_INV_FREQ], err);
     if (!inv) goto fail;
     rope_inv_freq(c, inv);
-    b->upload(b, f->inv_freq, inv, (size_t)c->head_dim / 2 * sizeof(float));
+    b->upload(b, f->inv_freq, inv, ws[WS_INV_FREQ]);
     free(inv);
     return f;
 fail:
@@ -282,16 +328,10 @@ static int check_batch(const forward_ctx *f, const forward_batch *bt, char *err)
     return 0;
 }
 
-// The batch through the model; then, for each wanted row, its logits into
-// logits (host) or, when ids is not NULL, only its argmax into ids (host).
-static int run(forward_ctx *f, const forward_batch *bt, float *logits, int32_t *ids, char *err) {
-    if (check_batch(f, bt, err)) return -1;
+// The batch's metadata to the device; fills *ab, the attention ops' view of it.
+static void upload_batch(forward_ctx *f, const forward_batch *bt, bk_attn_batch *ab) {
     backend *b = f->b;
-    const model_config *c = f->cfg;
-    const int n = bt->n_tokens, dim = c->dim, hd = c->head_dim;
-    const float eps = (float)c->rms_eps;
-
-    // batch metadata -> device
+    const int n = bt->n_tokens;
     for (int s = 0; s < bt->n_seqs; s++)
         for (int i = bt->query_start[s]; i < bt->query_start[s + 1]; i++) f->h_seq_of[i] = s;
     int max_q = 0, max_ctx = 0;
@@ -307,7 +347,7 @@ static int run(forward_ctx *f, const forward_batch *bt, float *logits, int32_t *
     b->upload(b, f->d_qstart, bt->query_start, (size_t)(bt->n_seqs + 1) * 4);
     b->upload(b, f->d_ctx, bt->context_len, (size_t)bt->n_seqs * 4);
     b->upload(b, f->d_btab, bt->block_tables, (size_t)bt->n_seqs * bt->max_blocks * 4);
-    bk_attn_batch ab = {
+    *ab = (bk_attn_batch){
         .n_tokens = n,
         .n_seqs = bt->n_seqs,
         .max_query_len = max_q,
@@ -320,6 +360,14 @@ static int run(forward_ctx *f, const forward_batch *bt, float *logits, int32_t *
         .positions = f->d_pos,
         .slot_mapping = f->d_slots,
     };
+}
+
+// The model: token ids in, the final-normed hidden state of every row in f->xb.
+static void transformer(forward_ctx *f, const bk_attn_batch *ab) {
+    backend *b = f->b;
+    const model_config *c = f->cfg;
+    const int n = ab->n_tokens, dim = c->dim, hd = c->head_dim;
+    const float eps = (float)c->rms_eps;
     const float scale = 1.0f / sqrtf((float)hd);
 
     b->embedding(b, f->x, &f->embed, f->d_ids, n);
@@ -340,7 +388,7 @@ static int run(forward_ctx *f, const forward_batch *bt, float *logits, int32_t *
         b->rope(b, f->q, f->k, f->d_pos, f->inv_freq, n, c->n_heads, c->n_kv_heads, hd);
         b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, f->d_slots, n, c->n_kv_heads, hd,
                     f->o.block_size);
-        b->attention(b, f->att, f->q, L->k_cache, L->v_cache, &ab, c->n_heads, c->n_kv_heads, hd,
+        b->attention(b, f->att, f->q, L->k_cache, L->v_cache, ab, c->n_heads, c->n_kv_heads, hd,
                      f->o.block_size, scale);
         b->matmul(b, f->out, f->att, &L->wo, NULL, n);
         // MLP block: x += att_out; xb = norm(x); out = down(silu(gate(xb)) * up(xb))
@@ -351,17 +399,22 @@ static int run(forward_ctx *f, const forward_batch *bt, float *logits, int32_t *
         b->matmul(b, f->out, f->gate, &L->w_down, NULL, n);
     }
     b->add_rmsnorm(b, f->xb, f->x, f->out, f->final_norm, n, dim, eps);
+}
 
-    // logits of the wanted rows, a workspace-full at a time
+// The lm_head over the wanted rows of f->xb, a workspace-full at a time: their
+// logits into logits (host) or, when ids is not NULL, only their argmax into ids.
+static void lm_head(forward_ctx *f, const forward_batch *bt, float *logits, int32_t *ids) {
+    backend *b = f->b;
+    const model_config *c = f->cfg;
     int m = 0;
     if (bt->all_logits)
-        for (int i = 0; i < n; i++) f->h_rows[m++] = i;
+        for (int i = 0; i < bt->n_tokens; i++) f->h_rows[m++] = i;
     else
         for (int s = 0; s < bt->n_seqs; s++) f->h_rows[m++] = bt->query_start[s + 1] - 1;
     b->upload(b, f->d_rows, f->h_rows, (size_t)m * 4);
     for (int r0 = 0; r0 < m; r0 += f->logit_rows) {
         int cnt = m - r0 < f->logit_rows ? m - r0 : f->logit_rows;
-        b->gather_rows(b, f->sel, f->xb, f->d_rows + r0, cnt, dim);
+        b->gather_rows(b, f->sel, f->xb, f->d_rows + r0, cnt, c->dim);
         b->matmul(b, f->logits, f->sel, &f->lm_head, NULL, cnt);
         if (ids)
             b->argmax(b, f->d_argmax + r0, f->logits, cnt, c->vocab_size);
@@ -370,7 +423,15 @@ static int run(forward_ctx *f, const forward_batch *bt, float *logits, int32_t *
                         (size_t)cnt * c->vocab_size * 4);
     }
     if (ids) b->download(b, ids, f->d_argmax, (size_t)m * 4);
-    if (b->failed) return llm_errf(err, "forward: %s", b->error);
+}
+
+static int run(forward_ctx *f, const forward_batch *bt, float *logits, int32_t *ids, char *err) {
+    if (check_batch(f, bt, err)) return -1;
+    bk_attn_batch ab;
+    upload_batch(f, bt, &ab);
+    transformer(f, &ab);
+    lm_head(f, bt, logits, ids);
+    if (f->b->failed) return llm_errf(err, "forward: %s", f->b->error);
     return 0;
 }
 

@@ -63,6 +63,11 @@ int forward_run_argmax(forward_ctx *f, const forward_batch *batch, int32_t *ids,
 // Bytes of the KV pool, of one page (all layers, K and V), and of the workspace.
 uint64_t forward_kv_bytes(const forward_ctx *f);
 uint64_t forward_workspace_bytes(const forward_ctx *f);
+// The workspace forward_create allocates for a model of config c with opts,
+// without creating anything: the same list of buffers, so it equals
+// forward_workspace_bytes of such a context to the byte (the memory plan's
+// activation figure, engine.h).
+uint64_t forward_workspace_estimate(const model_config *c, const forward_opts *opts);
 uint64_t forward_page_bytes(const model_config *c, int block_size);
 
 void forward_destroy(forward_ctx *f);

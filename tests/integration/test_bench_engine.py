@@ -184,3 +184,36 @@ def test_bad_arguments_fail_cleanly():
     assert p.returncode == 2 and "bad list" in p.stderr
     p = subprocess.run([str(BIN), "sweep"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "--model" in p.stderr
+
+
+# The memory plan has one owner (engine_plan_memory): the dry run, computed
+# from config.json alone, and a real engine, which loads the weights and
+# allocates its workspace, must print the same plan to the byte: weights,
+# activation peak, page bytes, and every utilization's pages and KV tokens.
+# (llama-3-8b takes 16 GB to instantiate, more than CI has: its dry run is
+# checked against vLLM's arithmetic above, through the same function.)
+PLAN_CASES = [
+    ("smollm2-135m", "16", []),
+    ("smollm2-135m", "32", ["--max-num-seqs", "64", "--max-num-batched-tokens", "512"]),
+    ("qwen3-0.6b", "16", ["--max-model-len", "4096"]),
+    ("llama-3.2-1b", "16", []),
+    ("llama-3.2-1b", "32", ["--quantization", "int8"]),
+]
+
+
+def plan_lines(stdout):
+    keep = [l for l in stdout.splitlines()
+            if l.startswith(("weights ", "KV per token", "|")) and not l.startswith("weights by kind")
+            and not l.startswith("weights: Linear")]
+    assert len(keep) >= 5, stdout
+    return keep
+
+
+@pytest.mark.parametrize("name,block,extra", PLAN_CASES)
+def test_memory_dry_run_equals_engine(name, block, extra):
+    args = ["memory", "--synthetic", name, "--device", "cpu", "--device-memory", "12GiB",
+            "--block-size", block, "--utilizations", "0.5,0.9", "--seq-lens", "512,4096", *extra]
+    dry = run(*args, "--dry-run")
+    real = run(*args)
+    assert "measured on cpu" in real.stdout
+    assert plan_lines(dry.stdout) == plan_lines(real.stdout)

@@ -355,3 +355,31 @@ TEST(forward_run_argmax_is_argmax_of_logits) {
     rig_close(&r);
     model_free(m);
 }
+
+// The memory plan's activation figure is forward_workspace_estimate: it must
+// be what forward_create allocates, to the byte, for every architecture and
+// a spread of limits.
+TEST(forward_workspace_estimate_is_what_create_allocates) {
+    const forward_opts opts[] = {
+        {.max_tokens = 1, .max_seqs = 1, .max_context = 8, .block_size = 4},
+        {.max_tokens = 64, .max_seqs = 8, .max_context = 64, .block_size = 16},
+        {.max_tokens = 100, .max_seqs = 40, .max_context = 100, .block_size = 32},
+    };
+    char err[LLM_ERR_LEN] = "";
+    backend *b = cpu_backend_create(err);
+    CHECK_MSG(b != NULL, "%s", err);
+    for (int arch = 0; b && arch <= ARCH_QWEN3; arch++) {
+        model_config cfg = tiny_config((model_arch)arch);
+        model_weights *m = model_random(&cfg, 7, LLM_F16, err);
+        CHECK_MSG(m != NULL, "%s", err);
+        for (int i = 0; m && i < (int)(sizeof opts / sizeof *opts); i++) {
+            forward_ctx *f = forward_create(b, m, &opts[i], err);
+            CHECK_MSG(f != NULL, "%s", err);
+            if (f)
+                CHECK_EQ(forward_workspace_bytes(f), forward_workspace_estimate(&m->cfg, &opts[i]));
+            forward_destroy(f);
+        }
+        model_free(m);
+    }
+    if (b) b->destroy(b);
+}

@@ -1,0 +1,474 @@
+// bench_cmds.c - bench_engine's subcommands (bench_cmds.h).
+#include "bench_cmds.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_run.h"
+#include "bench_stats.h"
+#include "sweep_report.h"
+#include "util.h"
+
+int bench_parse_list(const char *s, double *v, int *n) {
+    *n = 0;
+    while (*s && *n < BENCH_MAX_LIST) {
+        char *end;
+        v[(*n)++] = strtod(s, &end);
+        if (end == s || !(v[*n - 1] > 0)) return -1;
+        s = end;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return -1;
+    }
+    return *n && !*s ? 0 : -1;
+}
+
+// ---- sweep ----
+
+// A one-line progress report on a terminal (point i of n, ETA); silent in pipes.
+typedef struct {
+    int tty, n, done;
+    double t0;
+} progress;
+
+static void progress_point(progress *g, const char *what) {
+    g->done++;
+    if (!g->tty) return;
+    double el = llm_now() - g->t0, eta = g->done ? el / g->done * (g->n - g->done) : 0;
+    fprintf(stderr, "\rsweep: point %d of %d (%s), %.0f s elapsed, ETA %.0f s   %s", g->done, g->n,
+            what, el, eta, g->done == g->n ? "\n" : "");
+    fflush(stderr);
+}
+
+// A sweep in progress: its grid, its output and what every point shares.
+typedef struct {
+    const bench_options *o;
+    double utils[BENCH_MAX_LIST], bss[BENCH_MAX_LIST], ins[BENCH_MAX_LIST], outs[BENCH_MAX_LIST];
+    int nu, nb, ni, no;
+    char dir[512];
+    FILE *raw; // raw.jsonl: one line per measured run
+    const char *model;
+    char devname[300];
+    mem_baseline mem0;
+    double copy_gbs;
+    progress pg;
+    point *pts;      // [nu x nb x ni x no]
+    run_result *rr;  // [repeat + warmup] one point's runs
+    int np;          // points done
+} sweep_run;
+
+// What an engine has done over its life (the resident-memory prediction).
+typedef struct {
+    uint64_t pages; // KV pages allocated
+    int t, s;       // its largest step's tokens and sequences
+} engine_life;
+
+// Parses the grid and opens the result directory and raw.jsonl. Returns 0,
+// or the exit status.
+static int sweep_open(sweep_run *sw, const bench_options *o) {
+    sw->o = o;
+    if (bench_parse_list(o->utils ? o->utils : "0.9", sw->utils, &sw->nu) ||
+        bench_parse_list(o->bss ? o->bss : "1,4", sw->bss, &sw->nb) ||
+        bench_parse_list(o->ins ? o->ins : "32,64", sw->ins, &sw->ni) ||
+        bench_parse_list(o->outs ? o->outs : "8", sw->outs, &sw->no)) {
+        fprintf(stderr, "bench_engine: bad list (comma-separated positive numbers, at most %d)\n",
+                BENCH_MAX_LIST);
+        return 2;
+    }
+    for (int i = 0; i < sw->no; i++)
+        if (sw->outs[i] < 2) {
+            fprintf(stderr, "bench_engine: output lengths must be >= 2 (decode needs a step)\n");
+            return 2;
+        }
+    llm_run_dir(sw->dir, sizeof sw->dir, o->out_dir, "");
+    if (sweep_mkdirs(sw->dir)) {
+        fprintf(stderr, "bench_engine: %s: %s\n", sw->dir, strerror(errno));
+        return 1;
+    }
+    char *raw_path = llm_path_join(sw->dir, "raw.jsonl");
+    sw->raw = raw_path ? fopen(raw_path, "w") : NULL;
+    free(raw_path);
+    if (!sw->raw) {
+        fprintf(stderr, "bench_engine: %s/raw.jsonl: %s\n", sw->dir, strerror(errno));
+        return 1;
+    }
+    const int n = sw->nu * sw->nb * sw->ni * sw->no;
+    sw->pts = calloc((size_t)n, sizeof *sw->pts);
+    sw->rr = calloc((size_t)(o->repeat + o->warmup), sizeof *sw->rr);
+    if (!sw->pts || !sw->rr) {
+        fprintf(stderr, "bench_engine: out of memory\n");
+        return 1;
+    }
+    sw->pg = (progress){.tty = isatty(STDERR_FILENO), .n = n, .t0 = llm_now()};
+    sw->model = o->ec.model_dir ? o->ec.model_dir : o->ec.synthetic;
+    sw->mem0 = bench_baseline_now(o->ec.device);
+    sw->copy_gbs = bench_copy_bandwidth_gbs();
+    return 0;
+}
+
+// One measured run as a raw.jsonl line: the engine's settings and the run's figures.
+static void write_raw_line(sweep_run *sw, const engine_config *ec, const engine_stats *st,
+                           const model_config *mc, const point *one, int repeat_index) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", sw->model);
+    cJSON_AddStringToObject(j, "device", sw->devname);
+    cJSON_AddStringToObject(j, "arch", mc->arch_name);
+    cJSON_AddNumberToObject(j, "repeat_index", repeat_index);
+    cJSON_AddNumberToObject(j, "gpu_memory_utilization", one->util);
+    cJSON_AddNumberToObject(j, "device_total_bytes", (double)st->device_total);
+    cJSON_AddNumberToObject(j, "budget_bytes", (double)st->budget);
+    cJSON_AddNumberToObject(j, "block_size", st->block_size);
+    cJSON_AddNumberToObject(j, "max_num_seqs", ec->max_num_seqs);
+    cJSON_AddNumberToObject(j, "max_num_batched_tokens", ec->max_num_batched_tokens);
+    cJSON_AddNumberToObject(j, "max_model_len", st->max_model_len);
+    cJSON_AddBoolToObject(j, "prefix_caching", ec->prefix_caching);
+    cJSON *m = sweep_point_json(one);
+    for (cJSON *c = m->child; c; c = c->next)
+        cJSON_AddItemToObject(j, c->string, cJSON_Duplicate(c, 1));
+    cJSON_Delete(m);
+    char *s = cJSON_PrintUnformatted(j);
+    if (s) fprintf(sw->raw, "%s\n", s);
+    free(s);
+    cJSON_Delete(j);
+}
+
+// Measures grid point p on engine e: warmup runs, then repeat runs, each of
+// them a raw.jsonl line. Returns 0, or 1 on an engine failure.
+static int sweep_point(sweep_run *sw, engine *e, const engine_config *ec, point *p,
+                       engine_life *life) {
+    const bench_options *o = sw->o;
+    const model_config *mc = engine_model_config(e);
+    engine_stats st;
+    engine_get_stats(e, &st);
+    const uint64_t kv_tok_b = st.page_bytes / (uint64_t)st.block_size;
+    char err[LLM_ERR_LEN];
+    int nr = 0, ok = 1, rc = 0;
+    for (int r = 0; r < o->warmup + o->repeat; r++) {
+        run_result x = {0};
+        x.util = p->util;
+        if (run_batch(e, p->bs, p->in, p->out, &sw->mem0, r, &x, err)) {
+            fprintf(stderr, "\nbench_engine: %s\n", err);
+            rc = 1;
+        }
+        if (!x.ok) {
+            if (!rc)
+                fprintf(stderr, "\nbench_engine: util %.2f batch %d input %d: %s\n", p->util,
+                        p->bs, p->in, x.err);
+            run_free(&x);
+            ok = 0;
+            break;
+        }
+        life->pages += x.kv_peak / st.page_bytes;
+        if (x.max_step_tokens > life->t) life->t = x.max_step_tokens;
+        if (x.max_step_seqs > life->s) life->s = x.max_step_seqs;
+        if (r < o->warmup) {
+            run_free(&x);
+            continue;
+        }
+        sw->rr[nr++] = x;
+        point one = *p;
+        summarize(&one, &x, 1, &st, mc, kv_tok_b, sw->copy_gbs, o->hourly);
+        one.ok = 1;
+        one.resident = resident_estimate(mc, &st, life->pages, life->t, life->s);
+        write_raw_line(sw, ec, &st, mc, &one, r - o->warmup);
+    }
+    if (ok && nr) {
+        summarize(p, sw->rr, nr, &st, mc, kv_tok_b, sw->copy_gbs, o->hourly);
+        p->ok = 1;
+        p->resident = resident_estimate(mc, &st, life->pages, life->t, life->s);
+    } else {
+        p->weights = st.weights, p->kv_alloc = st.kv_allocated;
+        p->pages = st.pages_total, p->kv_tokens = st.kv_tokens;
+    }
+    for (int r = 0; r < nr; r++) run_free(&sw->rr[r]);
+    return rc;
+}
+
+// Every point of utilization u on one engine. Returns 0, or 1 on an engine failure.
+static int sweep_utilization(sweep_run *sw, int u) {
+    const int per_engine = sw->nb * sw->ni * sw->no;
+    engine_config ec = sw->o->ec;
+    ec.gpu_memory_utilization = sw->utils[u];
+    char err[LLM_ERR_LEN], what[96];
+    engine *e = engine_create(&ec, err);
+    if (!e) { // its points stay not ok: the report says they did not fit
+        fprintf(stderr, "\nbench_engine: utilization %.2f: %s\n", sw->utils[u], err);
+        for (int k = 0; k < per_engine; k++, sw->np++) {
+            point *p = &sw->pts[sw->np];
+            p->util = sw->utils[u];
+            p->bs = (int)sw->bss[k / (sw->ni * sw->no)];
+            p->in = (int)sw->ins[k / sw->no % sw->ni];
+            p->out = (int)sw->outs[k % sw->no];
+            progress_point(&sw->pg, "engine failed");
+        }
+        return 0;
+    }
+    const device_info *dv = engine_device(e);
+    snprintf(sw->devname, sizeof sw->devname, "%s (%s)", device_name(dv->kind), dv->name);
+    engine_life life = {0, 1, 1};
+    int rc = 0;
+    for (int k = 0; k < per_engine && rc == 0; k++) {
+        point *p = &sw->pts[sw->np++];
+        p->util = sw->utils[u];
+        p->bs = (int)sw->bss[k / (sw->ni * sw->no)];
+        p->in = (int)sw->ins[k / sw->no % sw->ni];
+        p->out = (int)sw->outs[k % sw->no];
+        rc = sweep_point(sw, e, &ec, p, &life);
+        snprintf(what, sizeof what, "util %.2f batch %d input %d output %d", p->util, p->bs, p->in,
+                 p->out);
+        progress_point(&sw->pg, what);
+    }
+    engine_destroy(e);
+    return rc;
+}
+
+// The summary on stdout in the --format asked for.
+static void sweep_print(const sweep_run *sw) {
+    const char *format = sw->o->format;
+    if (!strcmp(format, "csv")) {
+        sweep_write_csv(stdout, sw->pts, sw->np);
+    } else if (!strcmp(format, "json")) {
+        cJSON *a = cJSON_CreateArray();
+        for (int i = 0; i < sw->np; i++) cJSON_AddItemToArray(a, sweep_point_json(&sw->pts[i]));
+        char *s = cJSON_Print(a);
+        if (s) printf("%s\n", s);
+        free(s);
+        cJSON_Delete(a);
+    } else {
+        sweep_write_md_tables(stdout, sw->pts, sw->np);
+    }
+}
+
+int bench_sweep(const bench_options *o) {
+    sweep_run sw = {0};
+    int rc = sweep_open(&sw, o);
+    for (int u = 0; u < sw.nu && rc == 0; u++) rc = sweep_utilization(&sw, u);
+    if (sw.raw) fclose(sw.raw);
+    int any = 0;
+    for (int i = 0; i < sw.np; i++) any |= sw.pts[i].ok;
+    if (!any && rc == 0) {
+        fprintf(stderr, "bench_engine: no grid point could run\n");
+        rc = 1;
+    }
+    char err[LLM_ERR_LEN];
+    sweep_spec sp = {.model = sw.model, .device = sw.devname, .repeat = o->repeat,
+                     .warmup = o->warmup};
+    if (rc == 0 && sweep_write_reports(sw.dir, &sp, sw.pts, sw.np, err)) {
+        fprintf(stderr, "bench_engine: %s\n", err);
+        rc = 1;
+    }
+    if (rc == 0 && o->format) sweep_print(&sw);
+    if (rc == 0) fprintf(stderr, "bench_engine: results in %s/\n", sw.dir);
+    free(sw.pts);
+    free(sw.rr);
+    return rc;
+}
+
+// ---- memory ----
+
+// The memory plan's fixed parts, as the engine logs them.
+static void print_plan(const engine_memory_plan *p, const model_config *mc,
+                       const engine_config *ec) {
+    char a[32], b[32], c[32];
+    printf("weights %s (%llu bytes), activation peak %s (%llu bytes, %d batched tokens), "
+           "overhead %s\n",
+           llm_fmt_bytes(p->weights, a, sizeof a), (unsigned long long)p->weights,
+           llm_fmt_bytes(p->activations, b, sizeof b), (unsigned long long)p->activations,
+           ec->max_num_batched_tokens, llm_fmt_bytes(p->overhead, c, sizeof c));
+    printf("KV per token %llu bytes (%d layers x %d kv heads x %d x 2 (K,V) x dtype); page of %d "
+           "tokens %s (%llu bytes); max_model_len %d\n",
+           (unsigned long long)(p->page_bytes / (uint64_t)ec->block_size), mc->n_layers,
+           mc->n_kv_heads, mc->head_dim, ec->block_size, llm_fmt_bytes(p->page_bytes, a, sizeof a),
+           (unsigned long long)p->page_bytes, p->max_model_len);
+}
+
+// What the engine's own weights hold, by kind.
+static void print_weight_kinds(const engine_stats *st) {
+    char a[32], b[32], c[32], d[32];
+    uint64_t other = st->weights - st->weights_embed - st->weights_int8;
+    printf("weights by kind: embeddings %s (%llu bytes), int8 matrices with scales %s (%llu "
+           "bytes), other %s (%llu bytes); int8 saves %s (%llu bytes) against 16-bit\n",
+           llm_fmt_bytes(st->weights_embed, a, sizeof a), (unsigned long long)st->weights_embed,
+           llm_fmt_bytes(st->weights_int8, b, sizeof b), (unsigned long long)st->weights_int8,
+           llm_fmt_bytes(other, c, sizeof c), (unsigned long long)other,
+           llm_fmt_bytes(st->weights_saved, d, sizeof d), (unsigned long long)st->weights_saved);
+}
+
+// One table row per utilization: the plan at it, and how many sequences of
+// each length fit.
+static void print_plan_rows(const engine_config *ec0, const model_config *mc,
+                            const engine_memory_plan *base, const double *utils, int nu,
+                            const double *lens, int nl) {
+    char a[32], b[32], c[32], err[LLM_ERR_LEN];
+    printf("\n| util | budget | KV pool | KV tokens | KV pages | predicted total |");
+    for (int l = 0; l < nl; l++) printf(" max batch @%d |", (int)lens[l]);
+    printf("\n|---|---|---|---|---|---|");
+    for (int l = 0; l < nl; l++) printf("---|");
+    printf("\n");
+    for (int u = 0; u < nu; u++) {
+        engine_config ec = *ec0;
+        ec.gpu_memory_utilization = utils[u];
+        engine_memory_plan p;
+        if (engine_plan_memory(&ec, mc, base->weights, base->device_total, base->overhead, &p,
+                               err))
+            p.pages = 0, p.kv_bytes = 0, p.kv_tokens = 0; // no KV room at this utilization
+        uint64_t fixed = p.weights + p.activations + p.overhead;
+        printf("| %.2f | %s | %s | %lld | %d | %s |", utils[u], llm_fmt_bytes(p.budget, a, sizeof a),
+               llm_fmt_bytes(p.kv_bytes, b, sizeof b), (long long)p.kv_tokens, p.pages,
+               llm_fmt_bytes(fixed + p.kv_bytes, c, sizeof c));
+        for (int l = 0; l < nl; l++) {
+            int per = ((int)lens[l] + ec.block_size - 1) / ec.block_size;
+            printf(" %d |", p.pages / per);
+        }
+        printf("\n");
+    }
+}
+
+int bench_memory(const bench_options *o) {
+    char err[LLM_ERR_LEN], a[32];
+    double utils[BENCH_MAX_LIST], lens[BENCH_MAX_LIST];
+    int nu, nl;
+    if (bench_parse_list(o->utils ? o->utils : "0.5,0.7,0.8,0.9,0.95", utils, &nu) ||
+        bench_parse_list(o->seq_lens ? o->seq_lens : "512,2048,8192", lens, &nl)) {
+        fprintf(stderr, "bench_engine: bad list\n");
+        return 2;
+    }
+    const engine_config *ec = &o->ec;
+    const char *model = ec->model_dir ? ec->model_dir : ec->synthetic;
+    model_config mc;
+    engine_memory_plan base;
+    if (o->dry_run) {
+        // a budget too small at ec's own utilization still has its table rows
+        if (engine_plan_dry_run(ec, &mc, &base, err) && !base.page_bytes) {
+            fprintf(stderr, "bench_engine: %s\n", err);
+            return 1;
+        }
+        printf("memory plan (dry run: no engine) for %s on a %s device\n", model,
+               llm_fmt_bytes(base.device_total, a, sizeof a));
+        print_plan(&base, &mc, ec);
+        if (mc.quant == QUANT_INT8)
+            printf("weights: Linear matrices in int8 (1 byte per element + a 4-byte scale per "
+                   "row)%s\n",
+                   mc.quant_embeddings ? ", embeddings too" : "");
+    } else {
+        engine *e = engine_create(ec, err);
+        if (!e) {
+            fprintf(stderr, "bench_engine: %s\n", err);
+            return 1;
+        }
+        engine_stats st;
+        engine_get_stats(e, &st);
+        mc = *engine_model_config(e);
+        base = (engine_memory_plan){.device_total = st.device_total,
+                                    .weights = st.weights,
+                                    .activations = st.activations,
+                                    .overhead = st.overhead,
+                                    .page_bytes = st.page_bytes,
+                                    .max_model_len = st.max_model_len};
+        printf("memory plan (measured on %s) for %s on a %s device\n",
+               device_name(engine_device(e)->kind), model,
+               llm_fmt_bytes(st.device_total, a, sizeof a));
+        print_plan(&base, &mc, ec);
+        print_weight_kinds(&st);
+        engine_destroy(e);
+    }
+    print_plan_rows(ec, &mc, &base, utils, nu, lens, nl);
+    return 0;
+}
+
+// ---- latency and throughput ----
+
+// latency: one batch (first batch size, input and output length), prefill
+// then decode, mean +- stddev over --repeat runs after --warmup.
+int bench_latency(const bench_options *o) {
+    char err[LLM_ERR_LEN];
+    double bs[BENCH_MAX_LIST], in[BENCH_MAX_LIST], out[BENCH_MAX_LIST], u[BENCH_MAX_LIST];
+    int n1, n2, n3, nu;
+    if (bench_parse_list(o->bss ? o->bss : "1", bs, &n1) ||
+        bench_parse_list(o->ins ? o->ins : "32", in, &n2) ||
+        bench_parse_list(o->outs ? o->outs : "8", out, &n3) || out[0] < 2) {
+        fprintf(stderr, "bench_engine: bad --batch-sizes, --input-lens or --output-lens\n");
+        return 2;
+    }
+    engine_config ec = o->ec;
+    if (o->utils && bench_parse_list(o->utils, u, &nu) == 0) ec.gpu_memory_utilization = u[0];
+    mem_baseline mem0 = bench_baseline_now(ec.device);
+    engine *e = engine_create(&ec, err);
+    if (!e) {
+        fprintf(stderr, "bench_engine: %s\n", err);
+        return 1;
+    }
+    int R = o->repeat, rc = 0;
+    double *pf = calloc((size_t)R, sizeof(double)), *dc = calloc((size_t)R, sizeof(double));
+    double *tot = calloc((size_t)R, sizeof(double));
+    for (int r = 0; r < o->warmup + R && rc == 0; r++) {
+        run_result x = {0};
+        if (!pf || !dc || !tot) {
+            fprintf(stderr, "bench_engine: out of memory\n");
+            rc = 1;
+        } else if (run_batch(e, (int)bs[0], (int)in[0], (int)out[0], &mem0, r, &x, err) || !x.ok) {
+            fprintf(stderr, "bench_engine: %s\n", x.ok ? err : x.err);
+            rc = 1;
+        } else if (r >= o->warmup) {
+            int k = r - o->warmup;
+            pf[k] = x.prefill_s, tot[k] = x.total_s;
+            dc[k] = x.decode_steps ? x.decode_s / x.decode_steps : NAN;
+        }
+        run_free(&x);
+    }
+    if (rc == 0) {
+        printf("batch %d, input %d, output %d, %d run(s)\n", (int)bs[0], (int)in[0], (int)out[0],
+               R);
+        printf("prefill      %.2f +- %.2f ms\n", bench_mean(pf, R) * 1e3,
+               bench_stddev(pf, R) * 1e3);
+        printf("decode step  %.2f +- %.2f ms\n", bench_mean(dc, R) * 1e3,
+               bench_stddev(dc, R) * 1e3);
+        printf("end to end   %.2f +- %.2f ms\n", bench_mean(tot, R) * 1e3,
+               bench_stddev(tot, R) * 1e3);
+    }
+    free(pf), free(dc), free(tot);
+    engine_destroy(e);
+    return rc;
+}
+
+// throughput: --num-requests N requests of the first input and output length
+// submitted at once; prints request, total and output tokens/s.
+int bench_throughput(const bench_options *o) {
+    char err[LLM_ERR_LEN];
+    double in[BENCH_MAX_LIST], out[BENCH_MAX_LIST];
+    int n2, n3;
+    if (bench_parse_list(o->ins ? o->ins : "32", in, &n2) ||
+        bench_parse_list(o->outs ? o->outs : "8", out, &n3) || out[0] < 2 || o->num_requests < 1) {
+        fprintf(stderr, "bench_engine: bad --input-lens, --output-lens or --num-requests\n");
+        return 2;
+    }
+    mem_baseline mem0 = bench_baseline_now(o->ec.device);
+    engine *e = engine_create(&o->ec, err);
+    if (!e) {
+        fprintf(stderr, "bench_engine: %s\n", err);
+        return 1;
+    }
+    int rc = 0, N = o->num_requests;
+    for (int r = 0; r < o->warmup + o->repeat && rc == 0; r++) {
+        run_result x = {0};
+        if (run_batch(e, N, (int)in[0], (int)out[0], &mem0, r, &x, err) || !x.ok) {
+            fprintf(stderr, "bench_engine: %s\n", x.ok ? err : x.err);
+            rc = 1;
+        } else if (r >= o->warmup) {
+            printf("run %d: %d requests of %d+%d tokens in %.3f s: %.2f requests/s, %.1f total "
+                   "tokens/s, %.1f output tokens/s, %llu preemptions\n",
+                   r - o->warmup + 1, N, (int)in[0], (int)out[0], x.total_s, N / x.total_s,
+                   (double)N * (in[0] + out[0]) / x.total_s, (double)N * out[0] / x.total_s,
+                   (unsigned long long)x.preempt);
+        }
+        run_free(&x);
+    }
+    engine_destroy(e);
+    return rc;
+}

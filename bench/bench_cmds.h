@@ -1,0 +1,35 @@
+// bench_cmds.h - bench_engine's subcommands: sweep (a grid of batch sizes,
+// input and output lengths and memory utilizations, written as a result
+// directory), memory (the memory plan, measured or --dry-run), latency and
+// throughput. tools/bench_engine.c parses the command line into
+// bench_options and calls one of them.
+#ifndef LLM_BENCH_CMDS_H
+#define LLM_BENCH_CMDS_H
+
+#include "engine.h"
+
+// Most values in one comma-separated list option.
+#define BENCH_MAX_LIST 32
+
+typedef struct {
+    engine_config ec;
+    // comma-separated lists (NULL: the subcommand's default)
+    const char *utils, *bss, *ins, *outs, *seq_lens;
+    const char *out_dir; // sweep: result directory (NULL: results/<timestamp>)
+    const char *format;  // sweep: also print the summary as md, csv or json
+    int repeat, warmup, dry_run, num_requests;
+    double hourly; // $/hour of the device: cost figures when > 0
+} bench_options;
+
+// Parses a comma-separated list of positive numbers into v (at most
+// BENCH_MAX_LIST). Returns 0, or -1 when s is not such a list.
+int bench_parse_list(const char *s, double *v, int *n);
+
+// Each returns the process exit status: 0, 1 on a failure (printed on
+// stderr), 2 on a bad option value.
+int bench_sweep(const bench_options *o);
+int bench_memory(const bench_options *o);
+int bench_latency(const bench_options *o);
+int bench_throughput(const bench_options *o);
+
+#endif

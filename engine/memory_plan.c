@@ -1,0 +1,78 @@
+// memory_plan.c - the memory plan (engine.h): the one place that turns a
+// device, a model and the engine's limits into weights, activations, overhead
+// and KV pages.
+#include <inttypes.h>
+
+#include "device.h"
+#include "engine.h"
+#include "forward.h"
+#include "util.h"
+
+int engine_max_model_len(const engine_config *cfg, const model_config *mc) {
+    return cfg->max_model_len == 0 || cfg->max_model_len > mc->max_position ? mc->max_position
+                                                                           : cfg->max_model_len;
+}
+
+int engine_plan_memory(const engine_config *cfg, const model_config *mc, uint64_t weights,
+                       uint64_t device_total, uint64_t overhead, engine_memory_plan *p,
+                       char *err) {
+    *p = (engine_memory_plan){.device_total = device_total,
+                              .weights = weights,
+                              .overhead = overhead,
+                              .block_size = cfg->block_size,
+                              .max_model_len = engine_max_model_len(cfg, mc)};
+    forward_opts fo = {.max_tokens = cfg->max_num_batched_tokens,
+                       .max_seqs = cfg->max_num_seqs,
+                       .max_context = p->max_model_len,
+                       .block_size = cfg->block_size};
+    p->activations = forward_workspace_estimate(mc, &fo);
+    p->page_bytes = forward_page_bytes(mc, cfg->block_size);
+    const uint64_t fixed = p->weights + p->activations + p->overhead;
+    uint64_t kv;
+    if (cfg->kv_cache_memory) {
+        kv = cfg->kv_cache_memory;
+        p->budget = fixed + kv;
+    } else {
+        p->budget = (uint64_t)((double)device_total * cfg->gpu_memory_utilization);
+        if (p->budget <= fixed) {
+            char a[32], b[32];
+            return llm_errf(
+                err,
+                "no memory left for the KV cache: budget %s (%.2f of the device) <= weights + "
+                "activations + overhead %s; raise --gpu-memory-utilization or set "
+                "--kv-cache-memory",
+                llm_fmt_bytes(p->budget, a, sizeof a), cfg->gpu_memory_utilization,
+                llm_fmt_bytes(fixed, b, sizeof b));
+        }
+        kv = p->budget - fixed;
+    }
+    uint64_t pages = kv / p->page_bytes;
+    if (pages < 1)
+        return llm_errf(err, "KV cache memory %" PRIu64 " bytes holds no page of %" PRIu64 " bytes",
+                        kv, p->page_bytes);
+    if (pages > INT32_MAX / (uint64_t)cfg->block_size) pages = INT32_MAX / (uint64_t)cfg->block_size;
+    p->pages = (int)pages;
+    p->kv_tokens = (int64_t)pages * cfg->block_size;
+    p->kv_bytes = pages * p->page_bytes;
+    p->max_concurrency = (double)p->kv_tokens / (double)p->max_model_len;
+    return 0;
+}
+
+int engine_plan_dry_run(const engine_config *cfg, model_config *mc, engine_memory_plan *p,
+                        char *err) {
+    *p = (engine_memory_plan){0};
+    if (cfg->model_dir ? config_load(cfg->model_dir, mc, err)
+                       : model_synthetic_config(cfg->synthetic, mc, err))
+        return -1;
+    // the dtype engine_create loads the matrices in (synthetic models: bf16)
+    llm_dtype dt = cfg->dtype >= 0 ? (llm_dtype)cfg->dtype : cfg->model_dir ? mc->dtype : LLM_BF16;
+    if (cfg->quantization == QUANT_INT8) mc->quant = QUANT_INT8;
+    uint64_t weights = model_weight_bytes(mc, dt);
+    uint64_t total = cfg->device_memory;
+    if (!total) {
+        device_info d;
+        device_cpu_info(&d);
+        total = d.free_bytes + weights;
+    }
+    return engine_plan_memory(cfg, mc, weights, total, 0, p, err);
+}
