@@ -58,9 +58,9 @@ typedef struct {
     mem_baseline mem0;
     double copy_gbs;
     progress pg;
-    point *pts;      // [nu x nb x ni x no]
-    run_result *rr;  // [repeat + warmup] one point's runs
-    int np;          // points done
+    point *pts;     // [nu x nb x ni x no]
+    run_result *rr; // [repeat + warmup] one point's runs
+    int np;         // points done
 } sweep_run;
 
 // What an engine has done over its life (the resident-memory prediction).
@@ -158,8 +158,8 @@ static int sweep_point(sweep_run *sw, engine *e, const engine_config *ec, point 
         }
         if (!x.ok) {
             if (!rc)
-                fprintf(stderr, "\nbench_engine: util %.2f batch %d input %d: %s\n", p->util,
-                        p->bs, p->in, x.err);
+                fprintf(stderr, "\nbench_engine: util %.2f batch %d input %d: %s\n", p->util, p->bs,
+                        p->in, x.err);
             run_free(&x);
             ok = 0;
             break;
@@ -257,8 +257,8 @@ int bench_sweep(const bench_options *o) {
         rc = 1;
     }
     char err[LLM_ERR_LEN];
-    sweep_spec sp = {.model = sw.model, .device = sw.devname, .repeat = o->repeat,
-                     .warmup = o->warmup};
+    sweep_spec sp = {
+        .model = sw.model, .device = sw.devname, .repeat = o->repeat, .warmup = o->warmup};
     if (rc == 0 && sweep_write_reports(sw.dir, &sp, sw.pts, sw.np, err)) {
         fprintf(stderr, "bench_engine: %s\n", err);
         rc = 1;
@@ -315,13 +315,12 @@ static void print_plan_rows(const engine_config *ec0, const model_config *mc,
         engine_config ec = *ec0;
         ec.gpu_memory_utilization = utils[u];
         engine_memory_plan p;
-        if (engine_plan_memory(&ec, mc, base->weights, base->device_total, base->overhead, &p,
-                               err))
+        if (engine_plan_memory(&ec, mc, base->weights, base->device_total, base->overhead, &p, err))
             p.pages = 0, p.kv_bytes = 0, p.kv_tokens = 0; // no KV room at this utilization
         uint64_t fixed = p.weights + p.activations + p.overhead;
-        printf("| %.2f | %s | %s | %lld | %d | %s |", utils[u], llm_fmt_bytes(p.budget, a, sizeof a),
-               llm_fmt_bytes(p.kv_bytes, b, sizeof b), (long long)p.kv_tokens, p.pages,
-               llm_fmt_bytes(fixed + p.kv_bytes, c, sizeof c));
+        printf("| %.2f | %s | %s | %lld | %d | %s |", utils[u],
+               llm_fmt_bytes(p.budget, a, sizeof a), llm_fmt_bytes(p.kv_bytes, b, sizeof b),
+               (long long)p.kv_tokens, p.pages, llm_fmt_bytes(fixed + p.kv_bytes, c, sizeof c));
         for (int l = 0; l < nl; l++) {
             int per = ((int)lens[l] + ec.block_size - 1) / ec.block_size;
             printf(" %d |", p.pages / per);

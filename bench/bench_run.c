@@ -29,8 +29,8 @@ static void make_prompt(const model_config *c, int32_t *ids, int n, uint64_t see
     }
 }
 
-int run_batch(engine *e, int bs, int in, int out, const mem_baseline *mem0, int seed,
-                     run_result *r, char *err) {
+int run_batch(engine *e, int bs, int in, int out, const mem_baseline *mem0, int seed, run_result *r,
+              char *err) {
     const model_config *c = engine_model_config(e);
     engine_stats st;
     engine_get_stats(e, &st);
@@ -127,8 +127,8 @@ static uint64_t touched_workspace(const model_config *mc, int T, int S, const en
 // rows its largest step touched, and every KV page ever handed out (the free
 // list is LRU, so released pages are not reused before the pool has cycled, and
 // a touched page stays resident): min(pages allocated so far, pool) pages.
-uint64_t resident_estimate(const model_config *mc, const engine_stats *st,
-                                  uint64_t life_pages, int life_t, int life_s) {
+uint64_t resident_estimate(const model_config *mc, const engine_stats *st, uint64_t life_pages,
+                           int life_t, int life_s) {
     uint64_t act = touched_workspace(mc, life_t, life_s, st);
     if (act > st->activations) act = st->activations;
     uint64_t pages =
@@ -178,8 +178,10 @@ void summarize(point *p, run_result *rr, int n, const engine_stats *st, const mo
     p->step_med = bench_pct(steps, ns, 50);
     p->step_p99 = bench_pct(steps, ns, 99);
     p->decode_tps = dec_t > 0 ? dec_tok / dec_t : NAN;
-    p->ttft_mean = bench_mean(ttft, nt), p->ttft_med = bench_pct(ttft, nt, 50), p->ttft_p99 = bench_pct(ttft, nt, 99);
-    p->tpot_mean = bench_mean(tpot, np), p->tpot_med = bench_pct(tpot, np, 50), p->tpot_p99 = bench_pct(tpot, np, 99);
+    p->ttft_mean = bench_mean(ttft, nt), p->ttft_med = bench_pct(ttft, nt, 50),
+    p->ttft_p99 = bench_pct(ttft, nt, 99);
+    p->tpot_mean = bench_mean(tpot, np), p->tpot_med = bench_pct(tpot, np, 50),
+    p->tpot_p99 = bench_pct(tpot, np, 99);
     p->total_tps = (double)p->bs * (p->in + p->out) * n / tot;
     p->out_tps = (double)p->bs * p->out * n / tot;
     // bytes a decode step must move: every weight once, plus the KV of each

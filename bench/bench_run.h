@@ -36,8 +36,8 @@ void run_free(run_result *r);
 // greedy with ignore_eos, each prompt new (no prefix-cache hit across runs).
 // Returns 0 (r->ok says whether it could be submitted, r->err why not), -1 on
 // an engine failure (err).
-int run_batch(engine *e, int bs, int in, int out, const mem_baseline *mem0, int seed,
-              run_result *r, char *err);
+int run_batch(engine *e, int bs, int in, int out, const mem_baseline *mem0, int seed, run_result *r,
+              char *err);
 
 // What RSS should hold after an engine's runs so far, whose pages allocated
 // over its life were life_pages and whose largest step had life_t tokens and

@@ -10,12 +10,11 @@
 
 int engine_max_model_len(const engine_config *cfg, const model_config *mc) {
     return cfg->max_model_len == 0 || cfg->max_model_len > mc->max_position ? mc->max_position
-                                                                           : cfg->max_model_len;
+                                                                            : cfg->max_model_len;
 }
 
 int engine_plan_memory(const engine_config *cfg, const model_config *mc, uint64_t weights,
-                       uint64_t device_total, uint64_t overhead, engine_memory_plan *p,
-                       char *err) {
+                       uint64_t device_total, uint64_t overhead, engine_memory_plan *p, char *err) {
     *p = (engine_memory_plan){.device_total = device_total,
                               .weights = weights,
                               .overhead = overhead,
@@ -50,7 +49,8 @@ int engine_plan_memory(const engine_config *cfg, const model_config *mc, uint64_
     if (pages < 1)
         return llm_errf(err, "KV cache memory %" PRIu64 " bytes holds no page of %" PRIu64 " bytes",
                         kv, p->page_bytes);
-    if (pages > INT32_MAX / (uint64_t)cfg->block_size) pages = INT32_MAX / (uint64_t)cfg->block_size;
+    if (pages > INT32_MAX / (uint64_t)cfg->block_size)
+        pages = INT32_MAX / (uint64_t)cfg->block_size;
     p->pages = (int)pages;
     p->kv_tokens = (int64_t)pages * cfg->block_size;
     p->kv_bytes = pages * p->page_bytes;

@@ -261,303 +261,351 @@ static void print_jsonl(const job *j, int n_prompt) {
     cJSON_Delete(o);
 }
 
-int main(int argc, char **argv) {
-    enum {
-        O_MODEL = 256,
-        O_SYNTH,
-        O_PROMPT,
-        O_FILE,
-        O_JSONL,
-        O_CHAT,
-        O_MAXTOK,
-        O_TEMP,
-        O_TOPP,
-        O_TOPK,
-        O_MINP,
-        O_REP,
-        O_SEED,
-        O_STOP,
-        O_IGNORE,
-        O_LIST,
-        O_SAVE,
-        O_IDS,
-        O_LOGITS,
-        O_ENGINE
-    };
-    static const struct option longopts[] = {
-        {"model", required_argument, 0, O_MODEL},
-        {"synthetic", required_argument, 0, O_SYNTH},
-        {"prompt", required_argument, 0, O_PROMPT},
-        {"prompts-file", required_argument, 0, O_FILE},
-        {"jsonl", no_argument, 0, O_JSONL},
-        {"chat", no_argument, 0, O_CHAT},
-        {"max-tokens", required_argument, 0, O_MAXTOK},
-        {"temperature", required_argument, 0, O_TEMP},
-        {"top-p", required_argument, 0, O_TOPP},
-        {"top-k", required_argument, 0, O_TOPK},
-        {"min-p", required_argument, 0, O_MINP},
-        {"repetition-penalty", required_argument, 0, O_REP},
-        {"seed", required_argument, 0, O_SEED},
-        {"stop", required_argument, 0, O_STOP},
-        {"ignore-eos", no_argument, 0, O_IGNORE},
-        {"list-tensors", no_argument, 0, O_LIST},
-        {"save", required_argument, 0, O_SAVE},
-        {"prompt-ids", required_argument, 0, O_IDS},
-        {"logits-out", required_argument, 0, O_LOGITS},
-        // engine flags (engine_args.c)
-        ENGINE_ARGS_LONGOPTS(O_ENGINE),
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    engine_config ec = engine_config_default();
-    ec.verbose = 1;
-    sampling_params sp = sampling_params_default();
-    sp.max_tokens = 128;
-    const char *prompt = NULL, *prompts_file = NULL, *save_dir = NULL, *ids_file = NULL,
-               *logits_out = NULL;
+// The command line.
+typedef struct {
+    engine_config ec;
+    sampling_params sp;
+    const char *prompt, *prompts_file, *save_dir, *ids_file, *logits_out;
     const char *stops[SAMPLING_MAX_STOP];
-    int n_stops = 0, chat = 0, jsonl = 0, list = 0, opt, idx = 0;
-    char err[LLM_ERR_LEN];
-    while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
-        char *end = NULL;
-        switch (opt) {
-        case O_MODEL:
-            ec.model_dir = optarg;
-            break;
-        case O_SYNTH:
-            ec.synthetic = optarg;
-            break;
-        case O_PROMPT:
-            prompt = optarg;
-            break;
-        case O_FILE:
-            prompts_file = optarg;
-            break;
-        case O_JSONL:
-            jsonl = 1;
-            break;
-        case O_CHAT:
-            chat = 1;
-            break;
-        case O_MAXTOK:
-            sp.max_tokens = (int)strtol(optarg, &end, 10);
-            break;
-        case O_TEMP:
-            sp.temperature = strtof(optarg, &end);
-            break;
-        case O_TOPP:
-            sp.top_p = strtof(optarg, &end);
-            break;
-        case O_TOPK:
-            sp.top_k = (int)strtol(optarg, &end, 10);
-            break;
-        case O_MINP:
-            sp.min_p = strtof(optarg, &end);
-            break;
-        case O_REP:
-            sp.repetition_penalty = strtof(optarg, &end);
-            break;
-        case O_SEED:
-            sp.seed = strtoull(optarg, &end, 10);
-            sp.has_seed = 1;
-            break;
-        case O_STOP:
-            if (n_stops == SAMPLING_MAX_STOP) {
-                fprintf(stderr, "llm_generate: at most %d --stop strings\n", SAMPLING_MAX_STOP);
-                return 2;
-            }
-            stops[n_stops++] = optarg;
-            break;
-        case O_IGNORE:
-            sp.ignore_eos = 1;
-            break;
-        case O_LIST:
-            list = 1;
-            break;
-        case O_SAVE:
-            save_dir = optarg;
-            break;
-        case O_IDS:
-            ids_file = optarg;
-            break;
-        case O_LOGITS:
-            logits_out = optarg;
-            break;
-        case O_ENGINE: {
-            int used;
-            if (engine_args_apply(&ec, longopts[idx].name, optarg, &used, err) != 1) {
-                fprintf(stderr, "llm_generate: %s\n", err);
-                return 2;
-            }
-            break;
-        }
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
+    int n_stops, chat, jsonl, list;
+} gen_opts;
+
+enum {
+    O_MODEL = 256,
+    O_SYNTH,
+    O_PROMPT,
+    O_FILE,
+    O_JSONL,
+    O_CHAT,
+    O_MAXTOK,
+    O_TEMP,
+    O_TOPP,
+    O_TOPK,
+    O_MINP,
+    O_REP,
+    O_SEED,
+    O_STOP,
+    O_IGNORE,
+    O_LIST,
+    O_SAVE,
+    O_IDS,
+    O_LOGITS,
+    O_ENGINE
+};
+static const struct option longopts[] = {
+    {"model", required_argument, 0, O_MODEL},
+    {"synthetic", required_argument, 0, O_SYNTH},
+    {"prompt", required_argument, 0, O_PROMPT},
+    {"prompts-file", required_argument, 0, O_FILE},
+    {"jsonl", no_argument, 0, O_JSONL},
+    {"chat", no_argument, 0, O_CHAT},
+    {"max-tokens", required_argument, 0, O_MAXTOK},
+    {"temperature", required_argument, 0, O_TEMP},
+    {"top-p", required_argument, 0, O_TOPP},
+    {"top-k", required_argument, 0, O_TOPK},
+    {"min-p", required_argument, 0, O_MINP},
+    {"repetition-penalty", required_argument, 0, O_REP},
+    {"seed", required_argument, 0, O_SEED},
+    {"stop", required_argument, 0, O_STOP},
+    {"ignore-eos", no_argument, 0, O_IGNORE},
+    {"list-tensors", no_argument, 0, O_LIST},
+    {"save", required_argument, 0, O_SAVE},
+    {"prompt-ids", required_argument, 0, O_IDS},
+    {"logits-out", required_argument, 0, O_LOGITS},
+    // engine flags (engine_args.c)
+    ENGINE_ARGS_LONGOPTS(O_ENGINE),
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
+// One option into o. Returns -1 to go on, else the exit status.
+static int apply_option(gen_opts *o, int opt, int idx) {
+    char *end = NULL, err[LLM_ERR_LEN];
+    sampling_params *sp = &o->sp;
+    switch (opt) {
+    case O_MODEL:
+        o->ec.model_dir = optarg;
+        break;
+    case O_SYNTH:
+        o->ec.synthetic = optarg;
+        break;
+    case O_PROMPT:
+        o->prompt = optarg;
+        break;
+    case O_FILE:
+        o->prompts_file = optarg;
+        break;
+    case O_JSONL:
+        o->jsonl = 1;
+        break;
+    case O_CHAT:
+        o->chat = 1;
+        break;
+    case O_MAXTOK:
+        sp->max_tokens = (int)strtol(optarg, &end, 10);
+        break;
+    case O_TEMP:
+        sp->temperature = strtof(optarg, &end);
+        break;
+    case O_TOPP:
+        sp->top_p = strtof(optarg, &end);
+        break;
+    case O_TOPK:
+        sp->top_k = (int)strtol(optarg, &end, 10);
+        break;
+    case O_MINP:
+        sp->min_p = strtof(optarg, &end);
+        break;
+    case O_REP:
+        sp->repetition_penalty = strtof(optarg, &end);
+        break;
+    case O_SEED:
+        sp->seed = strtoull(optarg, &end, 10);
+        sp->has_seed = 1;
+        break;
+    case O_STOP:
+        if (o->n_stops == SAMPLING_MAX_STOP) {
+            fprintf(stderr, "llm_generate: at most %d --stop strings\n", SAMPLING_MAX_STOP);
             return 2;
         }
-        if (end && *end) {
-            fprintf(stderr, "llm_generate: --%s: not a number: '%s'\n", longopts[idx].name, optarg);
+        o->stops[o->n_stops++] = optarg;
+        break;
+    case O_IGNORE:
+        sp->ignore_eos = 1;
+        break;
+    case O_LIST:
+        o->list = 1;
+        break;
+    case O_SAVE:
+        o->save_dir = optarg;
+        break;
+    case O_IDS:
+        o->ids_file = optarg;
+        break;
+    case O_LOGITS:
+        o->logits_out = optarg;
+        break;
+    case O_ENGINE: {
+        int used;
+        if (engine_args_apply(&o->ec, longopts[idx].name, optarg, &used, err) != 1) {
+            fprintf(stderr, "llm_generate: %s\n", err);
             return 2;
         }
+        break;
     }
-    if (!ec.model_dir == !ec.synthetic || optind != argc || (prompt && prompts_file)) {
+    case 'h':
+        usage(stdout);
+        return 0;
+    default:
         usage(stderr);
         return 2;
     }
-    if (!ids_file != !logits_out || (ids_file && (prompt || prompts_file || !ec.model_dir))) {
+    if (end && *end) {
+        fprintf(stderr, "llm_generate: --%s: not a number: '%s'\n", longopts[idx].name, optarg);
+        return 2;
+    }
+    return -1;
+}
+
+// The command line into o, checked. Returns -1 to go on, else the exit status.
+static int parse_args(int argc, char **argv, gen_opts *o) {
+    *o = (gen_opts){.ec = engine_config_default(), .sp = sampling_params_default()};
+    o->ec.verbose = 1;
+    o->sp.max_tokens = 128;
+    int opt, idx = 0, rc;
+    while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1)
+        if ((rc = apply_option(o, opt, idx)) >= 0) return rc;
+    if (!o->ec.model_dir == !o->ec.synthetic || optind != argc || (o->prompt && o->prompts_file)) {
+        usage(stderr);
+        return 2;
+    }
+    if (!o->ids_file != !o->logits_out ||
+        (o->ids_file && (o->prompt || o->prompts_file || !o->ec.model_dir))) {
         fprintf(stderr, "llm_generate: --prompt-ids and --logits-out go together, with --model and "
                         "without --prompt or --prompts-file\n");
         return 2;
     }
-    if (ids_file) return dump_logits(&ec, ids_file, logits_out);
-    if (!prompt && !prompts_file) return report_model(&ec, list, save_dir);
-    if (!ec.model_dir) {
+    char err[LLM_ERR_LEN];
+    if ((o->prompt || o->prompts_file) && !o->ec.model_dir) {
         fprintf(
             stderr,
             "llm_generate: text generation needs --model (a synthetic model has no tokenizer)\n");
         return 2;
     }
-    if (sampling_params_validate(&sp, 1 << 30, err)) {
+    if (sampling_params_validate(&o->sp, 1 << 30, err)) {
         fprintf(stderr, "llm_generate: %s\n", err);
         return 2;
     }
+    return -1;
+}
 
-    tokenizer *tok = tok_load(ec.model_dir, err);
-    if (!tok) {
+// A generation run: the prompts as jobs on one engine.
+typedef struct {
+    const gen_opts *o;
+    tokenizer *tok;
+    chat_template *ct;
+    char **lines; // --prompts-file's prompts, or NULL for --prompt
+    job *jobs;
+    int n_jobs;
+    engine *e;
+    double t0;
+} gen_run;
+
+// Loads the tokenizer, template and prompts, creates the engine and submits
+// every prompt. Returns 0, or 1 with the reason printed.
+static int gen_start(gen_run *g, const gen_opts *o) {
+    char err[LLM_ERR_LEN];
+    g->o = o;
+    g->n_jobs = 1;
+    if (!(g->tok = tok_load(o->ec.model_dir, err))) goto fail;
+    if (o->chat && !(g->ct = chat_template_load(o->ec.model_dir, err))) goto fail;
+    if (o->prompts_file && !(g->lines = read_lines(o->prompts_file, &g->n_jobs, err))) goto fail;
+    engine_config ec = o->ec;
+    if (!o->prompts_file && ec.max_num_seqs > 1)
+        ec.max_num_seqs = 1; // one prompt: no room for more
+    if (!(g->e = engine_create(&ec, err))) goto fail;
+    if (!(g->jobs = calloc((size_t)g->n_jobs, sizeof *g->jobs))) {
+        llm_errf(err, "out of memory");
+        goto fail;
+    }
+    g->t0 = llm_now();
+    for (int i = 0; i < g->n_jobs; i++) {
+        job *j = &g->jobs[i];
+        j->prompt = g->lines ? g->lines[i] : (char *)o->prompt;
+        char *text = o->chat ? render_chat(g->ct, j->prompt, err) : strdup(j->prompt);
+        int bad =
+            !text || tok_encode(g->tok, text, strlen(text), !o->chat, &j->ids, &j->n_ids, err);
+        free(text);
+        if (bad || !(j->stream = tok_stream_create(g->tok, 1, err)) ||
+            !(j->stop = stop_create(o->stops, o->n_stops, err)) ||
+            (j->id = engine_add_request(g->e, j->ids, (int)j->n_ids, &o->sp, err)) < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    fprintf(stderr, "llm_generate: %s\n", err);
+    return 1;
+}
+
+// Text of job j so far: kept, and printed as it comes for a single --prompt.
+static void emit(gen_run *g, job *j, const char *s, size_t n) {
+    append(j, s, n);
+    if (!g->lines) fwrite(s, 1, n, stdout), fflush(stdout);
+}
+
+// One engine output for job j: its token through the detokenizer and the stop
+// strings; at the end, what they held back. Returns 0, or 1 with the reason printed.
+static int gen_output(gen_run *g, job *j, const engine_output *out, double now) {
+    char err[LLM_ERR_LEN];
+    const char *piece = "", *show;
+    size_t plen = 0, slen = 0;
+    if (out->token >= 0) {
+        if (!j->n_generated) j->t_first = now;
+        j->n_generated = out->n_generated;
+        j->n_cached = out->n_cached;
+        if (!out->finished || strcmp(out->finish_reason, "stop") != 0 ||
+            !config_is_eos(engine_model_config(g->e), out->token))
+            piece = tok_stream_push(j->stream, out->token, &plen, err);
+    }
+    int hit = piece ? stop_push(j->stop, piece, plen, &show, &slen, err) : -1;
+    if (hit < 0) {
         fprintf(stderr, "llm_generate: %s\n", err);
         return 1;
     }
-    chat_template *ct = chat ? chat_template_load(ec.model_dir, err) : NULL;
-    if (chat && !ct) {
-        fprintf(stderr, "llm_generate: %s\n", err);
-        tok_free(tok);
-        return 1;
+    emit(g, j, show, slen);
+    if (hit != 1 && !out->finished) return 0;
+    if (hit == 1 && !out->finished) engine_abort(g->e, j->id);
+    if (!hit) {
+        piece = tok_stream_flush(j->stream, &plen, err);
+        if (piece && stop_push(j->stop, piece, plen, &show, &slen, err) >= 0)
+            emit(g, j, show, slen);
+        stop_flush(j->stop, &show, &slen);
+        emit(g, j, show, slen);
     }
-    int n_jobs = 1;
-    char **lines = NULL;
-    if (prompts_file) {
-        lines = read_lines(prompts_file, &n_jobs, err);
-        if (!lines) {
+    j->finish = hit == 1 ? "stop" : out->finish_reason;
+    j->done = 1;
+    j->t_done = now;
+    return 0;
+}
+
+// Steps the engine until every job is done. Returns 0, or 1 with the reason printed.
+static int gen_loop(gen_run *g) {
+    char err[LLM_ERR_LEN];
+    while (engine_has_work(g->e)) {
+        engine_output *out;
+        int n_out;
+        if (engine_step(g->e, &out, &n_out, err)) {
             fprintf(stderr, "llm_generate: %s\n", err);
             return 1;
         }
-    }
-    if (!prompts_file && ec.max_num_seqs > 1)
-        ec.max_num_seqs = 1; // one prompt: no room needed for more
-    engine *e = engine_create(&ec, err);
-    if (!e) {
-        fprintf(stderr, "llm_generate: %s\n", err);
-        return 1;
-    }
-    job *jobs = calloc((size_t)n_jobs, sizeof *jobs);
-    int rc = 0;
-    double t0 = llm_now();
-    for (int i = 0; i < n_jobs && rc == 0; i++) {
-        job *j = &jobs[i];
-        j->prompt = lines ? lines[i] : (char *)prompt;
-        char *text = chat ? render_chat(ct, j->prompt, err) : strdup(j->prompt);
-        if (!text || tok_encode(tok, text, strlen(text), !chat, &j->ids, &j->n_ids, err)) rc = 1;
-        free(text);
-        if (rc == 0) j->stream = tok_stream_create(tok, 1, err);
-        if (rc == 0 && j->stream) j->stop = stop_create(stops, n_stops, err);
-        if (rc == 0 && j->stop) j->id = engine_add_request(e, j->ids, (int)j->n_ids, &sp, err);
-        if (rc || !j->stream || !j->stop || j->id < 0) rc = 1;
-    }
-    if (rc) fprintf(stderr, "llm_generate: %s\n", err);
-    while (rc == 0 && engine_has_work(e)) {
-        engine_output *out;
-        int n_out;
-        if (engine_step(e, &out, &n_out, err)) {
-            fprintf(stderr, "llm_generate: %s\n", err);
-            rc = 1;
-            break;
-        }
-        double now = llm_now() - t0;
+        double now = llm_now() - g->t0;
         for (int k = 0; k < n_out; k++) {
             job *j = NULL;
-            for (int i = 0; i < n_jobs; i++)
-                if (jobs[i].id == out[k].id && !jobs[i].done) j = &jobs[i];
-            if (!j) continue;
-            const char *piece = "", *show;
-            size_t plen = 0, slen = 0;
-            if (out[k].token >= 0) {
-                if (!j->n_generated) j->t_first = now;
-                j->n_generated = out[k].n_generated;
-                j->n_cached = out[k].n_cached;
-                if (!out[k].finished || strcmp(out[k].finish_reason, "stop") != 0 ||
-                    !config_is_eos(engine_model_config(e), out[k].token))
-                    piece = tok_stream_push(j->stream, out[k].token, &plen, err);
-            }
-            int hit = piece ? stop_push(j->stop, piece, plen, &show, &slen, err) : -1;
-            if (hit < 0) {
-                rc = 1;
-                fprintf(stderr, "llm_generate: %s\n", err);
-                break;
-            }
-            append(j, show, slen);
-            if (!lines) fwrite(show, 1, slen, stdout), fflush(stdout);
-            if (hit == 1 || out[k].finished) {
-                if (hit == 1 && !out[k].finished) engine_abort(e, j->id);
-                if (!hit) {
-                    piece = tok_stream_flush(j->stream, &plen, err);
-                    if (piece && stop_push(j->stop, piece, plen, &show, &slen, err) >= 0) {
-                        append(j, show, slen);
-                        if (!lines) fwrite(show, 1, slen, stdout);
-                    }
-                    stop_flush(j->stop, &show, &slen);
-                    append(j, show, slen);
-                    if (!lines) fwrite(show, 1, slen, stdout);
-                }
-                j->finish = hit == 1 ? "stop" : out[k].finish_reason;
-                j->done = 1;
-                j->t_done = now;
-            }
+            for (int i = 0; i < g->n_jobs; i++)
+                if (g->jobs[i].id == out[k].id && !g->jobs[i].done) j = &g->jobs[i];
+            if (j && gen_output(g, j, &out[k], now)) return 1;
         }
     }
-    double total = llm_now() - t0;
-    if (rc == 0) {
-        engine_stats st;
-        engine_get_stats(e, &st);
-        if (!lines) {
-            printf("\n");
-            fflush(stdout);
-            double decode_s = jobs[0].t_done - jobs[0].t_first;
-            fprintf(stderr,
-                    "prompt %d tokens, generated %d tokens (%s), time to first token %.3f s, "
-                    "decode %.2f tokens/s\n",
-                    (int)jobs[0].n_ids, jobs[0].n_generated, jobs[0].finish, jobs[0].t_first,
-                    jobs[0].n_generated > 1 ? (jobs[0].n_generated - 1) / decode_s : 0.0);
-        } else {
-            for (int i = 0; i < n_jobs; i++) {
-                if (jsonl)
-                    print_jsonl(&jobs[i], (int)jobs[i].n_ids);
-                else
-                    printf("=== %d: %s\n%s\n", i, jobs[i].prompt, jobs[i].text ? jobs[i].text : "");
-            }
-            fprintf(stderr,
-                    "%d prompts: %llu prompt tokens (%llu from the prefix cache), %llu generated, "
-                    "%.2f s, "
-                    "%.1f tokens/s total, %llu preemptions\n",
-                    n_jobs, (unsigned long long)st.prompt_tokens,
-                    (unsigned long long)st.cached_prompt_tokens,
-                    (unsigned long long)st.generated_tokens, total,
-                    (double)(st.computed_tokens) / total, (unsigned long long)st.preemptions);
-        }
+    return 0;
+}
+
+// The texts (a file of prompts) and the run's figures on stderr.
+static void gen_report(const gen_run *g) {
+    engine_stats st;
+    engine_get_stats(g->e, &st);
+    double total = llm_now() - g->t0;
+    const job *j0 = &g->jobs[0];
+    if (!g->lines) {
+        printf("\n");
+        fflush(stdout);
+        double decode_s = j0->t_done - j0->t_first;
+        fprintf(stderr,
+                "prompt %d tokens, generated %d tokens (%s), time to first token %.3f s, "
+                "decode %.2f tokens/s\n",
+                (int)j0->n_ids, j0->n_generated, j0->finish, j0->t_first,
+                j0->n_generated > 1 ? (j0->n_generated - 1) / decode_s : 0.0);
+        return;
     }
-    for (int i = 0; i < n_jobs; i++) {
-        free(jobs[i].ids);
-        free(jobs[i].text);
-        tok_stream_destroy(jobs[i].stream);
-        stop_destroy(jobs[i].stop);
-        if (lines) free(lines[i]);
+    for (int i = 0; i < g->n_jobs; i++) {
+        const job *j = &g->jobs[i];
+        if (g->o->jsonl)
+            print_jsonl(j, (int)j->n_ids);
+        else
+            printf("=== %d: %s\n%s\n", i, j->prompt, j->text ? j->text : "");
     }
-    free(lines);
-    free(jobs);
-    engine_destroy(e);
-    chat_template_free(ct);
-    tok_free(tok);
+    fprintf(stderr,
+            "%d prompts: %llu prompt tokens (%llu from the prefix cache), %llu generated, %.2f s, "
+            "%.1f tokens/s total, %llu preemptions\n",
+            g->n_jobs, (unsigned long long)st.prompt_tokens,
+            (unsigned long long)st.cached_prompt_tokens, (unsigned long long)st.generated_tokens,
+            total, (double)(st.computed_tokens) / total, (unsigned long long)st.preemptions);
+}
+
+static void gen_free(gen_run *g) {
+    for (int i = 0; g->jobs && i < g->n_jobs; i++) {
+        free(g->jobs[i].ids);
+        free(g->jobs[i].text);
+        tok_stream_destroy(g->jobs[i].stream);
+        stop_destroy(g->jobs[i].stop);
+    }
+    for (int i = 0; g->lines && i < g->n_jobs; i++) free(g->lines[i]);
+    free(g->lines);
+    free(g->jobs);
+    engine_destroy(g->e);
+    chat_template_free(g->ct);
+    tok_free(g->tok);
+}
+
+int main(int argc, char **argv) {
+    gen_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    if (o.ids_file) return dump_logits(&o.ec, o.ids_file, o.logits_out);
+    if (!o.prompt && !o.prompts_file) return report_model(&o.ec, o.list, o.save_dir);
+    gen_run g = {0};
+    rc = gen_start(&g, &o);
+    if (rc == 0) rc = gen_loop(&g);
+    if (rc == 0) gen_report(&g);
+    gen_free(&g);
     return rc;
 }
