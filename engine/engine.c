@@ -176,12 +176,10 @@ engine *engine_create(const engine_config *cfg, char *err) {
     e->max_total =
         e->cfg.max_model_len < e->st.kv_tokens ? e->cfg.max_model_len : (int)e->st.kv_tokens;
 
-    e->sched.max_num_seqs = cfg->max_num_seqs;
-    e->sched.max_num_batched_tokens = cfg->max_num_batched_tokens;
-    e->sched.bm = e->bm;
+    if (sched_init(&e->sched, cfg->max_num_seqs, cfg->max_num_batched_tokens, e->bm, err))
+        goto fail;
     const int S = cfg->max_num_seqs, T = cfg->max_num_batched_tokens;
     e->max_blocks = (e->cfg.max_model_len + cfg->block_size - 1) / cfg->block_size;
-    e->sched.running.v = llm_calloc((size_t)S, sizeof(request *), err);
     e->items = llm_calloc((size_t)S, sizeof *e->items, err);
     e->logits = e->bk->host_alloc(e->bk, (size_t)S * mc->vocab_size * sizeof(float));
     if (!e->logits) llm_errf(err, "out of memory for the logits of %d sequences", S);
@@ -193,10 +191,9 @@ engine *engine_create(const engine_config *cfg, char *err) {
     e->qstart = llm_malloc((size_t)(S + 1) * 4, err);
     e->ctx = llm_malloc((size_t)S * 4, err);
     e->btab = llm_malloc((size_t)S * e->max_blocks * 4, err);
-    if (!e->sched.running.v || !e->items || !e->logits || !e->picks || !e->rows || !e->tok ||
-        !e->pos || !e->slot || !e->qstart || !e->ctx || !e->btab)
+    if (!e->items || !e->logits || !e->picks || !e->rows || !e->tok || !e->pos || !e->slot ||
+        !e->qstart || !e->ctx || !e->btab)
         goto fail;
-    e->sched.running.cap = S;
     if (cfg->verbose) log_startup(e);
     return e;
 fail:
@@ -211,14 +208,6 @@ static request *find_live(const engine *e, int64_t id, int *index) {
             return e->live[i];
         }
     return NULL;
-}
-
-static void request_free(request *r) {
-    if (!r) return;
-    bm_seq_free(&r->pages);
-    sampler_seq_destroy(r->sampler);
-    free(r->tokens);
-    free(r);
 }
 
 int64_t engine_add_request(engine *e, const int32_t *prompt, int n_prompt,
@@ -242,25 +231,11 @@ int64_t engine_add_request(engine *e, const int32_t *prompt, int n_prompt,
         e->live = v;
         e->cap_live = cap;
     }
-    request *r = llm_calloc(1, sizeof *r, err);
-    if (!r) return -1;
     int cap = n_prompt + (sp->max_tokens < e->max_total ? sp->max_tokens : e->max_total) + 1;
-    r->tokens = llm_malloc((size_t)cap * sizeof(int32_t), err);
-    r->sampler = r->tokens ? sampler_seq_create(sp, mc->vocab_size, mc->eos_ids, mc->n_eos, prompt,
-                                                n_prompt, err)
-                           : NULL;
-    if (!r->sampler) {
-        request_free(r);
-        return -1;
-    }
-    memcpy(r->tokens, prompt, (size_t)n_prompt * sizeof(int32_t));
-    r->n_tokens = r->n_prompt = n_prompt;
-    r->cap = cap;
-    r->params = *sp;
-    r->id = e->next_id++;
-    r->arrival = e->next_arrival++;
-    r->t_added = llm_now();
-    r->queue_time = -1;
+    request *r = request_create(e->next_id, e->next_arrival, prompt, n_prompt, cap, sp,
+                                mc->vocab_size, mc->eos_ids, mc->n_eos, err);
+    if (!r) return -1;
+    e->next_id++, e->next_arrival++;
     if (sched_add(&e->sched, r)) {
         request_free(r);
         return llm_errf(err, "out of memory");

@@ -171,7 +171,8 @@ static int plan_outputs(qdir *q, char *err) {
             chunk = chunk < t->shape[0] ? chunk : t->shape[0];
             if (chunk * t->shape[1] > q->max_chunk) q->max_chunk = chunk * t->shape[1];
         }
-    if (q->rep.n_quantized == 0) return llm_errf(err, "%s: no float Linear weight to quantize", q->in);
+    if (q->rep.n_quantized == 0)
+        return llm_errf(err, "%s: no float Linear weight to quantize", q->in);
     q->buf = malloc((size_t)q->max_chunk);
     q->tmp_scales = malloc((size_t)q->max_rows * sizeof(float));
     q->scale_buf = malloc((size_t)q->max_rows * dtype_size(q->cfg.dtype));

@@ -13,9 +13,9 @@
 #include "dtype.h"
 
 typedef struct {
-    int n_quantized;     // matrices written as int8
-    uint64_t bytes_in;   // their bytes in the checkpoint
-    uint64_t bytes_out;  // their bytes as int8 with scales
+    int n_quantized;    // matrices written as int8
+    uint64_t bytes_in;  // their bytes in the checkpoint
+    uint64_t bytes_out; // their bytes as int8 with scales
     llm_dtype scale_dtype;
 } quant_dir_report;
 

@@ -41,9 +41,20 @@ static int queue_find(const req_queue *q, const request *r) {
     return -1;
 }
 
+int sched_init(scheduler *s, int max_num_seqs, int max_num_batched_tokens, block_manager *bm,
+               char *err) {
+    *s = (scheduler){
+        .max_num_seqs = max_num_seqs, .max_num_batched_tokens = max_num_batched_tokens, .bm = bm};
+    if (queue_reserve(&s->running, max_num_seqs)) return llm_errf(err, "out of memory");
+    return 0;
+}
+
 int sched_add(scheduler *s, request *r) {
+    // room in the waiting queue for every request held: a preempted one always fits
+    if (queue_reserve(&s->waiting, s->waiting.n + s->running.n + 1)) return -1;
     r->status = REQ_WAITING;
-    return queue_push_back(&s->waiting, r);
+    queue_push_back(&s->waiting, r);
+    return 0;
 }
 
 // Frees the pages of the most recently admitted running request and puts it
@@ -54,8 +65,8 @@ static request *preempt_last(scheduler *s) {
     victim->n_computed = 0;
     victim->status = REQ_WAITING;
     s->preemptions++;
-    // the waiting queue always has room: it had this request before admission
-    if (queue_push_front(&s->waiting, victim)) victim->status = REQ_FINISHED;
+    // cannot fail: sched_add reserved waiting room for every request held
+    queue_push_front(&s->waiting, victim);
     return victim;
 }
 

@@ -11,27 +11,7 @@
 #include <stdint.h>
 
 #include "block_manager.h"
-#include "sampler.h"
-
-typedef enum { REQ_WAITING, REQ_RUNNING, REQ_FINISHED } req_status;
-
-typedef struct {
-    int64_t id;
-    req_status status;
-    int32_t *tokens; // [n_tokens] prompt then generated tokens
-    int n_tokens;
-    int cap;
-    int n_prompt;
-    int n_computed; // leading tokens whose K/V are in the cache
-    int n_cached;   // prompt tokens the prefix cache served at first admission
-    int admitted;   // admitted once already (prefix stats count the first time)
-    bm_seq pages;
-    sampler_seq *sampler;
-    sampling_params params;
-    uint64_t arrival;  // admission order, for FCFS and preemption
-    double t_added;    // llm_now() at engine_add_request
-    double queue_time; // seconds from t_added to the first admission; -1 before
-} request;
+#include "request.h"
 
 typedef struct {
     request **v;
@@ -57,7 +37,15 @@ typedef struct {
     int sample; // 1: this chunk reaches the end of its known tokens -> sample
 } sched_item;
 
-// Appends r to the waiting queue. Returns 0, or -1 when out of memory.
+// Sets up an empty scheduler over bm with these limits (the running queue
+// sized for max_num_seqs). Returns 0, or -1 with err when out of memory.
+int sched_init(scheduler *s, int max_num_seqs, int max_num_batched_tokens, block_manager *bm,
+               char *err);
+
+// Appends r to the waiting queue, reserving room there for every request the
+// scheduler holds, so that a preempted request can always go back to the
+// queue (none is ever dropped). Returns 0, or -1 when out of memory (r is
+// then not queued).
 int sched_add(scheduler *s, request *r);
 
 // Plans one step into items (capacity max_num_seqs). Pages for the planned
