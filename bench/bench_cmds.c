@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_plan.h"
 #include "bench_run.h"
 #include "bench_stats.h"
 #include "sweep_report.h"
@@ -470,4 +471,88 @@ int bench_throughput(const bench_options *o) {
     }
     engine_destroy(e);
     return rc;
+}
+
+// ---- plan ----
+
+// The card o names: a preset, this machine (cpu), or --device-memory with
+// --bandwidth and --flops. Returns 0, or the exit status with the reason printed.
+static int plan_card_of(const bench_options *o, plan_card *card) {
+    char err[LLM_ERR_LEN];
+    if (o->gpu && !strcmp(o->gpu, "cpu")) {
+        if (plan_card_cpu(card, err) == 0) return 0;
+        fprintf(stderr, "bench_engine: %s\n", err);
+        return 1;
+    }
+    if (o->gpu) {
+        const plan_card *p = plan_card_find(o->gpu);
+        if (p) {
+            *card = *p;
+            return 0;
+        }
+        fprintf(stderr, "bench_engine: unknown --gpu '%s' (cpu", o->gpu);
+        for (p = plan_cards; p->name; p++) fprintf(stderr, ", %s", p->name);
+        fprintf(stderr, "; or --device-memory B --bandwidth GBS --flops TFLOPS)\n");
+        return 2;
+    }
+    int major = 9, minor = 0;
+    if (!o->ec.device_memory || !(o->bandwidth > 0) || !(o->flops > 0) ||
+        (o->cc && sscanf(o->cc, "%d.%d", &major, &minor) != 2)) {
+        fprintf(stderr, "bench_engine: plan needs --gpu CARD, or --device-memory B --bandwidth GBS "
+                        "--flops TFLOPS [--compute-capability X.Y]\n");
+        return 2;
+    }
+    *card = (plan_card){.name = "custom",
+                        .label = "a custom card",
+                        .memory = o->ec.device_memory,
+                        .bandwidth_gbs = o->bandwidth,
+                        .tflops = o->flops,
+                        .cc_major = major,
+                        .cc_minor = minor,
+                        .source = "--device-memory, --bandwidth, --flops"};
+    return 0;
+}
+
+int bench_plan_cmd(const bench_options *o) {
+    double utils[BENCH_MAX_LIST], bss[BENCH_MAX_LIST], ins[BENCH_MAX_LIST], outs[BENCH_MAX_LIST];
+    int nu, nb, ni, no;
+    if (bench_parse_list(o->utils ? o->utils : "0.5,0.7,0.8,0.9,0.95", utils, &nu) ||
+        bench_parse_list(o->bss ? o->bss : "1,2,4,8,16,32,64,128,256", bss, &nb) ||
+        bench_parse_list(o->ins ? o->ins : "512", ins, &ni) ||
+        bench_parse_list(o->outs ? o->outs : "128", outs, &no) || outs[0] < 2) {
+        fprintf(stderr, "bench_engine: bad list (comma-separated positive numbers)\n");
+        return 2;
+    }
+    plan_card card;
+    int rc = plan_card_of(o, &card);
+    if (rc) return rc;
+    plan_opts po = {.ec = o->ec,
+                    .card = &card,
+                    .efficiency = o->efficiency,
+                    .utils = utils,
+                    .n_utils = nu,
+                    .batches = bss,
+                    .n_batches = nb,
+                    .input_len = (int)ins[0],
+                    .output_len = (int)outs[0],
+                    .hourly = o->hourly,
+                    .format = o->format};
+    char dir[4096];
+    if (o->config) { // a config.json: its folder, read as a model directory
+        snprintf(dir, sizeof dir, "%s", o->config);
+        char *slash = strrchr(dir, '/');
+        if (slash && !strcmp(slash + 1, "config.json"))
+            *slash = '\0';
+        else if (!strcmp(dir, "config.json"))
+            snprintf(dir, sizeof dir, ".");
+        po.ec.model_dir = dir;
+    }
+    if (o->calibrate) {
+        if (strcmp(card.name, "cpu")) {
+            fprintf(stderr, "bench_engine: --calibrate runs on this machine: use --gpu cpu\n");
+            return 2;
+        }
+        return bench_plan_calibrate(&po);
+    }
+    return bench_plan(&po);
 }

@@ -19,6 +19,12 @@ typedef struct {
     const char *format;  // sweep: also print the summary as md, csv or json
     int repeat, warmup, dry_run, num_requests;
     double hourly; // $/hour of the device: cost figures when > 0
+    // plan
+    const char *gpu;                     // a card preset, or "cpu"
+    const char *config;                  // a config.json (its folder is read as a model directory)
+    const char *cc;                      // a custom card's compute capability, "8.9"
+    double bandwidth, flops, efficiency; // a custom card's GB/s and TFLOP/s; roofline fraction
+    int calibrate;                       // plan --gpu cpu: also measure decode
 } bench_options;
 
 // Parses a comma-separated list of positive numbers into v (at most
@@ -31,5 +37,6 @@ int bench_sweep(const bench_options *o);
 int bench_memory(const bench_options *o);
 int bench_latency(const bench_options *o);
 int bench_throughput(const bench_options *o);
+int bench_plan_cmd(const bench_options *o);
 
 #endif

@@ -3,44 +3,95 @@
 // written as raw.jsonl, summary.csv, report.md, SVG plots and report.html;
 // and the memory plan alone (`memory`, with --dry-run: no engine at all).
 // The subcommands are bench/bench_cmds.c; this file is the command line.
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench_cmds.h"
+#include "bench_plan.h"
 #include "engine_args.h"
 #include "util.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench_engine sweep  (--model DIR | --synthetic NAME) [options]\n"
-               "       bench_engine latency (--model DIR | --synthetic NAME) [--batch-sizes B "
-               "--input-lens I --output-lens O --repeat R --warmup W]\n"
-               "       bench_engine throughput (--model DIR | --synthetic NAME) [--num-requests N "
-               "--input-lens I --output-lens O]\n"
-               "       bench_engine memory (--model DIR | --synthetic NAME) [--dry-run] [options]\n"
-               "sweep:\n"
-               "  --batch-sizes L        comma list (1,4)\n"
-               "  --input-lens L         prompt tokens (32,64)\n"
-               "  --output-lens L        generated tokens (8)\n"
-               "  --gpu-memory-utilization L   one engine per value (0.9)\n"
-               "  --repeat R  --warmup W measured and discarded runs per point (1, 0)\n"
-               "  --out DIR              run directory (results/<timestamp>)\n"
-               "  --format md|csv|json   also print the summary to stdout\n"
-               "  --gpu-hourly-cost X    $/hour of the device: tokens per dollar\n"
-               "memory:\n"
-               "  --utilizations L       (0.5,0.7,0.8,0.9,0.95)\n"
-               "  --seq-lens L           (512,2048,8192)\n"
-               "  --dry-run              plan from the configuration alone\n");
+    fprintf(f,
+            "usage: bench_engine sweep  (--model DIR | --synthetic NAME) [options]\n"
+            "       bench_engine latency (--model DIR | --synthetic NAME) [--batch-sizes B "
+            "--input-lens I --output-lens O --repeat R --warmup W]\n"
+            "       bench_engine throughput (--model DIR | --synthetic NAME) [--num-requests N "
+            "--input-lens I --output-lens O]\n"
+            "       bench_engine memory (--model DIR | --synthetic NAME) [--dry-run] [options]\n"
+            "       bench_engine plan (--model DIR | --synthetic NAME | --config FILE) (--gpu "
+            "CARD | --gpu cpu | --device-memory B --bandwidth GBS --flops TFLOPS) [options]\n"
+            "sweep:\n"
+            "  --batch-sizes L        comma list (1,4)\n"
+            "  --input-lens L         prompt tokens (32,64)\n"
+            "  --output-lens L        generated tokens (8)\n"
+            "  --gpu-memory-utilization L   one engine per value (0.9)\n"
+            "  --repeat R  --warmup W measured and discarded runs per point (1, 0)\n"
+            "  --out DIR              run directory (results/<timestamp>)\n"
+            "  --format md|csv|json   also print the summary to stdout\n"
+            "  --gpu-hourly-cost X    $/hour of the device: tokens per dollar\n"
+            "memory:\n"
+            "  --utilizations L       (0.5,0.7,0.8,0.9,0.95)\n"
+            "  --seq-lens L           (512,2048,8192)\n"
+            "  --dry-run              plan from the configuration alone\n"
+            "plan (nothing runs; figures are predictions):\n"
+            "  --gpu CARD             t4, l4, a10g, a100-40g, a100-80g, h100, h200; cpu: this\n"
+            "                         machine, measured\n"
+            "  --device-memory B --bandwidth GBS --flops TFLOPS [--compute-capability X.Y]\n"
+            "                         a card of your own\n"
+            "  --efficiency E         fraction of the roofline reached (default %.2f, measured)\n"
+            "  --batch-sizes L        (1,2,4,8,16,32,64,128,256); --input-lens, --output-lens:\n"
+            "                         the request shape (first value; 512, 128)\n"
+            "  --format table|json|csv\n"
+            "  --calibrate            (--gpu cpu) also measure decode and print it beside the\n"
+            "                         prediction\n",
+            PLAN_DEFAULT_EFFICIENCY);
     engine_args_usage(f);
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const char *cmd = argv[1];
-    bench_options o = {.ec = engine_config_default(), .repeat = 1, .num_requests = 16};
+// The option that takes a string value, or NULL.
+static const char **string_option(bench_options *o, const char *name) {
+    static const struct {
+        const char *name;
+        size_t offset;
+    } opts[] = {
+        {"gpu-memory-utilization", offsetof(bench_options, utils)},
+        {"utilizations", offsetof(bench_options, utils)},
+        {"batch-sizes", offsetof(bench_options, bss)},
+        {"input-lens", offsetof(bench_options, ins)},
+        {"output-lens", offsetof(bench_options, outs)},
+        {"seq-lens", offsetof(bench_options, seq_lens)},
+        {"out", offsetof(bench_options, out_dir)},
+        {"format", offsetof(bench_options, format)},
+        {"gpu", offsetof(bench_options, gpu)},
+        {"config", offsetof(bench_options, config)},
+        {"compute-capability", offsetof(bench_options, cc)},
+    };
+    if (!strcmp(name, "model")) return &o->ec.model_dir;
+    if (!strcmp(name, "synthetic")) return &o->ec.synthetic;
+    for (size_t k = 0; k < sizeof opts / sizeof *opts; k++)
+        if (!strcmp(name, opts[k].name)) return (const char **)((char *)o + opts[k].offset);
+    return NULL;
+}
+
+// The option that takes a number, or NULL (*is_int: an int field).
+static void *number_option(bench_options *o, const char *name, int *is_int) {
+    *is_int = 1;
+    if (!strcmp(name, "repeat")) return &o->repeat;
+    if (!strcmp(name, "warmup")) return &o->warmup;
+    if (!strcmp(name, "num-requests")) return &o->num_requests;
+    *is_int = 0;
+    if (!strcmp(name, "gpu-hourly-cost") || !strcmp(name, "hourly-cost")) return &o->hourly;
+    if (!strcmp(name, "bandwidth")) return &o->bandwidth;
+    if (!strcmp(name, "flops")) return &o->flops;
+    if (!strcmp(name, "efficiency")) return &o->efficiency;
+    return NULL;
+}
+
+// argv[2..] into o. Returns -1 to go on, else the exit status.
+static int parse_args(int argc, char **argv, bench_options *o) {
     char err[LLM_ERR_LEN];
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i];
@@ -50,59 +101,41 @@ int main(int argc, char **argv) {
         }
         char name[64];
         const char *eq = strchr(arg, '='), *val;
-        int inline_val = eq != NULL;
+        int inline_val = eq != NULL, is_int;
         snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - arg - 2 : (long)strlen(arg) - 2),
                  arg + 2);
         val = eq ? eq + 1 : i + 1 < argc ? argv[i + 1] : NULL;
-        const char **sv = NULL;
-        if (!strcmp(name, "dry-run")) {
-            o.dry_run = 1;
+        if (!strcmp(name, "dry-run") || !strcmp(name, "calibrate")) {
+            *(name[0] == 'd' ? &o->dry_run : &o->calibrate) = 1;
             continue;
         }
         if (!strcmp(name, "help")) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(name, "gpu-memory-utilization") || !strcmp(name, "utilizations"))
-            sv = &o.utils;
-        else if (!strcmp(name, "model"))
-            sv = &o.ec.model_dir;
-        else if (!strcmp(name, "synthetic"))
-            sv = &o.ec.synthetic;
-        else if (!strcmp(name, "batch-sizes"))
-            sv = &o.bss;
-        else if (!strcmp(name, "input-lens"))
-            sv = &o.ins;
-        else if (!strcmp(name, "output-lens"))
-            sv = &o.outs;
-        else if (!strcmp(name, "seq-lens"))
-            sv = &o.seq_lens;
-        else if (!strcmp(name, "out"))
-            sv = &o.out_dir;
-        else if (!strcmp(name, "format"))
-            sv = &o.format;
-        int is_num = !strcmp(name, "repeat") || !strcmp(name, "warmup") ||
-                     !strcmp(name, "gpu-hourly-cost") || !strcmp(name, "num-requests");
-        if (sv || is_num) {
+        const char **sv = string_option(o, name);
+        void *nv = sv ? NULL : number_option(o, name, &is_int);
+        if (sv || nv) {
+            char *end = NULL;
             if (!val) {
                 fprintf(stderr, "bench_engine: --%s needs a value\n", name);
                 return 2;
             }
             if (sv)
                 *sv = val;
-            else if (!strcmp(name, "repeat"))
-                o.repeat = atoi(val);
-            else if (!strcmp(name, "warmup"))
-                o.warmup = atoi(val);
-            else if (!strcmp(name, "num-requests"))
-                o.num_requests = atoi(val);
+            else if (is_int)
+                *(int *)nv = (int)strtol(val, &end, 10);
             else
-                o.hourly = atof(val);
+                *(double *)nv = strtod(val, &end);
+            if (end && (end == val || *end)) {
+                fprintf(stderr, "bench_engine: --%s: not a number: '%s'\n", name, val);
+                return 2;
+            }
             if (!inline_val) i++;
             continue;
         }
         int used = 0;
-        int r = engine_args_apply(&o.ec, name, val, &used, err);
+        int r = engine_args_apply(&o->ec, name, val, &used, err);
         if (r < 0) {
             fprintf(stderr, "bench_engine: %s\n", err);
             return 2;
@@ -113,23 +146,43 @@ int main(int argc, char **argv) {
         }
         if (used && !inline_val) i++;
     }
-    if (o.repeat < 1 || o.warmup < 0 || o.hourly < 0) {
-        fprintf(stderr, "bench_engine: --repeat >= 1, --warmup >= 0, --gpu-hourly-cost >= 0\n");
+    return -1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    bench_options o = {.ec = engine_config_default(), .repeat = 1, .num_requests = 16};
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    if (o.repeat < 1 || o.warmup < 0 || o.hourly < 0 || o.efficiency < 0 || o.efficiency > 1) {
+        fprintf(stderr, "bench_engine: --repeat >= 1, --warmup >= 0, --gpu-hourly-cost >= 0, "
+                        "--efficiency in (0, 1]\n");
         return 2;
     }
-    if (!o.ec.model_dir == !o.ec.synthetic) {
-        fprintf(stderr, "bench_engine: give --model DIR or --synthetic NAME\n");
+    if ((!o.ec.model_dir + !o.ec.synthetic + !o.config) != 2) {
+        fprintf(stderr, "bench_engine: give --model DIR or --synthetic NAME%s\n",
+                strcmp(cmd, "plan") ? "" : " or --config FILE");
         return 2;
     }
-    if (o.format && strcmp(o.format, "md") && strcmp(o.format, "csv") && strcmp(o.format, "json")) {
-        fprintf(stderr, "bench_engine: --format md, csv or json\n");
+    if (o.format && strcmp(o.format, "md") && strcmp(o.format, "csv") && strcmp(o.format, "json") &&
+        strcmp(o.format, "table")) {
+        fprintf(stderr, "bench_engine: --format md, csv or json (plan: table, csv or json)\n");
+        return 2;
+    }
+    if (o.config && strcmp(cmd, "plan")) {
+        fprintf(stderr, "bench_engine: --config is for plan; give --model DIR\n");
         return 2;
     }
     if (!strcmp(cmd, "sweep")) return bench_sweep(&o);
     if (!strcmp(cmd, "memory")) return bench_memory(&o);
     if (!strcmp(cmd, "latency")) return bench_latency(&o);
     if (!strcmp(cmd, "throughput")) return bench_throughput(&o);
-    fprintf(stderr, "bench_engine: unknown command '%s' (sweep, memory, latency, throughput)\n",
-            cmd);
+    if (!strcmp(cmd, "plan")) return bench_plan_cmd(&o);
+    fprintf(stderr,
+            "bench_engine: unknown command '%s' (sweep, memory, latency, throughput, plan)\n", cmd);
     return 2;
 }

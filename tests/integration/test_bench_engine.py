@@ -217,3 +217,64 @@ def test_memory_dry_run_equals_engine(name, block, extra):
     real = run(*args)
     assert "measured on cpu" in real.stdout
     assert plan_lines(dry.stdout) == plan_lines(real.stdout)
+
+
+# bench_engine plan: predictions from config and datasheet alone.
+L4_MEMORY = 23034 * 2**20
+GPU_OVERHEAD = 768 * 2**20
+
+
+def test_plan_l4_fit_capacity_speed_cost():
+    p = run("plan", "--synthetic", "llama-3-8b", "--gpu", "l4", "--gpu-hourly-cost", "0.8",
+            "--format", "json", "--batch-sizes", "1,16", "--utilizations", "0.9")
+    j = json.loads(p.stdout)
+    assert j["card"] == "l4" and j["dtype"] == "bf16" and j["weights_fit"] is True
+    w = j["weights_bytes"]
+    assert abs(w - 16.06e9) < 0.01e9
+    dry = run("memory", "--synthetic", "llama-3-8b", "--device-memory", str(L4_MEMORY), "--dry-run",
+              "--utilizations", "0.9")
+    act = int(re.search(r"activation peak .*?\((\d+) bytes", dry.stdout).group(1))
+    # vLLM's arithmetic on the card, with the GPU runtime overhead the plan assumes
+    pages = (int(L4_MEMORY * 0.9) - w - act - GPU_OVERHEAD) // (131072 * 16)
+    rows = {r["batch"]: r for r in j["decode"]}
+    assert rows[1]["kv_tokens"] == pages * 16
+    # batch 1 is bandwidth-bound: every weight but the untied embedding table,
+    # plus 576 tokens of KV, at 300 GB/s x efficiency
+    weight_read = w - 128256 * 4096 * 2
+    step = (weight_read + 576 * 131072) / 300e9 / j["efficiency"]
+    assert rows[1]["bound"] == "memory"
+    assert abs(rows[1]["step_ms"] - step * 1e3) < 1e-6 * step * 1e3
+    assert abs(rows[16]["usd_per_mtok"] - 0.8 / 3600 / rows[16]["decode_tokens_per_s"] * 1e6) < 1e-9
+    assert rows[16]["decode_tokens_per_s"] > 10 * rows[1]["decode_tokens_per_s"]
+    assert j["prefill_tokens_per_s"] > rows[16]["decode_tokens_per_s"]
+
+
+def test_plan_t4_runs_bf16_as_fp16_and_suggests_int8():
+    p = run("plan", "--synthetic", "llama-3-8b", "--gpu", "t4")
+    assert "dtype: fp16; no bf16 arithmetic below compute capability 8.0" in p.stdout
+    assert "the weights do NOT fit" in p.stdout
+    assert "with --quantization int8 the weights would take" in p.stdout
+    p = run("plan", "--synthetic", "llama-3.2-1b", "--gpu", "t4", "--format", "csv")
+    rows = list(csv.DictReader(p.stdout.splitlines()))
+    assert rows and all(r["dtype"] == "fp16" for r in rows)
+    assert any(r["fits"] == "1" for r in rows)
+
+
+def test_plan_custom_card_and_config_file(tmp_path):
+    if not (MODEL / ".complete").exists():
+        pytest.skip("default model absent: make model")
+    p = run("plan", "--config", str(MODEL / "config.json"), "--device-memory", "8GiB",
+            "--bandwidth", "100", "--flops", "10", "--compute-capability", "8.0",
+            "--format", "json", "--batch-sizes", "1")
+    j = json.loads(p.stdout)
+    assert j["card"] == "custom" and j["weights_fit"] is True
+    # the default model: tied embeddings, so every weight byte is read per step
+    step = (j["weights_bytes"] + 576 * j["kv_bytes_per_token"]) / 100e9 / j["efficiency"]
+    assert abs(j["decode"][0]["step_ms"] - step * 1e3) < 1e-6 * step * 1e3
+
+
+def test_plan_bad_card_names_the_presets():
+    p = subprocess.run([str(BIN), "plan", "--synthetic", "llama-3-8b", "--gpu", "v100"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2
+    assert "unknown --gpu 'v100'" in p.stderr and "t4" in p.stderr and "h200" in p.stderr
