@@ -179,6 +179,8 @@ test-gpu:
 # CPU emulation of tests/gpu/emu/ (fiber threads with real barrier and shuffle
 # semantics, a naive cuBLAS), small shapes. Needs no nvcc. EMU_CC=75 emulates sm_75.
 EMU_DIR := tests/gpu/emu
+EMU_OTHER_CC := 75 80 89
+EMU_CC_TESTS := gpu_op_matmul gpu_forward_tiny gpu_engine_dtype
 EMU_CU  := cuda_backend cuda_ops cuda_matmul cuda_attention cuda_device
 EMU_OBJ := $(OBJ)/emu/emu.o $(patsubst %,$(OBJ)/emu/%.o,$(EMU_CU))
 EMU_CXXFLAGS = -std=c++17 -O1 -g -I$(EMU_DIR)/include $(INC_kernels) -Ikernels/cuda -DLLM_CUDA=1 \
@@ -188,6 +190,11 @@ test-gpu-emu:
 	$(MAKE) --no-print-directory -j$(JOBS) BUILD=$(BUILD)/emu CUDA=0 CFLAGS="-O2 -g -DLLM_CUDA=1" \
 	    $(BUILD)/emu/bin/gpu_tests_emu
 	LLM_REQUIRE_GPU=1 LLM_GPU_FAST=1 $(BUILD)/emu/bin/gpu_tests_emu
+	@# the capability-dependent paths (dtype rule, bf16 GEMM or not, tensor-core
+	@# kernels) once more as T4, A100 and L4
+	for cc in $(EMU_OTHER_CC); do echo "== emulated sm_$$cc"; \
+	    EMU_CC=$$cc LLM_REQUIRE_GPU=1 LLM_GPU_FAST=1 $(BUILD)/emu/bin/gpu_tests_emu \
+	        $(EMU_CC_TESTS) || exit 1; done
 
 $(OBJ)/emu/emu.o: $(EMU_DIR)/emu.cpp $(EMU_DIR)/include/emu.h
 	@mkdir -p $(dir $@)

@@ -45,18 +45,6 @@ const plan_card *plan_card_find(const char *name) {
     return NULL;
 }
 
-// Below sm_80 there is no bf16 arithmetic (cuBLAS bf16 GEMMs, bf16 MMA).
-#define PLAN_MIN_BF16_CC 80
-
-llm_dtype plan_dtype_for(llm_dtype model_dtype, int cc, const char **why) {
-    *why = NULL;
-    if (model_dtype == LLM_BF16 && cc > 0 && cc < PLAN_MIN_BF16_CC) {
-        *why = "no bf16 arithmetic below compute capability 8.0: bf16 weights run as fp16";
-        return LLM_F16;
-    }
-    return model_dtype;
-}
-
 // Weights a step multiplies by, per token: the layers' matrices and the lm_head.
 static double layer_params(const model_config *c) {
     double dim = c->dim, q = config_q_dim(c), kv = config_kv_dim(c), hid = c->hidden_dim;
@@ -79,8 +67,8 @@ double plan_weight_read_bytes(const model_config *c, uint64_t weights, llm_dtype
     return (double)weights - head_params(c) * elem;
 }
 
-static double roofline_seconds(double bytes, double flops, const plan_card *card,
-                               double efficiency, int *compute_bound) {
+static double roofline_seconds(double bytes, double flops, const plan_card *card, double efficiency,
+                               int *compute_bound) {
     double tb = bytes / (card->bandwidth_gbs * 1e9), tf = flops / (card->tflops * 1e12);
     if (compute_bound) *compute_bound = tf > tb;
     return (tf > tb ? tf : tb) / efficiency;
@@ -95,8 +83,8 @@ plan_step plan_decode_step(const model_config *c, double weight_read, double kv_
     return s;
 }
 
-double plan_prefill_seconds(const model_config *c, double weight_read, double kv_token_bytes,
-                            int n, int chunk, const plan_card *card, double efficiency) {
+double plan_prefill_seconds(const model_config *c, double weight_read, double kv_token_bytes, int n,
+                            int chunk, const plan_card *card, double efficiency) {
     double t = 0;
     for (int s = 0; s < n; s += chunk) {
         int len = n - s < chunk ? n - s : chunk;
@@ -154,8 +142,9 @@ static void print_table(const plan_run *p) {
            llm_fmt_bytes(card->memory, a, sizeof a), card->bandwidth_gbs, card->tflops,
            card->cc_major, card->cc_minor);
     printf("source: %s\n", card->source);
-    printf("dtype: %s%s%s%s\n", dtype_label(p->dtype), mc->quant == QUANT_INT8 ? " (int8 Linear weights)" : "",
-           p->dtype_why ? "; " : "", p->dtype_why ? p->dtype_why : "");
+    printf("dtype: %s%s%s%s\n", dtype_label(p->dtype),
+           mc->quant == QUANT_INT8 ? " (int8 Linear weights)" : "", p->dtype_why ? "; " : "",
+           p->dtype_why ? p->dtype_why : "");
     const engine_memory_plan *m0 = &p->mem[0];
     uint64_t fixed = m0->weights + m0->activations + m0->overhead;
     printf("weights %s, activation peak %s, runtime overhead %s (predicted): %s\n",
@@ -185,13 +174,15 @@ static void print_table(const plan_run *p) {
                    m->max_concurrency, m->pages / per);
     }
     double ctx = o->input_len + o->output_len / 2.0;
-    printf("\npredicted decode at a mean context of %.0f tokens (efficiency %.2f of the roofline):\n",
-           ctx, p->efficiency);
+    printf(
+        "\npredicted decode at a mean context of %.0f tokens (efficiency %.2f of the roofline):\n",
+        ctx, p->efficiency);
     printf("| batch | fits from util | step ms | decode tokens/s | per sequence tokens/s | bound | "
            "$ per 1M output tokens |\n|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < o->n_batches; i++) {
         int batch = (int)o->batches[i];
-        plan_step s = plan_decode_step(mc, p->weight_read, p->kv_tok, batch, ctx, card, p->efficiency);
+        plan_step s =
+            plan_decode_step(mc, p->weight_read, p->kv_tok, batch, ctx, card, p->efficiency);
         double tps = batch / s.seconds, mu = min_util(p, batch);
         char fits[16];
         snprintf(fits, sizeof fits, mu > 0 ? "%.2f" : "no", mu);
@@ -263,7 +254,8 @@ static void print_json_or_csv(const plan_run *p, int csv) {
 
 int bench_plan(const plan_opts *o) {
     char err[LLM_ERR_LEN];
-    plan_run p = {.o = o, .efficiency = o->efficiency > 0 ? o->efficiency : PLAN_DEFAULT_EFFICIENCY};
+    plan_run p = {.o = o,
+                  .efficiency = o->efficiency > 0 ? o->efficiency : PLAN_DEFAULT_EFFICIENCY};
     engine_config ec = o->ec;
     ec.device_memory = o->card->memory;
     // the dtype the engine loads the model in on this card
@@ -272,8 +264,9 @@ int bench_plan(const plan_opts *o) {
         fprintf(stderr, "bench_engine: %s\n", err);
         return 1;
     }
-    llm_dtype stored = ec.dtype >= 0 ? (llm_dtype)ec.dtype : ec.model_dir ? p.mc.dtype : LLM_BF16;
-    p.dtype = plan_dtype_for(stored, o->card->cc_major * 10 + o->card->cc_minor, &p.dtype_why);
+    llm_dtype stored = ec.model_dir ? p.mc.dtype : LLM_BF16;
+    p.dtype = engine_weights_dtype(stored, ec.dtype, o->card->cc_major * 10 + o->card->cc_minor,
+                                   &p.dtype_why);
     ec.dtype = (int)p.dtype;
     p.mem = calloc((size_t)o->n_utils, sizeof *p.mem);
     p.mem_ok = calloc((size_t)o->n_utils, sizeof *p.mem_ok);
@@ -287,8 +280,8 @@ int bench_plan(const plan_opts *o) {
     for (int u = 0; u < o->n_utils; u++) {
         engine_config eu = ec;
         eu.gpu_memory_utilization = o->utils[u];
-        p.mem_ok[u] = engine_plan_memory(&eu, &p.mc, weights, o->card->memory, overhead, &p.mem[u],
-                                         err) == 0;
+        p.mem_ok[u] =
+            engine_plan_memory(&eu, &p.mc, weights, o->card->memory, overhead, &p.mem[u], err) == 0;
     }
     p.weight_read = plan_weight_read_bytes(&p.mc, weights, p.dtype);
     p.kv_tok = (double)p.mem[0].page_bytes / ec.block_size;
@@ -365,11 +358,13 @@ int bench_plan_calibrate(const plan_opts *o) {
     llm_dtype dt = mc->dtype; // as loaded (the engine keeps the checkpoint's dtype)
     double weight_read = plan_weight_read_bytes(mc, st.weights, dt);
     double kv_tok = (double)st.page_bytes / st.block_size, ctx = o->input_len + o->output_len / 2.0;
-    printf("calibration on %s: %.1f GB/s copy bandwidth, %.3f TFLOP/s matmul; input %d, output %d\n",
-           o->card->label, o->card->bandwidth_gbs, o->card->tflops, o->input_len, o->output_len);
-    printf("| batch | measured decode tokens/s | roofline tokens/s | achieved fraction | predicted at "
-           "%.2f | error |\n|---|---|---|---|---|---|\n",
-           o->efficiency > 0 ? o->efficiency : PLAN_DEFAULT_EFFICIENCY);
+    printf(
+        "calibration on %s: %.1f GB/s copy bandwidth, %.3f TFLOP/s matmul; input %d, output %d\n",
+        o->card->label, o->card->bandwidth_gbs, o->card->tflops, o->input_len, o->output_len);
+    printf(
+        "| batch | measured decode tokens/s | roofline tokens/s | achieved fraction | predicted at "
+        "%.2f | error |\n|---|---|---|---|---|---|\n",
+        o->efficiency > 0 ? o->efficiency : PLAN_DEFAULT_EFFICIENCY);
     int rc = 0;
     for (int i = 0; i < o->n_batches && rc == 0; i++) {
         int batch = (int)o->batches[i];

@@ -30,12 +30,6 @@ extern const plan_card plan_cards[];
 // The preset called name, or NULL.
 const plan_card *plan_card_find(const char *name);
 
-// The dtype a model stored as `model_dtype` runs in on a card of compute
-// capability cc (major * 10 + minor; 0 for the CPU): bf16 becomes fp16 below
-// sm_80, which has no bf16 arithmetic (vLLM's rule). *why gets a reason when
-// the dtype changes (else NULL).
-llm_dtype plan_dtype_for(llm_dtype model_dtype, int cc, const char **why);
-
 // One predicted decode step of `batch` sequences at a mean context of `ctx`
 // tokens: bytes moved, FLOPs, seconds at the card's rates times efficiency,
 // and which floor bounds it.
@@ -54,14 +48,14 @@ plan_step plan_decode_step(const model_config *c, double weight_read, double kv_
                            int batch, double ctx, const plan_card *card, double efficiency);
 
 // Seconds to prefill a prompt of n tokens in chunks of `chunk` tokens.
-double plan_prefill_seconds(const model_config *c, double weight_read, double kv_token_bytes,
-                            int n, int chunk, const plan_card *card, double efficiency);
+double plan_prefill_seconds(const model_config *c, double weight_read, double kv_token_bytes, int n,
+                            int chunk, const plan_card *card, double efficiency);
 
 typedef struct {
-    engine_config ec;            // model, dtype, block size, limits
-    const plan_card *card;       // what to plan for
-    double efficiency;           // fraction of the roofline reached (0: the default)
-    const double *utils;         // memory utilizations to tabulate
+    engine_config ec;      // model, dtype, block size, limits
+    const plan_card *card; // what to plan for
+    double efficiency;     // fraction of the roofline reached (0: the default)
+    const double *utils;   // memory utilizations to tabulate
     int n_utils;
     const double *batches; // batch sizes to predict
     int n_batches;

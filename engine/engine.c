@@ -61,9 +61,11 @@ static void log_startup(const engine *e) {
             device_name(e->bk->info.kind), e->bk->info.name,
             llm_fmt_bytes(s->device_total, a, sizeof a), llm_fmt_bytes(s->budget, b, sizeof b),
             e->cfg.gpu_memory_utilization);
-    fprintf(stderr, "engine: weights %s, activation peak %s, overhead %s, available KV memory %s\n",
-            llm_fmt_bytes(s->weights, a, sizeof a), llm_fmt_bytes(s->activations, b, sizeof b),
-            llm_fmt_bytes(s->overhead, c, sizeof c), llm_fmt_bytes(s->kv_allocated, d, sizeof d));
+    fprintf(stderr,
+            "engine: weights %s (%s), activation peak %s, overhead %s, available KV memory %s\n",
+            llm_fmt_bytes(s->weights, a, sizeof a), dtype_name(s->weights_dtype),
+            llm_fmt_bytes(s->activations, b, sizeof b), llm_fmt_bytes(s->overhead, c, sizeof c),
+            llm_fmt_bytes(s->kv_allocated, d, sizeof d));
     if (s->weights_int8)
         fprintf(stderr,
                 "engine: int8 weights %s (scales included), embeddings %s, other %s; %s saved "
@@ -119,6 +121,38 @@ static int size_kv(engine *e, char *err) {
     return 0;
 }
 
+// Loads (or builds) the model, its float matrices in the dtype the device
+// runs (engine_weights_dtype). Returns 0, or -1 with err.
+static int load_model(engine *e, const engine_config *cfg, char *err) {
+    llm_dtype stored = LLM_BF16; // a synthetic model's, unless asked otherwise
+    if (cfg->model_dir) {
+        model_config mc;
+        if (config_load(cfg->model_dir, &mc, err)) return -1;
+        stored = mc.dtype;
+    }
+    const device_info *dev = &e->bk->info;
+    int cc = dev->kind == DEVICE_CPU ? 0 : dev->cc_major * 10 + dev->cc_minor;
+    const char *why;
+    llm_dtype dt = engine_weights_dtype(stored, cfg->dtype, cc, &why);
+    if (why && cfg->verbose) fprintf(stderr, "engine: %s\n", why);
+    // a checkpoint's matrices as stored unless the device needs them converted
+    int matrix_dtype = cfg->dtype >= 0 || dt != stored ? (int)dt : -1;
+    if (cfg->model_dir) {
+        model_load_opts lo = {
+            .matrix_dtype = matrix_dtype, .quantize = cfg->quantization, .progress = cfg->verbose};
+        e->model = model_load(cfg->model_dir, &lo, err);
+    } else {
+        e->model = model_synthetic(cfg->synthetic, cfg->seed, dt, err);
+        if (e->model && cfg->quantization == QUANT_INT8 && model_quantize_int8(e->model, 0, err)) {
+            model_free(e->model);
+            e->model = NULL;
+        }
+    }
+    if (!e->model) return -1;
+    e->st.weights_dtype = dt;
+    return 0;
+}
+
 engine *engine_create(const engine_config *cfg, char *err) {
     if (cfg->block_size <= 0 || cfg->max_num_seqs <= 0 || cfg->max_num_batched_tokens <= 0 ||
         cfg->max_model_len < 0 ||
@@ -144,19 +178,7 @@ engine *engine_create(const engine_config *cfg, char *err) {
         e->bk = backend_create(&dev, err);
     }
     if (!e->bk) goto fail;
-    if (cfg->model_dir) {
-        model_load_opts lo = {
-            .matrix_dtype = cfg->dtype, .quantize = cfg->quantization, .progress = cfg->verbose};
-        e->model = model_load(cfg->model_dir, &lo, err);
-    } else {
-        e->model = model_synthetic(cfg->synthetic, cfg->seed,
-                                   cfg->dtype < 0 ? LLM_BF16 : (llm_dtype)cfg->dtype, err);
-        if (e->model && cfg->quantization == QUANT_INT8 && model_quantize_int8(e->model, 0, err)) {
-            model_free(e->model);
-            e->model = NULL;
-        }
-    }
-    if (!e->model) goto fail;
+    if (load_model(e, cfg, err)) goto fail;
     const model_config *mc = &e->model->cfg;
     e->cfg.max_model_len = engine_max_model_len(cfg, mc);
     e->st.weights = e->model->weight_bytes;

@@ -46,14 +46,15 @@ typedef struct {
     uint64_t device_total; // device memory (or --device-memory on CPU)
     uint64_t budget;       // device_total x utilization (or weights+act+overhead+KV override)
     uint64_t weights;
-    uint64_t weights_embed; // of which the embedding table and an untied lm_head
-    uint64_t weights_int8;  // of which int8 Linear matrices with their scales
-    uint64_t weights_saved; // what int8 saves against the same matrices in 16 bits
-    uint64_t activations;   // workspace peak of a step at max_num_batched_tokens
-    uint64_t overhead;      // runtime overhead (CUDA context, cuBLAS workspace, graphs)
-    uint64_t kv_allocated;  // the KV pool
-    uint64_t kv_used;       // pages in use x page bytes
-    uint64_t page_bytes;    // one page, all layers, K and V
+    uint64_t weights_embed;  // of which the embedding table and an untied lm_head
+    uint64_t weights_int8;   // of which int8 Linear matrices with their scales
+    uint64_t weights_saved;  // what int8 saves against the same matrices in 16 bits
+    llm_dtype weights_dtype; // the dtype the float matrices run in (engine_weights_dtype)
+    uint64_t activations;    // workspace peak of a step at max_num_batched_tokens
+    uint64_t overhead;       // runtime overhead (CUDA context, cuBLAS workspace, graphs)
+    uint64_t kv_allocated;   // the KV pool
+    uint64_t kv_used;        // pages in use x page bytes
+    uint64_t page_bytes;     // one page, all layers, K and V
     // pages
     int pages_total, pages_used, pages_cached;
     int block_size;
@@ -105,6 +106,14 @@ typedef struct {
     int64_t kv_tokens;      // pages x block_size
     double max_concurrency; // kv_tokens / max_model_len
 } engine_memory_plan;
+
+// The dtype a model's float matrices run in: `requested` (an llm_dtype), or
+// when it is -1 the checkpoint's own, `stored`. On a device of compute
+// capability cc (major * 10 + minor; 0 for the CPU) below 8.0, which has no
+// bf16 arithmetic (no bf16 cuBLAS GEMM, no bf16 MMA), a stored bf16 runs as
+// fp16, as vLLM does; a bf16 asked for explicitly stays, on slower kernels.
+// *why gets the reason in either case, else NULL.
+llm_dtype engine_weights_dtype(llm_dtype stored, int requested, int cc, const char **why);
 
 // The longest sequence cfg allows on a model of config mc: cfg->max_model_len,
 // or the model's maximum when that is 0 or larger.

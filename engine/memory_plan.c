@@ -8,6 +8,25 @@
 #include "forward.h"
 #include "util.h"
 
+// Below sm_80 there is no bf16 arithmetic.
+#define MIN_BF16_CC 80
+
+llm_dtype engine_weights_dtype(llm_dtype stored, int requested, int cc, const char **why) {
+    *why = NULL;
+    int no_bf16 = cc > 0 && cc < MIN_BF16_CC;
+    if (requested >= 0) {
+        if (no_bf16 && requested == LLM_BF16)
+            *why = "bf16 asked for on a device without bf16 arithmetic (compute capability below "
+                   "8.0): it runs on slower non-tensor-core kernels";
+        return (llm_dtype)requested;
+    }
+    if (no_bf16 && stored == LLM_BF16) {
+        *why = "no bf16 arithmetic below compute capability 8.0: bf16 weights run as fp16";
+        return LLM_F16;
+    }
+    return stored;
+}
+
 int engine_max_model_len(const engine_config *cfg, const model_config *mc) {
     return cfg->max_model_len == 0 || cfg->max_model_len > mc->max_position ? mc->max_position
                                                                             : cfg->max_model_len;

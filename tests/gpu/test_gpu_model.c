@@ -172,13 +172,23 @@ static const char *default_model(void) {
     return llm_file_exists("models/SmolLM2-135M-Instruct/model.safetensors") ? dir : NULL;
 }
 
+// The model the engine tests run (a directory) and the dtype to load it in
+// (-1: the engine's choice); *weights_dtype gets what the engine chose.
+typedef struct {
+    const char *dir;
+    int dtype;
+    llm_dtype *weights_dtype;
+} engine_model;
+
 // Runs jobs on device (all at once, or one at a time) for max_gen tokens each,
 // greedy with top-2 logprobs (sampled on the host), or with plain greedy
-// (picked on the device by argmax; *device_sampled gets how many were).
-static int run_engine(device_kind dev, gen_job *jobs, int n, int max_gen, int together,
-                      int plain_greedy, uint64_t *device_sampled) {
+// (picked on the device by argmax; *device_sampled gets how many were). The
+// model is the default one (or the tiny one) unless em names another.
+static int run_engine_on(device_kind dev, gen_job *jobs, int n, int max_gen, int together,
+                         int plain_greedy, uint64_t *device_sampled, const engine_model *em) {
     engine_config ec = engine_config_default();
-    ec.model_dir = default_model() ? default_model() : tiny_model_dir();
+    ec.model_dir = em ? em->dir : default_model() ? default_model() : tiny_model_dir();
+    ec.dtype = em ? em->dtype : -1;
     ec.device = dev;
     ec.kv_cache_memory = 64ull << 20;
     ec.max_num_seqs = 8;
@@ -223,8 +233,14 @@ static int run_engine(device_kind dev, gen_job *jobs, int n, int max_gen, int to
     engine_stats st;
     engine_get_stats(e, &st);
     if (device_sampled) *device_sampled = st.device_sampled_tokens;
+    if (em && em->weights_dtype) *em->weights_dtype = st.weights_dtype;
     engine_destroy(e);
     return 0;
+}
+
+static int run_engine(device_kind dev, gen_job *jobs, int n, int max_gen, int together,
+                      int plain_greedy, uint64_t *device_sampled) {
+    return run_engine_on(dev, jobs, n, max_gen, together, plain_greedy, device_sampled, NULL);
 }
 
 // got must equal ref token for token, up to the first near tie of ref.
@@ -274,4 +290,40 @@ TEST(gpu_engine_greedy_matches_cpu_and_is_batch_invariant) {
         CHECK_MSG(gpu_argmax[i].n_out == max_gen &&
                       memcmp(gpu_argmax[i].out, gpu_jobs[i].out, sizeof(int) * max_gen) == 0,
                   "prompt %d: device argmax tokens differ from the host sampler's", i);
+}
+
+// The dtype rule (engine_weights_dtype): a bf16 checkpoint runs as bf16 from
+// sm_80 on and as fp16 below (no bf16 arithmetic there), and its greedy
+// tokens match the CPU backend running the same weights in that dtype. Run at
+// every emulated compute capability by make test-gpu-emu.
+TEST(gpu_engine_dtype_rule_bf16_model) {
+    backend *g = gpu_backend();
+    if (!g) return;
+    char dir[] = "/tmp/llm_bf16_model_XXXXXX", err[LLM_ERR_LEN] = "";
+    model_config c = tiny_config(ARCH_LLAMA);
+    c.vocab_size = 128, c.max_position = 1024, c.n_eos = 1, c.eos_ids[0] = 127;
+    model_weights *m = model_random(&c, 2024, LLM_BF16, err);
+    int ok = m && mkdtemp(dir) && model_save(m, dir, err) == 0;
+    model_free(m);
+    CHECK_MSG(ok, "%s", err);
+    if (!ok) return;
+    const int cc = g->info.cc_major * 10 + g->info.cc_minor;
+    const llm_dtype want = cc < 80 ? LLM_F16 : LLM_BF16;
+    static gen_job cpu_jobs[N_PROMPTS], gpu_jobs[N_PROMPTS];
+    for (int i = 0; i < N_PROMPTS; i++) {
+        cpu_jobs[i].n_prompt = 3 + 7 * i;
+        for (int k = 0; k < cpu_jobs[i].n_prompt; k++) cpu_jobs[i].prompt[k] = irand(127);
+        gpu_jobs[i] = cpu_jobs[i];
+    }
+    llm_dtype chosen = LLM_F32;
+    engine_model on_gpu = {dir, -1, &chosen}, on_cpu = {dir, (int)want, NULL};
+    if (!run_engine_on(DEVICE_CUDA, gpu_jobs, N_PROMPTS, 8, 1, 0, NULL, &on_gpu) &&
+        !run_engine_on(DEVICE_CPU, cpu_jobs, N_PROMPTS, 8, 1, 0, NULL, &on_cpu)) {
+        CHECK_MSG(chosen == want, "sm_%d: weights run as %s, want %s", cc, dtype_name(chosen),
+                  dtype_name(want));
+        compare_greedy(gpu_jobs, cpu_jobs, 8, "bf16 model, cuda vs cpu in the chosen dtype");
+    }
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
 }
