@@ -483,6 +483,8 @@ static int cmd_sweep(options *o) {
                         cJSON_AddNumberToObject(j, "device_total_bytes", (double)st.device_total);
                         cJSON_AddNumberToObject(j, "budget_bytes", (double)st.budget);
                         cJSON_AddNumberToObject(j, "block_size", st.block_size);
+                        cJSON_AddStringToObject(j, "kv_cache_dtype",
+                                                st.kv_dtype == LLM_BF16 ? "bf16" : "fp16");
                         cJSON_AddNumberToObject(j, "max_num_seqs", ec.max_num_seqs);
                         cJSON_AddNumberToObject(j, "max_num_batched_tokens",
                                                 ec.max_num_batched_tokens);
@@ -575,6 +577,7 @@ static int cmd_memory(options *o) {
     uint64_t total, weights, act, overhead = 0, page;
     engine_stats st = {0};
     int max_len;
+    llm_dtype kv_dt;
     const char *model = ec.model_dir ? ec.model_dir : ec.synthetic;
     if (o->dry_run) {
         if (ec.model_dir ? config_load(ec.model_dir, &mc, err)
@@ -585,6 +588,7 @@ static int cmd_memory(options *o) {
         llm_dtype dt = ec.dtype >= 0 ? (llm_dtype)ec.dtype : ec.model_dir ? mc.dtype : LLM_BF16;
         if (ec.quantization == QUANT_INT8) mc.quant = QUANT_INT8;
         weights = model_weight_bytes(&mc, dt);
+        kv_dt = forward_resolve_kv_dtype(ec.kv_cache_dtype, dt, mc.dtype);
         max_len = ec.max_model_len && ec.max_model_len < mc.max_position ? ec.max_model_len
                                                                          : mc.max_position;
         act =
@@ -607,7 +611,7 @@ static int cmd_memory(options *o) {
         engine_get_stats(e, &st);
         mc = *engine_model_config(e);
         weights = st.weights, act = st.activations, overhead = st.overhead;
-        total = st.device_total, max_len = st.max_model_len;
+        total = st.device_total, max_len = st.max_model_len, kv_dt = st.kv_dtype;
         printf("memory plan (measured on %s) for %s on a %s device\n",
                device_name(engine_device(e)->kind), model, llm_fmt_bytes(total, a, sizeof a));
         engine_destroy(e);
@@ -631,10 +635,11 @@ static int cmd_memory(options *o) {
         printf("weights: Linear matrices in int8 (1 byte per element + a 4-byte scale per row)%s\n",
                mc.quant_embeddings ? ", embeddings too" : "");
     }
-    printf("KV per token %llu bytes (%d layers x %d kv heads x %d x 2 (K,V) x dtype); page of %d "
-           "tokens %s; max_model_len %d\n\n",
+    printf("KV per token %llu bytes (%d layers x %d kv heads x %d x 2 (K,V) x 2 bytes, %s); page "
+           "of %d tokens %s; max_model_len %d\n\n",
            (unsigned long long)(page / (uint64_t)ec.block_size), mc.n_layers, mc.n_kv_heads,
-           mc.head_dim, ec.block_size, llm_fmt_bytes(page, a, sizeof a), max_len);
+           mc.head_dim, kv_dt == LLM_BF16 ? "bf16" : "fp16", ec.block_size,
+           llm_fmt_bytes(page, a, sizeof a), max_len);
     printf("| util | budget | KV pool | KV tokens | predicted total |");
     for (int l = 0; l < nl; l++) printf(" max batch @%d |", (int)lens[l]);
     printf("\n|---|---|---|---|---|");

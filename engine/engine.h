@@ -23,6 +23,7 @@ typedef struct {
     int dtype;                     // weights as llm_dtype, or -1 as stored
     quant_kind quantization;       // QUANT_INT8: quantize float Linear weights at load
     int block_size;                // tokens per KV page (16)
+    int kv_cache_dtype;            // K/V as LLM_F16 or LLM_BF16; -1 (auto): the model's
     double gpu_memory_utilization; // fraction of device memory for the engine (0.9)
     uint64_t kv_cache_memory;      // KV bytes; overrides the fraction when > 0
     uint64_t device_memory;        // CPU backend: the "device" total (0: available RAM)
@@ -54,6 +55,7 @@ typedef struct {
     uint64_t kv_allocated;  // the KV pool
     uint64_t kv_used;       // pages in use x page bytes
     uint64_t page_bytes;    // one page, all layers, K and V
+    llm_dtype kv_dtype;     // of the KV cache: F16 or BF16
     // pages
     int pages_total, pages_used, pages_cached;
     int block_size;

@@ -104,7 +104,7 @@ TEST(cpu_rmsnorm_silu_rope_kv_write) {
     memset(kc, 0, sizeof kc), memset(vc, 0, sizeof vc);
     float kk[4] = {1, 2, 3, 4}, vv[4] = {5, 6, 7, 8};
     int32_t slot[1] = {5};
-    b->kv_write(b, kc, vc, kk, vv, slot, 1, 2, 2, 4);
+    b->kv_write(b, kc, vc, kk, vv, slot, 1, 2, 2, 4, LLM_F16);
     // [block 1][head 1][offset 1][d] = ((1*2+1)*4+1)*2
     CHECK_NEAR(fp16_to_f32(kc[((1 * 2 + 1) * 4 + 1) * 2 + 1]), 4, 0);
     CHECK_NEAR(fp16_to_f32(vc[((1 * 2 + 0) * 4 + 1) * 2 + 0]), 5, 0);
