@@ -12,10 +12,12 @@
 #include "util.h"
 
 const family_fixture family_fixtures[] = {
-    {"llama_gqa", "bf16"},      {"llama_gqa", "f16"},           {"llama_mha_tied", "bf16"},
-    {"llama3_scaling", "bf16"}, {"mistral_window8", "bf16"},    {"mistral_window8", "f16"},
-    {"qwen2_bias", "bf16"},     {"qwen2_window", "bf16"},       {"qwen2_window", "f16"},
-    {"qwen3_tied", "bf16"},     {"qwen3_untied_window", "bf16"},
+    {"llama_gqa", "bf16"},           {"llama_gqa", "f16"},
+    {"llama_mha_tied", "bf16"},      {"llama3_scaling", "bf16"},
+    {"mistral_window8", "bf16"},     {"mistral_window8", "f16"},
+    {"qwen2_bias", "bf16"},          {"qwen2_window", "bf16"},
+    {"qwen2_window", "f16"},         {"qwen3_tied", "bf16"},
+    {"qwen3_untied_window", "bf16"},
 };
 const int n_family_fixtures = (int)(sizeof family_fixtures / sizeof family_fixtures[0]);
 
@@ -140,11 +142,12 @@ int family_check_logits(backend *b, const family_fixture *fx, int kv_dtype, doub
             } else if (wr[wa] - wr[ga] < 2 * tol) {
                 r->top1_near_tie++;
             } else {
-                CHECK_MSG(0, "%s/%s prompt of %d tokens, position %d: argmax %d, reference %d (gap %g)",
-                          fx->name, fx->dtype, n, t, ga, wa, wr[wa] - wr[ga]);
+                CHECK_MSG(
+                    0, "%s/%s prompt of %d tokens, position %d: argmax %d, reference %d (gap %g)",
+                    fx->name, fx->dtype, n, t, ga, wa, wr[wa] - wr[ga]);
             }
-            CHECK_MSG(d <= tol, "%s/%s prompt of %d tokens, position %d: max |diff| %g > %g", fx->name,
-                      fx->dtype, n, t, d, tol);
+            CHECK_MSG(d <= tol, "%s/%s prompt of %d tokens, position %d: max |diff| %g > %g",
+                      fx->name, fx->dtype, n, t, d, tol);
         }
         r->max_logit = fmax(r->max_logit, max_logit);
         free(ids), free(want);
@@ -180,8 +183,8 @@ int family_check_greedy(device_kind device, const family_fixture *fx, double tol
     engine_get_stats(e, &st);
     r->kv_dtype = st.kv_dtype;
     const cJSON *prompts = cJSON_GetObjectItem(g, "prompts");
-    const int n_p = cJSON_GetArraySize(prompts) < FG_PROMPTS ? cJSON_GetArraySize(prompts)
-                                                             : FG_PROMPTS;
+    const int n_p =
+        cJSON_GetArraySize(prompts) < FG_PROMPTS ? cJSON_GetArraySize(prompts) : FG_PROMPTS;
     const int n_new = (int)cJSON_GetObjectItem(g, "greedy_tokens")->valuedouble;
     int64_t rid[FG_PROMPTS];
     int *got[FG_PROMPTS], n_got[FG_PROMPTS] = {0};
@@ -210,8 +213,9 @@ int family_check_greedy(device_kind device, const family_fixture *fx, double tol
                     got[i][n_got[i]++] = out[k].token;
     }
     // a step whose reference top-two gap is below the logit bound may go either way
-    const double tie = 2 * tol_scale * family_logit_tol(r->kv_dtype, 1.0) *
-                       cJSON_GetObjectItem(cJSON_GetArrayItem(prompts, 0), "max_abs_logit")->valuedouble;
+    const double tie =
+        2 * tol_scale * family_logit_tol(r->kv_dtype, 1.0) *
+        cJSON_GetObjectItem(cJSON_GetArrayItem(prompts, 0), "max_abs_logit")->valuedouble;
     for (int i = 0; i < n_p; i++) {
         const cJSON *p = cJSON_GetArrayItem(prompts, i);
         const cJSON *want = cJSON_GetObjectItem(p, "greedy_ids"),

@@ -19,14 +19,14 @@ extern const family_fixture family_fixtures[];
 extern const int n_family_fixtures;
 
 typedef struct {
-    double max_abs;     // max |engine - reference| over every logit of every position
-    double max_logit;   // max |reference logit|
-    int positions;      // positions compared
-    int top1_agree;     // of which the engine's argmax is the reference's
-    int top1_near_tie;  // of the others, those where the reference's top two are within 2 tol
-    int kv_dtype;       // the KV cache dtype the forward pass used
-    int greedy_exact;   // continuations equal to the reference's for every token
-    int greedy_total;   // continuations compared
+    double max_abs;      // max |engine - reference| over every logit of every position
+    double max_logit;    // max |reference logit|
+    int positions;       // positions compared
+    int top1_agree;      // of which the engine's argmax is the reference's
+    int top1_near_tie;   // of the others, those where the reference's top two are within 2 tol
+    int kv_dtype;        // the KV cache dtype the forward pass used
+    int greedy_exact;    // continuations equal to the reference's for every token
+    int greedy_total;    // continuations compared
     int greedy_near_tie; // of the others, those that parted at a reference near-tie
 } family_result;
 
