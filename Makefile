@@ -143,7 +143,8 @@ test-py: all
 # backend; gpu_bench measures copy bandwidth, a cuBLAS GEMM and the matmul
 # kernels. A CUDA build compiles both (`make`); only `make test-gpu` runs them,
 # where a missing GPU is a failure (run by hand, gpu_tests skips without one).
-GPU_TEST_SRC := tests/harness.c tests/rig.c tests/unit/tiny_model.c tests/gpu/gpu_util.c \
+GPU_TEST_SRC := tests/harness.c tests/rig.c tests/unit/tiny_model.c tests/unit/family_golden.c \
+                tests/gpu/gpu_util.c \
                 $(wildcard tests/gpu/test_*.c)
 ifeq ($(CUDA),1)
 all: $(BIN)/gpu_tests $(BIN)/gpu_bench

@@ -125,6 +125,7 @@ static void write_raw_line(sweep_run *sw, const engine_config *ec, const engine_
     cJSON_AddNumberToObject(j, "device_total_bytes", (double)st->device_total);
     cJSON_AddNumberToObject(j, "budget_bytes", (double)st->budget);
     cJSON_AddNumberToObject(j, "block_size", st->block_size);
+    cJSON_AddStringToObject(j, "kv_cache_dtype", st->kv_dtype == LLM_BF16 ? "bf16" : "fp16");
     cJSON_AddNumberToObject(j, "max_num_seqs", ec->max_num_seqs);
     cJSON_AddNumberToObject(j, "max_num_batched_tokens", ec->max_num_batched_tokens);
     cJSON_AddNumberToObject(j, "max_model_len", st->max_model_len);
@@ -282,11 +283,12 @@ static void print_plan(const engine_memory_plan *p, const model_config *mc,
            llm_fmt_bytes(p->weights, a, sizeof a), (unsigned long long)p->weights,
            llm_fmt_bytes(p->activations, b, sizeof b), (unsigned long long)p->activations,
            ec->max_num_batched_tokens, llm_fmt_bytes(p->overhead, c, sizeof c));
-    printf("KV per token %llu bytes (%d layers x %d kv heads x %d x 2 (K,V) x dtype); page of %d "
-           "tokens %s (%llu bytes); max_model_len %d\n",
+    printf("KV per token %llu bytes (%d layers x %d kv heads x %d x 2 (K,V) x 2 bytes, %s); page "
+           "of %d tokens %s (%llu bytes); max_model_len %d\n",
            (unsigned long long)(p->page_bytes / (uint64_t)ec->block_size), mc->n_layers,
-           mc->n_kv_heads, mc->head_dim, ec->block_size, llm_fmt_bytes(p->page_bytes, a, sizeof a),
-           (unsigned long long)p->page_bytes, p->max_model_len);
+           mc->n_kv_heads, mc->head_dim, p->kv_dtype == LLM_BF16 ? "bf16" : "fp16", ec->block_size,
+           llm_fmt_bytes(p->page_bytes, a, sizeof a), (unsigned long long)p->page_bytes,
+           p->max_model_len);
 }
 
 // What the engine's own weights hold, by kind.
@@ -316,7 +318,8 @@ static void print_plan_rows(const engine_config *ec0, const model_config *mc,
         engine_config ec = *ec0;
         ec.gpu_memory_utilization = utils[u];
         engine_memory_plan p;
-        if (engine_plan_memory(&ec, mc, base->weights, base->device_total, base->overhead, &p, err))
+        if (engine_plan_memory(&ec, mc, base->weights, base->weights_dtype, base->device_total,
+                               base->overhead, &p, err))
             p.pages = 0, p.kv_bytes = 0, p.kv_tokens = 0; // no KV room at this utilization
         uint64_t fixed = p.weights + p.activations + p.overhead;
         printf("| %.2f | %s | %s | %lld | %d | %s |", utils[u],
@@ -370,6 +373,8 @@ int bench_memory(const bench_options *o) {
                                     .activations = st.activations,
                                     .overhead = st.overhead,
                                     .page_bytes = st.page_bytes,
+                                    .weights_dtype = st.weights_dtype,
+                                    .kv_dtype = st.kv_dtype,
                                     .max_model_len = st.max_model_len};
         printf("memory plan (measured on %s) for %s on a %s device\n",
                device_name(engine_device(e)->kind), model,

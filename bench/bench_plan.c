@@ -158,7 +158,7 @@ static void print_table(const plan_run *p) {
                llm_fmt_bytes(model_weight_bytes(&q, p->dtype), a, sizeof a));
     }
     printf("KV cache %s per token (%s); max_model_len %d\n\n",
-           llm_fmt_bytes((uint64_t)p->kv_tok, a, sizeof a), dtype_label(p->dtype),
+           llm_fmt_bytes((uint64_t)p->kv_tok, a, sizeof a), dtype_label(m0->kv_dtype),
            m0->max_model_len);
     printf("| util | KV memory | KV tokens | max concurrency @%d | max sequences of %d+%d |\n",
            m0->max_model_len, o->input_len, o->output_len);
@@ -280,8 +280,8 @@ int bench_plan(const plan_opts *o) {
     for (int u = 0; u < o->n_utils; u++) {
         engine_config eu = ec;
         eu.gpu_memory_utilization = o->utils[u];
-        p.mem_ok[u] =
-            engine_plan_memory(&eu, &p.mc, weights, o->card->memory, overhead, &p.mem[u], err) == 0;
+        p.mem_ok[u] = engine_plan_memory(&eu, &p.mc, weights, p.dtype, o->card->memory, overhead,
+                                         &p.mem[u], err) == 0;
     }
     p.weight_read = plan_weight_read_bytes(&p.mc, weights, p.dtype);
     p.kv_tok = (double)p.mem[0].page_bytes / ec.block_size;

@@ -227,6 +227,57 @@ static int read_quant(model_config *c, const cJSON *root, const char *label, cha
     return 0;
 }
 
+// Which layers attend through a sliding window, as transformers decides it
+// (see config.h). Variants the forward pass does not implement are errors.
+static int read_windows(model_config *c, const cJSON *root, const char *label, char *err) {
+    static const char *unsupported[] = {"sliding_window_pattern", "attention_chunk_size",
+                                        "no_rope_layers"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, unsupported[i]);
+        if (v && !cJSON_IsNull(v))
+            return llm_errf(err, "%s: \"%s\" is not supported", label, unsupported[i]);
+    }
+    c->sliding_window = 0;
+    memset(c->layer_sliding, 0, sizeof c->layer_sliding);
+    if (c->arch == ARCH_LLAMA) return 0;  // LlamaForCausalLM has no window, whatever the keys say
+    int use_sw = c->arch == ARCH_MISTRAL; // Qwen configs carry a window but gate it
+    if (c->arch != ARCH_MISTRAL && get_bool(root, "use_sliding_window", &use_sw, label, err) < 0)
+        return -1;
+    int window = 0;
+    if (get_int(root, "sliding_window", &window, label, err) < 0) return -1;
+    if (!use_sw || window <= 0) return 0;
+    if (c->n_layers > CONFIG_MAX_LAYERS)
+        return llm_errf(err, "%s: sliding_window with %d layers (at most %d)", label, c->n_layers,
+                        CONFIG_MAX_LAYERS);
+    c->sliding_window = window;
+    if (c->arch == ARCH_MISTRAL) { // MistralForCausalLM: every layer
+        memset(c->layer_sliding, 1, (size_t)c->n_layers);
+        return 0;
+    }
+    const cJSON *types = cJSON_GetObjectItemCaseSensitive(root, "layer_types");
+    if (types && !cJSON_IsNull(types)) {
+        if (!cJSON_IsArray(types) || cJSON_GetArraySize(types) != c->n_layers)
+            return llm_errf(err, "%s: \"layer_types\" must list one type per layer (%d)", label,
+                            c->n_layers);
+        for (int l = 0; l < c->n_layers; l++) {
+            const cJSON *t = cJSON_GetArrayItem(types, l);
+            const char *s = cJSON_IsString(t) ? t->valuestring : "(not a string)";
+            if (strcmp(s, "sliding_attention") == 0)
+                c->layer_sliding[l] = 1;
+            else if (strcmp(s, "full_attention") != 0)
+                return llm_errf(err,
+                                "%s: layer_types[%d] \"%s\" is not supported (full_attention, "
+                                "sliding_attention)",
+                                label, l, s);
+        }
+        return 0;
+    }
+    int first = 28; // transformers' default max_window_layers
+    if (get_int(root, "max_window_layers", &first, label, err) < 0) return -1;
+    for (int l = first < 0 ? 0 : first; l < c->n_layers; l++) c->layer_sliding[l] = 1;
+    return 0;
+}
+
 static int parse_root(const cJSON *root, const char *label, model_config *c, char *err) {
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
@@ -289,11 +340,7 @@ static int parse_root(const cJSON *root, const char *label, model_config *c, cha
     c->qkv_bias = c->arch == ARCH_QWEN2;
     c->qk_norm = c->arch == ARCH_QWEN3;
 
-    c->sliding_window = 0;
-    int use_sw = c->arch == ARCH_MISTRAL; // Qwen configs carry a window but gate it
-    if (get_bool(root, "use_sliding_window", &use_sw, label, err) < 0) return -1;
-    if (use_sw && get_int(root, "sliding_window", &c->sliding_window, label, err) < 0) return -1;
-    if (c->sliding_window < 0) c->sliding_window = 0;
+    if (read_windows(c, root, label, err)) return -1;
 
     if (read_rope(c, root, label, err)) return -1;
 
@@ -446,7 +493,17 @@ char *config_to_json(const model_config *c) {
     cJSON_AddBoolToObject(o, "mlp_bias", 0);
     cJSON_AddStringToObject(o, "hidden_act", "silu");
     if (c->arch == ARCH_QWEN2 || c->arch == ARCH_QWEN3)
-        cJSON_AddBoolToObject(o, "use_sliding_window", 0);
+        cJSON_AddBoolToObject(o, "use_sliding_window", c->sliding_window > 0);
+    if (c->sliding_window > 0 && c->arch != ARCH_LLAMA) {
+        cJSON_AddNumberToObject(o, "sliding_window", c->sliding_window);
+        if (c->arch != ARCH_MISTRAL) {
+            cJSON *types = cJSON_AddArrayToObject(o, "layer_types");
+            for (int l = 0; l < c->n_layers; l++)
+                cJSON_AddItemToArray(types, cJSON_CreateString(config_layer_window(c, l)
+                                                                   ? "sliding_attention"
+                                                                   : "full_attention"));
+        }
+    }
     static const char *torch_dtypes[] = {"float32", "float16", "bfloat16", "int8"};
     cJSON_AddStringToObject(o, "torch_dtype", torch_dtypes[c->dtype]);
     if (c->bos_id >= 0) cJSON_AddNumberToObject(o, "bos_token_id", c->bos_id);

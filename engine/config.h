@@ -18,6 +18,8 @@ typedef enum {
 } rope_scaling_type;
 
 #define CONFIG_MAX_EOS 8
+// Most layers a model with sliding-window layers may have (layer_sliding).
+#define CONFIG_MAX_LAYERS 1024
 
 // Weight quantization of a checkpoint (config.json "quantization_config").
 typedef enum {
@@ -46,7 +48,7 @@ typedef struct {
     float rope_low_freq_factor;  // llama3: low_freq_factor
     float rope_high_freq_factor; // llama3: high_freq_factor
     int rope_orig_max_position;  // llama3: original_max_position_embeddings
-    int sliding_window;          // 0 when attention is global
+    int sliding_window;          // 0 when attention is global (see layer_sliding)
     int tie_embeddings;          // lm_head shares embed_tokens
     int qkv_bias;                // q/k/v projections carry a bias (Qwen2)
     int qk_norm;                 // q/k RMSNorm over head_dim (Qwen3)
@@ -56,6 +58,13 @@ typedef struct {
     int bos_id;                  // -1 when none
     int n_eos;                   // eos ids from config.json and generation_config.json
     int eos_ids[CONFIG_MAX_EOS];
+    // Sliding-window attention (transformers' masking_utils, vLLM): layer l
+    // with layer_sliding[l] lets the query at position i see the keys j with
+    // i - sliding_window < j <= i (config_layer_window). Mistral: every layer
+    // when sliding_window is set; Qwen2/Qwen3: when use_sliding_window, the
+    // layers layer_types marks "sliding_attention", or else those with index
+    // >= max_window_layers. Llama: never.
+    unsigned char layer_sliding[CONFIG_MAX_LAYERS];
 } model_config;
 
 // Parses config.json text. `label` names the source in errors. Missing
@@ -82,6 +91,12 @@ static inline int config_q_dim(const model_config *c) {
 }
 static inline int config_kv_dim(const model_config *c) {
     return c->n_kv_heads * c->head_dim;
+}
+// The window of layer l in tokens, 0 for full causal attention.
+static inline int config_layer_window(const model_config *c, int l) {
+    return c->sliding_window > 0 && l >= 0 && l < CONFIG_MAX_LAYERS && c->layer_sliding[l]
+               ? c->sliding_window
+               : 0;
 }
 // 1 when id is one of the eos ids.
 int config_is_eos(const model_config *c, int id);

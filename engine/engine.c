@@ -46,6 +46,7 @@ engine_config engine_config_default(void) {
     c.device = DEVICE_AUTO;
     c.dtype = -1;
     c.block_size = 16;
+    c.kv_cache_dtype = -1;
     c.gpu_memory_utilization = 0.9;
     c.max_num_seqs = 256;
     c.max_num_batched_tokens = 2048;
@@ -74,8 +75,13 @@ static void log_startup(const engine *e) {
                 llm_fmt_bytes(s->weights_embed, b, sizeof b),
                 llm_fmt_bytes(s->weights - s->weights_int8 - s->weights_embed, c, sizeof c),
                 llm_fmt_bytes(s->weights_saved, d, sizeof d));
-    fprintf(stderr, "engine: KV cache size %" PRId64 " tokens (%d pages of %d, %s each)\n",
-            s->kv_tokens, s->pages_total, s->block_size, llm_fmt_bytes(s->page_bytes, f, sizeof f));
+    fprintf(stderr,
+            "engine: KV cache size %" PRId64 " tokens (%d pages of %d, %s each), %s K/V%s\n",
+            s->kv_tokens, s->pages_total, s->block_size, llm_fmt_bytes(s->page_bytes, f, sizeof f),
+            s->kv_dtype == LLM_BF16 ? "bf16" : "fp16",
+            e->cfg.kv_cache_dtype == LLM_F16 || e->cfg.kv_cache_dtype == LLM_BF16
+                ? " (--kv-cache-dtype)"
+                : " (auto: the model's dtype)");
     fprintf(stderr, "engine: maximum concurrency for %d tokens per request: %.2fx\n",
             s->max_model_len, s->max_concurrency);
 }
@@ -105,13 +111,15 @@ static int size_kv(engine *e, char *err) {
         overhead = (used > ours ? used - ours : 0) + GPU_LAZY_WORKSPACE_BYTES;
     }
     engine_memory_plan p;
-    if (engine_plan_memory(&e->cfg, &e->model->cfg, s->weights, total_b, overhead, &p, err))
+    if (engine_plan_memory(&e->cfg, &e->model->cfg, s->weights, e->model->embed.dtype, total_b,
+                           overhead, &p, err))
         return -1;
     s->device_total = p.device_total;
     s->budget = p.budget;
     s->activations = p.activations;
     s->overhead = p.overhead;
     s->page_bytes = p.page_bytes;
+    s->kv_dtype = forward_kv_dtype(e->fwd);
     s->pages_total = p.pages;
     s->block_size = p.block_size;
     s->kv_tokens = p.kv_tokens;
@@ -190,7 +198,8 @@ engine *engine_create(const engine_config *cfg, char *err) {
                        .max_seqs = cfg->max_num_seqs,
                        .max_context = e->cfg.max_model_len,
                        .block_size = cfg->block_size,
-                       .num_blocks = 0};
+                       .num_blocks = 0,
+                       .kv_dtype = cfg->kv_cache_dtype > 0 ? cfg->kv_cache_dtype : 0};
     e->fwd = forward_create(e->bk, e->model, &fo, err);
     if (!e->fwd || size_kv(e, err) || forward_alloc_kv(e->fwd, e->st.pages_total, err)) goto fail;
     e->bm = bm_create(e->st.pages_total, cfg->block_size, cfg->prefix_caching, err);

@@ -23,6 +23,7 @@ typedef struct {
     int dtype;                     // weights as llm_dtype, or -1 as stored
     quant_kind quantization;       // QUANT_INT8: quantize float Linear weights at load
     int block_size;                // tokens per KV page (16)
+    int kv_cache_dtype;            // K/V as LLM_F16 or LLM_BF16; -1 (auto): the model's
     double gpu_memory_utilization; // fraction of device memory for the engine (0.9)
     uint64_t kv_cache_memory;      // KV bytes; overrides the fraction when > 0
     uint64_t device_memory;        // CPU backend: the "device" total (0: available RAM)
@@ -55,6 +56,7 @@ typedef struct {
     uint64_t kv_allocated;   // the KV pool
     uint64_t kv_used;        // pages in use x page bytes
     uint64_t page_bytes;     // one page, all layers, K and V
+    llm_dtype kv_dtype;      // of the KV cache: F16 or BF16
     // pages
     int pages_total, pages_used, pages_cached;
     int block_size;
@@ -96,10 +98,12 @@ typedef struct {
     uint64_t device_total; // device memory (the CPU backend: --device-memory or RAM + weights)
     uint64_t budget;       // device_total x utilization, or the fixed parts + kv_cache_memory
     uint64_t weights;
-    uint64_t activations; // forward_workspace_estimate at the engine's limits
-    uint64_t overhead;    // runtime overhead (CUDA context, cuBLAS, lazily grown workspaces)
-    uint64_t page_bytes;  // one page, all layers, K and V
-    uint64_t kv_bytes;    // pages x page_bytes
+    uint64_t activations;    // forward_workspace_estimate at the engine's limits
+    uint64_t overhead;       // runtime overhead (CUDA context, cuBLAS, lazily grown workspaces)
+    uint64_t page_bytes;     // one page, all layers, K and V
+    uint64_t kv_bytes;       // pages x page_bytes
+    llm_dtype weights_dtype; // the float matrices' dtype
+    llm_dtype kv_dtype;      // the KV cache's (forward_resolve_kv_dtype)
     int pages;
     int block_size;
     int max_model_len;
@@ -126,7 +130,8 @@ int engine_max_model_len(const engine_config *cfg, const model_config *mc);
 // the start-up log and `bench_engine memory --dry-run` cannot disagree.
 // Returns 0, or -1 with err when the budget leaves no KV page.
 int engine_plan_memory(const engine_config *cfg, const model_config *mc, uint64_t weights,
-                       uint64_t device_total, uint64_t overhead, engine_memory_plan *p, char *err);
+                       llm_dtype weights_dtype, uint64_t device_total, uint64_t overhead,
+                       engine_memory_plan *p, char *err);
 
 // The plan without loading a weight: mc from cfg's config.json or synthetic
 // shape (with cfg->quantization applied), weights from model_weight_bytes in

@@ -64,6 +64,19 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
             return llm_errf(err, "--dtype must be auto, f16, bf16 or f32 (got '%s')", v ? v : "");
         return 1;
     }
+    if (strcmp(name, "kv-cache-dtype") == 0) {
+        if (v && strcmp(v, "auto") == 0)
+            c->kv_cache_dtype = -1;
+        else if (v &&
+                 (strcmp(v, "fp16") == 0 || strcmp(v, "f16") == 0 || strcmp(v, "float16") == 0))
+            c->kv_cache_dtype = LLM_F16;
+        else if (v && (strcmp(v, "bf16") == 0 || strcmp(v, "bfloat16") == 0))
+            c->kv_cache_dtype = LLM_BF16;
+        else
+            return llm_errf(err, "--kv-cache-dtype must be auto, fp16 or bf16 (got '%s')",
+                            v ? v : "");
+        return 1;
+    }
     if (strcmp(name, "quantization") == 0) {
         if (v && strcmp(v, "none") == 0)
             c->quantization = QUANT_NONE;
@@ -129,5 +142,7 @@ void engine_args_usage(FILE *f) {
         "  --max-num-batched-tokens N   tokens per step (2048)\n"
         "  --max-model-len N            tokens per sequence (default: the model's maximum)\n"
         "  --block-size N               tokens per KV page (16)\n"
+        "  --kv-cache-dtype T           K/V cache as auto|fp16|bf16 (default auto: the model's\n"
+        "                               dtype; bf16 for bf16 models, else fp16)\n"
         "  --no-prefix-caching          do not reuse cached prompt pages\n");
 }

@@ -21,6 +21,9 @@ typedef struct {
     int max_context; // longest context of a sequence (max_model_len)
     int block_size;  // tokens per KV page (16 by default)
     int num_blocks;  // pages in the KV pool (0: none yet, see forward_alloc_kv)
+    // K/V element type: LLM_F16 or LLM_BF16; 0 (LLM_F32, never a KV type)
+    // picks the model's (forward_resolve_kv_dtype).
+    int kv_dtype;
 } forward_opts;
 
 // One step's batch, host arrays (see bk_attn_batch for the semantics).
@@ -60,7 +63,19 @@ int forward_run(forward_ctx *f, const forward_batch *batch, float *logits, char 
 // Returns 0, or -1 with err as forward_run.
 int forward_run_argmax(forward_ctx *f, const forward_batch *batch, int32_t *ids, char *err);
 
-// Bytes of the KV pool, of one page (all layers, K and V), and of the workspace.
+// The KV cache dtype for a request (LLM_F16 or LLM_BF16; anything else is
+// "auto"), the weights' dtype as loaded and the checkpoint's (config.json):
+// the request when given; else the weights' when 16-bit; else BF16 for a
+// bf16 checkpoint and F16 otherwise (F32 and int8 weights of an fp16
+// checkpoint). vLLM's "auto": a bf16 model keeps bf16 K/V (fp16 overflows to
+// inf past 65504, which models trained in bf16 can reach).
+llm_dtype forward_resolve_kv_dtype(int requested, llm_dtype weights, llm_dtype checkpoint);
+
+// The context's KV cache dtype (LLM_F16 or LLM_BF16).
+llm_dtype forward_kv_dtype(const forward_ctx *f);
+
+// Bytes of the KV pool, of one page (all layers, K and V, 16-bit either
+// dtype), and of the workspace.
 uint64_t forward_kv_bytes(const forward_ctx *f);
 uint64_t forward_workspace_bytes(const forward_ctx *f);
 // The workspace forward_create allocates for a model of config c with opts,

@@ -33,12 +33,16 @@ int engine_max_model_len(const engine_config *cfg, const model_config *mc) {
 }
 
 int engine_plan_memory(const engine_config *cfg, const model_config *mc, uint64_t weights,
-                       uint64_t device_total, uint64_t overhead, engine_memory_plan *p, char *err) {
-    *p = (engine_memory_plan){.device_total = device_total,
-                              .weights = weights,
-                              .overhead = overhead,
-                              .block_size = cfg->block_size,
-                              .max_model_len = engine_max_model_len(cfg, mc)};
+                       llm_dtype weights_dtype, uint64_t device_total, uint64_t overhead,
+                       engine_memory_plan *p, char *err) {
+    *p = (engine_memory_plan){
+        .device_total = device_total,
+        .weights = weights,
+        .weights_dtype = weights_dtype,
+        .kv_dtype = forward_resolve_kv_dtype(cfg->kv_cache_dtype, weights_dtype, mc->dtype),
+        .overhead = overhead,
+        .block_size = cfg->block_size,
+        .max_model_len = engine_max_model_len(cfg, mc)};
     forward_opts fo = {.max_tokens = cfg->max_num_batched_tokens,
                        .max_seqs = cfg->max_num_seqs,
                        .max_context = p->max_model_len,
@@ -93,5 +97,7 @@ int engine_plan_dry_run(const engine_config *cfg, model_config *mc, engine_memor
         device_cpu_info(&d);
         total = d.free_bytes + weights;
     }
-    return engine_plan_memory(cfg, mc, weights, total, 0, p, err);
+    // the embedding table's dtype, which the KV cache's "auto" follows
+    llm_dtype embed_dt = mc->quant == QUANT_INT8 && mc->quant_embeddings ? LLM_I8 : dt;
+    return engine_plan_memory(cfg, mc, weights, embed_dt, total, 0, p, err);
 }

@@ -10,7 +10,8 @@
 // - Weight matrices are row-major [out, in] (nn.Linear) in F16, BF16, F32 or
 //   I8; accumulation is always fp32. An I8 matrix is symmetric per output
 //   channel: w[r][c] = (float)q[r][c] * scales[r].
-// - The KV cache is fp16 and paged: per layer, K and V each
+// - The KV cache is fp16 or bf16 (kv_dtype: LLM_F16 or LLM_BF16, the model's
+//   dtype by default) and paged: per layer, K and V each
 //   [num_blocks, n_kv_heads, block_size, head_dim]; token t of a sequence
 //   lives in block block_table[t / block_size] at offset t % block_size.
 //   A slot is block * block_size + offset.
@@ -114,19 +115,25 @@ struct backend {
                  int n, int n_heads, int n_kv_heads, int head_dim);
 
     // Writes each row's K and V into the cache at slot_mapping[i]:
-    // k, v [n, n_kv_heads * head_dim] f32 -> k_cache, v_cache (fp16,
+    // k, v [n, n_kv_heads * head_dim] f32 -> k_cache, v_cache (kv_dtype, F16
+    // or BF16, rounded to nearest even: f32_to_fp16 / f32_to_bf16;
     // [num_blocks, n_kv_heads, block_size, head_dim]). A negative slot skips the row.
     void (*kv_write)(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k,
                      const float *v, const int32_t *slot_mapping, int n, int n_kv_heads,
-                     int head_dim, int block_size);
+                     int head_dim, int block_size, llm_dtype kv_dtype);
 
     // Causal paged attention over the batch (see bk_attn_batch):
     // q [n_tokens, n_heads * head_dim] f32 -> out [n_tokens, n_heads * head_dim] f32,
     // softmax(q k^T * scale) v over each row's visible cache positions, query
-    // head h reading kv head h / (n_heads / n_kv_heads) (GQA).
+    // head h reading kv head h / (n_heads / n_kv_heads) (GQA). Caches in
+    // kv_dtype (F16 or BF16). window 0: the row at position p sees positions
+    // 0..p; window w > 0 (a sliding-window layer): only p - w < j <= p, the
+    // last w positions, itself included (transformers, vLLM). Positions out
+    // of the window are never read, so their pages may hold anything.
     void (*attention)(backend *b, float *out, const float *q, const uint16_t *k_cache,
                       const uint16_t *v_cache, const bk_attn_batch *batch, int n_heads,
-                      int n_kv_heads, int head_dim, int block_size, float scale);
+                      int n_kv_heads, int head_dim, int block_size, float scale, llm_dtype kv_dtype,
+                      int window);
 
     // out [n, hidden] = silu(gate) * up; gate, up [n, hidden] f32 (out may alias gate).
     void (*silu_mul)(backend *b, float *out, const float *gate, const float *up, int n, int hidden);

@@ -215,8 +215,9 @@ static void cpu_rope(backend *b, float *q, float *k, const int32_t *positions,
 
 static void cpu_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k,
                          const float *v, const int32_t *slot_mapping, int n, int n_kv_heads,
-                         int head_dim, int block_size) {
+                         int head_dim, int block_size, llm_dtype kv_dtype) {
     const int kv_dim = n_kv_heads * head_dim;
+    uint16_t (*round16)(float) = kv_dtype == LLM_BF16 ? f32_to_bf16 : f32_to_fp16;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++) {
         int slot = slot_mapping[i];
@@ -227,44 +228,46 @@ static void cpu_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const
             const float *ks = k + (size_t)i * kv_dim + (size_t)h * head_dim;
             const float *vs = v + (size_t)i * kv_dim + (size_t)h * head_dim;
             for (int d = 0; d < head_dim; d++) {
-                k_cache[dst + d] = f32_to_fp16(ks[d]);
-                v_cache[dst + d] = f32_to_fp16(vs[d]);
+                k_cache[dst + d] = round16(ks[d]);
+                v_cache[dst + d] = round16(vs[d]);
             }
         }
     }
 }
 
-// One (row, head): softmax(q . k_t * scale) over t < n_ctx, times v_t.
+// One (row, head): softmax(q . k_t * scale) over t0 <= t < n_ctx, times v_t.
 static void attend_one(const cpu_simd *s, float *out, const float *q, const uint16_t *k_cache,
-                       const uint16_t *v_cache, const int32_t *block_table, int n_ctx, int kv_head,
-                       int n_kv_heads, int head_dim, int block_size, float scale, float *scores) {
+                       const uint16_t *v_cache, llm_dtype dt, const int32_t *block_table, int t0,
+                       int n_ctx, int kv_head, int n_kv_heads, int head_dim, int block_size,
+                       float scale, float *scores) {
     float max = -INFINITY;
-    for (int t = 0; t < n_ctx; t++) {
+    for (int t = t0; t < n_ctx; t++) {
         size_t block = (size_t)block_table[t / block_size];
         size_t off =
             ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
-        float sc = s->dot(q, k_cache + off, LLM_F16, head_dim) * scale;
-        scores[t] = sc;
+        float sc = s->dot(q, k_cache + off, dt, head_dim) * scale;
+        scores[t - t0] = sc;
         if (sc > max) max = sc;
     }
     float sum = 0.0f;
-    for (int t = 0; t < n_ctx; t++) {
-        scores[t] = expf(scores[t] - max);
-        sum += scores[t];
+    for (int t = t0; t < n_ctx; t++) {
+        scores[t - t0] = expf(scores[t - t0] - max);
+        sum += scores[t - t0];
     }
     float inv = 1.0f / sum;
     memset(out, 0, (size_t)head_dim * sizeof(float));
-    for (int t = 0; t < n_ctx; t++) {
+    for (int t = t0; t < n_ctx; t++) {
         size_t block = (size_t)block_table[t / block_size];
         size_t off =
             ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
-        s->axpy(out, scores[t] * inv, v_cache + off, LLM_F16, head_dim);
+        s->axpy(out, scores[t - t0] * inv, v_cache + off, dt, head_dim);
     }
 }
 
 static void cpu_attention(backend *b, float *out, const float *q, const uint16_t *k_cache,
                           const uint16_t *v_cache, const bk_attn_batch *bt, int n_heads,
-                          int n_kv_heads, int head_dim, int block_size, float scale) {
+                          int n_kv_heads, int head_dim, int block_size, float scale,
+                          llm_dtype kv_dtype, int window) {
     cpu_backend *c = (cpu_backend *)b;
     float *scratch = scratch_get(c, (size_t)bt->max_context_len);
     if (!scratch) {
@@ -282,11 +285,13 @@ static void cpu_attention(backend *b, float *out, const float *q, const uint16_t
             int q_len = bt->query_start[s + 1] - bt->query_start[s];
             int row = i - bt->query_start[s];
             int n_ctx = bt->context_len[s] - q_len + row + 1; // causal: up to own position
+            int t0 = window > 0 && n_ctx > window ? n_ctx - window : 0; // the last `window`
             float *scores = scratch + (size_t)omp_get_thread_num() * c->scratch_per_thread;
             attend_one(c->simd, out + (size_t)i * q_dim + (size_t)h * head_dim,
                        q + (size_t)i * q_dim + (size_t)h * head_dim, k_cache, v_cache,
-                       bt->block_tables + (size_t)s * bt->max_blocks, n_ctx, h / group, n_kv_heads,
-                       head_dim, block_size, scale, scores);
+                       kv_dtype == LLM_BF16 ? LLM_BF16 : LLM_F16,
+                       bt->block_tables + (size_t)s * bt->max_blocks, t0, n_ctx, h / group,
+                       n_kv_heads, head_dim, block_size, scale, scores);
         }
     }
 }

@@ -1,5 +1,7 @@
 // cuda_attention.cu - causal paged attention over a varlen batch (see
-// bk_attn_batch): fp16 K/V pages, fp32 queries, scores and softmax.
+// bk_attn_batch): fp16 or bf16 K/V pages (the kernels are templates over the
+// element type KV), fp32 queries, scores and softmax; optionally a sliding
+// window (the row at position p sees keys p - window < t <= p).
 //
 // Two kernels, chosen per sequence by its query length, so a row is computed
 // the same way whatever else shares the batch:
@@ -44,30 +46,33 @@ __device__ __forceinline__ size_t cache_off(const int32_t *bt, int t, int kvh, i
 }
 
 // q [n_tokens, n_heads * hd] f32, caches [num_blocks, n_kv_heads, block_size, hd]
-// fp16 -> out [n_tokens, n_heads * hd] f32, for the rows of sequences with
+// KV -> out [n_tokens, n_heads * hd] f32, for the rows of sequences with
 // q_len > 1. Grid (ceil(n_tokens / PF_QT), n_heads); block b takes the flat
 // rows [b*PF_QT, b*PF_QT + PF_QT), split at sequence boundaries. Row i of a
-// sequence sits at position ctx - q_len + i and sees keys 0..position.
+// sequence sits at position ctx - q_len + i and sees keys 0..position (with
+// a window w > 0: position - w < key <= position; keys the tile's rows cannot
+// see are never read).
 // Per row, every key tile updates (m, l, o) in the same order whatever rows
-// share the tile (a tile entirely after a row's position leaves it unchanged
-// exactly: alpha = 1, p = 0).
+// share the tile (a tile entirely after a row's position, or before its
+// window, leaves it unchanged exactly: alpha = 1, p = 0).
 // PRECOND: hd even, <= MAX_HEAD_DIM; dynamic smem = prefill_smem(hd).
+template <class KV>
 __global__ void __launch_bounds__(PF_THREADS)
-    attn_prefill_kernel(float *out, const float *q, const __half *k_cache, const __half *v_cache,
+    attn_prefill_kernel(float *out, const float *q, const KV *k_cache, const KV *v_cache,
                         const int32_t *query_start, const int32_t *context_len,
                         const int32_t *block_tables, const int32_t *seq_of_token, int max_blocks,
                         int n_tokens, int n_heads, int n_kv_heads, int hd, int block_size,
-                        float scale) {
+                        float scale, int window) {
     extern __shared__ float4 smem4[];
-    float *qs = (float *)smem4;             // [PF_QT, hd] query rows
-    float *os = qs + PF_QT * hd;            // [PF_QT, hd] unnormalized outputs
-    float *ps = os + PF_QT * hd;            // [PF_QT, PF_KT] probabilities of the tile
-    float *row_m = ps + PF_QT * PF_KT;      // [PF_QT] running max
-    float *row_l = row_m + PF_QT;           // [PF_QT] running sum
-    float *row_a = row_l + PF_QT;           // [PF_QT] rescale of this tile
-    const int kstride = hd + 2;             // halves; +2 keeps lanes on distinct banks
-    __half *ks = (__half *)(row_a + PF_QT); // [PF_KT, kstride]
-    __half *vs = ks + PF_KT * kstride;      // [PF_KT, kstride]
+    float *qs = (float *)smem4;        // [PF_QT, hd] query rows
+    float *os = qs + PF_QT * hd;       // [PF_QT, hd] unnormalized outputs
+    float *ps = os + PF_QT * hd;       // [PF_QT, PF_KT] probabilities of the tile
+    float *row_m = ps + PF_QT * PF_KT; // [PF_QT] running max
+    float *row_l = row_m + PF_QT;      // [PF_QT] running sum
+    float *row_a = row_l + PF_QT;      // [PF_QT] rescale of this tile
+    const int kstride = hd + 2;        // elements; +2 keeps lanes on distinct banks
+    KV *ks = (KV *)(row_a + PF_QT);    // [PF_KT, kstride]
+    KV *vs = ks + PF_KT * kstride;     // [PF_KT, kstride]
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int h = blockIdx.y, kvh = h / (n_heads / n_kv_heads);
@@ -82,6 +87,8 @@ __global__ void __launch_bounds__(PF_THREADS)
         if (q_len > 1) {
             const int first_pos = context_len[s] - q_len + (r0 - qs0);
             const int last_pos = first_pos + nr - 1;
+            // the first key any row of the tile sees
+            const int first_key = window > 0 ? max(0, first_pos - window + 1) : 0;
             const int32_t *bt = block_tables + (size_t)s * max_blocks;
             for (int e = tid; e < PF_QT * hd; e += PF_THREADS) {
                 const int i = e / hd, d = e % hd;
@@ -93,20 +100,21 @@ __global__ void __launch_bounds__(PF_THREADS)
                 row_l[tid] = 0.0f;
             }
             __syncthreads();
-            for (int kt0 = 0; kt0 <= last_pos; kt0 += PF_KT) {
-                // K and V tile; keys after last_pos are zeros (their p is 0,
-                // and 0 x garbage could be NaN)
+            for (int kt0 = first_key / PF_KT * PF_KT; kt0 <= last_pos; kt0 += PF_KT) {
+                // K and V tile (the bits of element pairs); keys outside
+                // [first_key, last_pos] are zeros (their p is 0, and 0 x
+                // garbage could be NaN)
                 for (int e = tid; e < PF_KT * npairs; e += PF_THREADS) {
                     const int j = e / npairs, d2 = e % npairs, t = kt0 + j;
-                    __half2 kv = __float2half2_rn(0.0f), vv = kv;
-                    if (t <= last_pos) {
+                    uint32_t kv = 0u, vv = 0u;
+                    if (t >= first_key && t <= last_pos) {
                         const size_t off =
                             cache_off(bt, t, kvh, n_kv_heads, block_size, hd) + 2 * d2;
-                        kv = *(const __half2 *)(k_cache + off);
-                        vv = *(const __half2 *)(v_cache + off);
+                        kv = *(const uint32_t *)(k_cache + off);
+                        vv = *(const uint32_t *)(v_cache + off);
                     }
-                    *(__half2 *)(ks + j * kstride + 2 * d2) = kv;
-                    *(__half2 *)(vs + j * kstride + 2 * d2) = vv;
+                    *(uint32_t *)(ks + j * kstride + 2 * d2) = kv;
+                    *(uint32_t *)(vs + j * kstride + 2 * d2) = vv;
                 }
                 __syncthreads();
                 // scores and online softmax: warp w takes rows w, w+4, ...; lane = key
@@ -118,22 +126,24 @@ __global__ void __launch_bounds__(PF_THREADS)
                     }
                     const int t = kt0 + lane, qpos = first_pos + i;
                     float sc = -INFINITY;
-                    if (t <= qpos) {
+                    if (t <= qpos && (window <= 0 || t > qpos - window)) {
                         float a = 0.0f;
                         const float *qi = qs + i * hd;
-                        const __half *kj = ks + lane * kstride;
+                        const KV *kj = ks + lane * kstride;
                         for (int d2 = 0; d2 < npairs; d2++) {
-                            const float2 kf = __half22float2(*(const __half2 *)(kj + 2 * d2));
+                            const float2 kf = kv2_to_f32(kj + 2 * d2);
                             a = fmaf(qi[2 * d2], kf.x, a);
                             a = fmaf(qi[2 * d2 + 1], kf.y, a);
                         }
                         sc = a * scale;
                     }
-                    // kt0 <= qpos for the first tile (kt0 = 0), so m is finite after it
+                    // m stays -inf while no tile held a key the row sees (a
+                    // window's rows after the first): then alpha is 1, not NaN
                     const float m_old = row_m[i];
                     const float m_new = fmaxf(m_old, warp_max(sc));
                     const float p = sc == -INFINITY ? 0.0f : expf(sc - m_new);
-                    const float alpha = expf(m_old - m_new); // 0 on the first tile
+                    // 0 on the row's first tile with a key it sees
+                    const float alpha = m_new == -INFINITY ? 1.0f : expf(m_old - m_new);
                     const float psum = warp_sum(p);
                     ps[i * PF_KT + lane] = p;
                     __syncwarp(); // every lane has read row_m[i] before lane 0 replaces it
@@ -150,7 +160,7 @@ __global__ void __launch_bounds__(PF_THREADS)
                     const float *pi = ps + i * PF_KT;
 #pragma unroll 8
                     for (int j = 0; j < PF_KT; j++)
-                        a = fmaf(pi[j], __half2float(vs[j * kstride + d]), a);
+                        a = fmaf(pi[j], kv_to_f32(vs[j * kstride + d]), a);
                     os[e] = a;
                 }
                 __syncthreads();
@@ -163,6 +173,11 @@ __global__ void __launch_bounds__(PF_THREADS)
         }
         r0 = r1;
     }
+}
+
+// The keys a decode row of a context of ctx tokens sees: [*lo, ctx).
+__device__ __forceinline__ int decode_first_key(int ctx, int window) {
+    return window > 0 && ctx > window ? ctx - window : 0;
 }
 
 // How a context of ctx keys is split for decode: parts of part_len keys (a
@@ -186,17 +201,19 @@ typedef struct {
 
 // The decode rows (sequences with q_len == 1): q, caches as above -> out.
 // Grid (n_seqs, n_heads, zdim): block (s, h, p) takes keys
-// [p * part_len, min(ctx, (p+1) * part_len)) of sequence s, DC_CHUNK keys at a
+// [lo + p * part_len, min(ctx, lo + (p+1) * part_len)) of sequence s (lo:
+// decode_first_key; the split is of the ctx - lo keys seen), DC_CHUNK keys at a
 // time: scores by warps (one key per warp, lanes over dims), chunk max and sum
 // over the block, then p * v with thread (g, pair) adding the keys j = g mod G
 // of dims (2 pair, 2 pair + 1). One partition: writes out normalized;
 // several: writes (m, l, o) to parts for attn_reduce_kernel.
 // PRECOND: hd even, <= MAX_HEAD_DIM; blockDim = DC_THREADS.
+template <class KV>
 __global__ void __launch_bounds__(DC_THREADS)
-    attn_decode_kernel(float *out, const float *q, const __half *k_cache, const __half *v_cache,
+    attn_decode_kernel(float *out, const float *q, const KV *k_cache, const KV *v_cache,
                        const int32_t *query_start, const int32_t *context_len,
                        const int32_t *block_tables, int max_blocks, int n_heads, int n_kv_heads,
-                       int hd, int block_size, float scale, decode_parts parts) {
+                       int hd, int block_size, float scale, int window, decode_parts parts) {
     __shared__ float qf[MAX_HEAD_DIM];
     __shared__ float sc[DC_CHUNK];
     __shared__ float red[32];
@@ -205,11 +222,11 @@ __global__ void __launch_bounds__(DC_THREADS)
     const int s = blockIdx.x, h = blockIdx.y, part = blockIdx.z;
     const int row = query_start[s];
     if (query_start[s + 1] - row != 1) return; // a prefill sequence: not ours
-    const int ctx = context_len[s];
+    const int ctx = context_len[s], lo = decode_first_key(ctx, window);
     int part_len, n_parts;
-    decode_split(ctx, &part_len, &n_parts);
+    decode_split(ctx - lo, &part_len, &n_parts);
     if (part >= n_parts) return;
-    const int t0 = part * part_len, t1 = min(ctx, t0 + part_len);
+    const int t0 = lo + part * part_len, t1 = min(ctx, t0 + part_len);
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int kvh = h / (n_heads / n_kv_heads), q_dim = n_heads * hd;
@@ -226,10 +243,10 @@ __global__ void __launch_bounds__(DC_THREADS)
         const int cn = min(DC_CHUNK, t1 - c0);
 #pragma unroll 4 // several keys' loads in flight per warp
         for (int j = warp; j < cn; j += DC_THREADS / 32) {
-            const __half *kr = k_cache + cache_off(bt, c0 + j, kvh, n_kv_heads, block_size, hd);
+            const KV *kr = k_cache + cache_off(bt, c0 + j, kvh, n_kv_heads, block_size, hd);
             float a = 0.0f;
             for (int d2 = lane; d2 < npairs; d2 += 32) {
-                const float2 kf = __half22float2(*(const __half2 *)(kr + 2 * d2));
+                const float2 kf = kv2_to_f32(kr + 2 * d2);
                 a = fmaf(qf[2 * d2], kf.x, a);
                 a = fmaf(qf[2 * d2 + 1], kf.y, a);
             }
@@ -249,8 +266,8 @@ __global__ void __launch_bounds__(DC_THREADS)
             acc.y *= alpha;
 #pragma unroll 4
             for (int j = my_group; j < cn; j += groups) {
-                const __half *vr = v_cache + cache_off(bt, c0 + j, kvh, n_kv_heads, block_size, hd);
-                const float2 vf = __half22float2(*(const __half2 *)(vr + 2 * my_pair));
+                const KV *vr = v_cache + cache_off(bt, c0 + j, kvh, n_kv_heads, block_size, hd);
+                const float2 vf = kv2_to_f32(vr + 2 * my_pair);
                 acc.x = fmaf(sc[j], vf.x, acc.x);
                 acc.y = fmaf(sc[j], vf.y, acc.y);
             }
@@ -284,13 +301,14 @@ __global__ void __launch_bounds__(DC_THREADS)
 // sum_p l_p e^(m_p - M), M = max_p m_p. Grid (n_seqs, n_heads), one thread
 // per dim (a loop past blockDim).
 __global__ void attn_reduce_kernel(float *out, const int32_t *query_start,
-                                   const int32_t *context_len, int n_heads, int hd,
+                                   const int32_t *context_len, int n_heads, int hd, int window,
                                    decode_parts parts) {
     const int s = blockIdx.x, h = blockIdx.y;
     const int row = query_start[s];
     if (query_start[s + 1] - row != 1) return;
     int part_len, n_parts;
-    decode_split(context_len[s], &part_len, &n_parts);
+    const int ctx = context_len[s];
+    decode_split(ctx - decode_first_key(ctx, window), &part_len, &n_parts);
     if (n_parts == 1) return; // written by the decode kernel
     const size_t base = ((size_t)s * n_heads + h) * parts.zdim;
     float mx = -INFINITY;
@@ -311,15 +329,65 @@ int cuda_attention_init(cuda_backend *c) {
     size_t need = prefill_smem(MAX_HEAD_DIM);
     int limit = (int)(need < c->smem_optin ? need : c->smem_optin);
     CUDA_CHECK_OR(&c->base,
-                  cudaFuncSetAttribute(attn_prefill_kernel,
+                  cudaFuncSetAttribute(attn_prefill_kernel<__half>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, limit),
+                  return -1);
+    CUDA_CHECK_OR(&c->base,
+                  cudaFuncSetAttribute(attn_prefill_kernel<__nv_bfloat16>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, limit),
                   return -1);
     return 0;
 }
 
+// The launches for one KV element type.
+template <class KV>
+static void attention_launch(cuda_backend *c, float *out, const float *q, const KV *kc,
+                             const KV *vc, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
+                             int head_dim, int block_size, float scale, int window) {
+    backend *b = &c->base;
+    // prefill rows exist unless every sequence has one row
+    if (bt->max_query_len > 1) {
+        const size_t smem = prefill_smem(head_dim);
+        if (smem > c->smem_optin) {
+            cuda_fail(b, "attention: head_dim %d needs %zu bytes of shared memory (device: %zu)",
+                      head_dim, smem, c->smem_optin);
+            return;
+        }
+        dim3 grid(blocks_for((size_t)bt->n_tokens, PF_QT), n_heads);
+        attn_prefill_kernel<KV><<<grid, PF_THREADS, smem, c->stream>>>(
+            out, q, kc, vc, bt->query_start, bt->context_len, bt->block_tables, bt->seq_of_token,
+            bt->max_blocks, bt->n_tokens, n_heads, n_kv_heads, head_dim, block_size, scale, window);
+        LAUNCH_CHECK(b, "attn_prefill_kernel");
+    }
+    // decode rows exist unless one sequence holds every row
+    if (bt->n_seqs == 1 && bt->max_query_len > 1) return;
+    const int seen = window > 0 && window < bt->max_context_len ? window : bt->max_context_len;
+    int zdim = (seen + DC_PART - 1) / DC_PART;
+    zdim = zdim < 1 ? 1 : zdim > DC_MAX_PARTS ? DC_MAX_PARTS : zdim;
+    decode_parts parts = {NULL, NULL, zdim};
+    if (zdim > 1) {
+        const size_t slots = (size_t)bt->n_seqs * n_heads * zdim;
+        if (cuda_ws_reserve(c, &c->attn_part, slots * (2 + (size_t)head_dim) * sizeof(float),
+                            "split-decode attention"))
+            return;
+        parts.ml = (float *)c->attn_part.p;
+        parts.o = parts.ml + 2 * slots;
+    }
+    dim3 grid((unsigned)bt->n_seqs, n_heads, zdim);
+    attn_decode_kernel<KV><<<grid, DC_THREADS, 0, c->stream>>>(
+        out, q, kc, vc, bt->query_start, bt->context_len, bt->block_tables, bt->max_blocks, n_heads,
+        n_kv_heads, head_dim, block_size, scale, window, parts);
+    LAUNCH_CHECK(b, "attn_decode_kernel");
+    if (zdim > 1) {
+        attn_reduce_kernel<<<dim3((unsigned)bt->n_seqs, n_heads), 128, 0, c->stream>>>(
+            out, bt->query_start, bt->context_len, n_heads, head_dim, window, parts);
+        LAUNCH_CHECK(b, "attn_reduce_kernel");
+    }
+}
+
 void cuda_attention(backend *b, float *out, const float *q, const uint16_t *k_cache,
                     const uint16_t *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
-                    int head_dim, int block_size, float scale) {
+                    int head_dim, int block_size, float scale, llm_dtype kv_dtype, int window) {
     cuda_backend *c = cuda_of(b);
     if (bt->n_tokens <= 0 || bt->n_seqs <= 0) return;
     if (head_dim <= 0 || head_dim % 2 || head_dim > MAX_HEAD_DIM || n_kv_heads <= 0 ||
@@ -332,42 +400,10 @@ void cuda_attention(backend *b, float *out, const float *q, const uint16_t *k_ca
         cuda_fail(b, "attention: %d heads (at most 65535)", n_heads);
         return;
     }
-    const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
-    // prefill rows exist unless every sequence has one row
-    if (bt->max_query_len > 1) {
-        const size_t smem = prefill_smem(head_dim);
-        if (smem > c->smem_optin) {
-            cuda_fail(b, "attention: head_dim %d needs %zu bytes of shared memory (device: %zu)",
-                      head_dim, smem, c->smem_optin);
-            return;
-        }
-        dim3 grid(blocks_for((size_t)bt->n_tokens, PF_QT), n_heads);
-        attn_prefill_kernel<<<grid, PF_THREADS, smem, c->stream>>>(
-            out, q, kc, vc, bt->query_start, bt->context_len, bt->block_tables, bt->seq_of_token,
-            bt->max_blocks, bt->n_tokens, n_heads, n_kv_heads, head_dim, block_size, scale);
-        LAUNCH_CHECK(b, "attn_prefill_kernel");
-    }
-    // decode rows exist unless one sequence holds every row
-    if (bt->n_seqs == 1 && bt->max_query_len > 1) return;
-    int zdim = (bt->max_context_len + DC_PART - 1) / DC_PART;
-    zdim = zdim < 1 ? 1 : zdim > DC_MAX_PARTS ? DC_MAX_PARTS : zdim;
-    decode_parts parts = {NULL, NULL, zdim};
-    if (zdim > 1) {
-        const size_t slots = (size_t)bt->n_seqs * n_heads * zdim;
-        if (cuda_ws_reserve(c, &c->attn_part, slots * (2 + (size_t)head_dim) * sizeof(float),
-                            "split-decode attention"))
-            return;
-        parts.ml = (float *)c->attn_part.p;
-        parts.o = parts.ml + 2 * slots;
-    }
-    dim3 grid((unsigned)bt->n_seqs, n_heads, zdim);
-    attn_decode_kernel<<<grid, DC_THREADS, 0, c->stream>>>(
-        out, q, kc, vc, bt->query_start, bt->context_len, bt->block_tables, bt->max_blocks, n_heads,
-        n_kv_heads, head_dim, block_size, scale, parts);
-    LAUNCH_CHECK(b, "attn_decode_kernel");
-    if (zdim > 1) {
-        attn_reduce_kernel<<<dim3((unsigned)bt->n_seqs, n_heads), 128, 0, c->stream>>>(
-            out, bt->query_start, bt->context_len, n_heads, head_dim, parts);
-        LAUNCH_CHECK(b, "attn_reduce_kernel");
-    }
+    if (kv_dtype == LLM_BF16)
+        attention_launch(c, out, q, (const __nv_bfloat16 *)k_cache, (const __nv_bfloat16 *)v_cache,
+                         bt, n_heads, n_kv_heads, head_dim, block_size, scale, window);
+    else
+        attention_launch(c, out, q, (const __half *)k_cache, (const __half *)v_cache, bt, n_heads,
+                         n_kv_heads, head_dim, block_size, scale, window);
 }

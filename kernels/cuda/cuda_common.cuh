@@ -144,13 +144,33 @@ __device__ __forceinline__ float load_w(const int8_t *w, size_t i) {
     return (float)w[i];
 }
 
+// K/V cache elements (fp16 or bf16) to and from f32.
+__device__ __forceinline__ float kv_to_f32(__half h) {
+    return __half2float(h);
+}
+__device__ __forceinline__ float kv_to_f32(__nv_bfloat16 h) {
+    return __bfloat162float(h);
+}
+__device__ __forceinline__ float2 kv2_to_f32(const __half *p) { // p 4-byte aligned
+    return __half22float2(*(const __half2 *)p);
+}
+__device__ __forceinline__ float2 kv2_to_f32(const __nv_bfloat16 *p) {
+    return __bfloat1622float2(*(const __nv_bfloat162 *)p);
+}
+__device__ __forceinline__ void kv_store(__half *p, float v) {
+    *p = __float2half_rn(v);
+}
+__device__ __forceinline__ void kv_store(__nv_bfloat16 *p, float v) {
+    *p = __float2bfloat16_rn(v);
+}
+
 // --- launchers of the other files (host) -----------------------------------------
 
 void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
                  int n);
 void cuda_attention(backend *b, float *out, const float *q, const uint16_t *k_cache,
                     const uint16_t *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
-                    int head_dim, int block_size, float scale);
+                    int head_dim, int block_size, float scale, llm_dtype kv_dtype, int window);
 void cuda_embedding(backend *b, float *out, const bk_matrix *t, const int32_t *ids, int n);
 void cuda_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
                   float eps);
@@ -159,8 +179,8 @@ void cuda_add_rmsnorm(backend *b, float *out, float *residual, const float *x, c
 void cuda_rope(backend *b, float *q, float *k, const int32_t *positions, const float *inv_freq,
                int n, int n_heads, int n_kv_heads, int head_dim);
 void cuda_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k, const float *v,
-                   const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim,
-                   int block_size);
+                   const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim, int block_size,
+                   llm_dtype kv_dtype);
 void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden);
 void cuda_gather_rows(backend *b, float *out, const float *x, const int32_t *rows, int m, int dim);
 void cuda_argmax(backend *b, int32_t *out, const float *x, int n, int dim);

@@ -154,11 +154,13 @@ void cuda_rope(backend *b, float *q, float *k, const int32_t *positions, const f
 
 // --- kv_write ---------------------------------------------------------------------
 
-// k, v [n, n_kv_heads * head_dim] f32 -> k_cache, v_cache fp16
-// [num_blocks, n_kv_heads, block_size, head_dim] at slot_mapping[row]
-// (block = slot / block_size, offset = slot % block_size); slot < 0 skips.
-// One thread per element, round to nearest even as f32_to_fp16.
-__global__ void kv_write_kernel(__half *k_cache, __half *v_cache, const float *k, const float *v,
+// k, v [n, n_kv_heads * head_dim] f32 -> k_cache, v_cache KV (__half or
+// __nv_bfloat16) [num_blocks, n_kv_heads, block_size, head_dim] at
+// slot_mapping[row] (block = slot / block_size, offset = slot % block_size);
+// slot < 0 skips. One thread per element, round to nearest even as
+// f32_to_fp16 / f32_to_bf16.
+template <class KV>
+__global__ void kv_write_kernel(KV *k_cache, KV *v_cache, const float *k, const float *v,
                                 const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim,
                                 int block_size) {
     const int kv_dim = n_kv_heads * head_dim;
@@ -171,18 +173,24 @@ __global__ void kv_write_kernel(__half *k_cache, __half *v_cache, const float *k
         const int h = c / head_dim, d = c % head_dim;
         const size_t block = (size_t)(slot / block_size), off = (size_t)(slot % block_size);
         const size_t dst = ((block * n_kv_heads + h) * block_size + off) * head_dim + d;
-        k_cache[dst] = __float2half_rn(k[e]);
-        v_cache[dst] = __float2half_rn(v[e]);
+        kv_store(k_cache + dst, k[e]);
+        kv_store(v_cache + dst, v[e]);
     }
 }
 
 void cuda_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k, const float *v,
-                   const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim,
-                   int block_size) {
+                   const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim, int block_size,
+                   llm_dtype kv_dtype) {
     if (n <= 0) return;
-    kv_write_kernel<<<ew_grid((size_t)n * n_kv_heads * head_dim), EW_THREADS, 0,
-                      cuda_of(b)->stream>>>((__half *)k_cache, (__half *)v_cache, k, v,
-                                            slot_mapping, n, n_kv_heads, head_dim, block_size);
+    const unsigned grid = ew_grid((size_t)n * n_kv_heads * head_dim);
+    if (kv_dtype == LLM_BF16)
+        kv_write_kernel<__nv_bfloat16><<<grid, EW_THREADS, 0, cuda_of(b)->stream>>>(
+            (__nv_bfloat16 *)k_cache, (__nv_bfloat16 *)v_cache, k, v, slot_mapping, n, n_kv_heads,
+            head_dim, block_size);
+    else
+        kv_write_kernel<__half><<<grid, EW_THREADS, 0, cuda_of(b)->stream>>>(
+            (__half *)k_cache, (__half *)v_cache, k, v, slot_mapping, n, n_kv_heads, head_dim,
+            block_size);
     LAUNCH_CHECK(b, "kv_write_kernel");
 }
 

@@ -1,7 +1,8 @@
 // Paged attention of the CUDA backend against the CPU backend: GQA, several
 // head sizes and block sizes, prefill chunks over cached context, decode rows
 // with contexts long enough to take the split (partitioned) path; and each
-// sequence's rows the same bits alone as in the batch.
+// sequence's rows the same bits alone as in the batch; fp16 and bf16 caches,
+// with and without a sliding window.
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,7 +94,7 @@ static void batch_free(batch *b, backend *g) {
     free(b->qstart), free(b->ctx), free(b->btab), free(b->seq_of), free(b->pos), free(b->slots);
 }
 
-static void run_case(backend *g, backend *c, const attn_case *ac) {
+static void run_case(backend *g, backend *c, const attn_case *ac, llm_dtype kvdt, int window) {
     const int nh = ac->n_heads, nkv = ac->n_kv_heads, hd = ac->head_dim, bs = ac->block_size;
     // pages: every sequence gets its own, in shuffled order
     int max_blocks = 1, total_blocks = 0;
@@ -117,7 +118,11 @@ static void run_case(backend *g, backend *c, const attn_case *ac) {
 
     const size_t cache_n = (size_t)num_blocks * nkv * bs * hd;
     uint16_t *kc = malloc(cache_n * 2), *vc = malloc(cache_n * 2);
-    for (size_t i = 0; i < cache_n; i++) kc[i] = f32_to_fp16(urand()), vc[i] = f32_to_fp16(urand());
+    uint16_t (*round16)(float) = kvdt == LLM_BF16 ? f32_to_bf16 : f32_to_fp16;
+    // bf16: K far past fp16's range (65504), q scaled down to keep the scores O(1)
+    const float kscale = kvdt == LLM_BF16 ? 1e5f : 1.0f;
+    for (size_t i = 0; i < cache_n; i++)
+        kc[i] = round16(urand() * kscale), vc[i] = round16(urand());
     uint16_t *gkc = gpu_copy_in(g, kc, cache_n * 2), *gvc = gpu_copy_in(g, vc, cache_n * 2);
 
     int ids[8];
@@ -127,13 +132,14 @@ static void run_case(backend *g, backend *c, const attn_case *ac) {
     batch_to_dev(&all, g);
     const size_t q_dim = (size_t)nh * hd, qn = (size_t)all.n_tokens * q_dim;
     float *q = malloc(qn * 4);
-    for (size_t i = 0; i < qn; i++) q[i] = urand() * 2.0f;
+    for (size_t i = 0; i < qn; i++) q[i] = urand() * 2.0f / kscale;
     float *gq = gpu_copy_in(g, q, qn * 4), *gout = gpu_poisoned(g, qn), *want = malloc(qn * 4);
     const float scale = 1.0f / sqrtf((float)hd);
-    c->attention(c, want, q, kc, vc, &all.host, nh, nkv, hd, bs, scale);
-    g->attention(g, gout, gq, gkc, gvc, &all.dev, nh, nkv, hd, bs, scale);
+    c->attention(c, want, q, kc, vc, &all.host, nh, nkv, hd, bs, scale, kvdt, window);
+    g->attention(g, gout, gq, gkc, gvc, &all.dev, nh, nkv, hd, bs, scale, kvdt, window);
     float *got = gpu_copy_out(g, gout, qn);
-    CHECK_REL(got, want, qn, TOL_ATTN, "attention %d/%d heads of %d, block %d", nh, nkv, hd, bs);
+    CHECK_REL(got, want, qn, TOL_ATTN, "attention %d/%d heads of %d, block %d, %s, window %d", nh,
+              nkv, hd, bs, dtype_name(kvdt), window);
     CHECK_MSG(!g->failed, "%s", g->error);
 
     // each sequence alone: the same bits as in the batch
@@ -144,7 +150,7 @@ static void run_case(backend *g, backend *c, const attn_case *ac) {
         const size_t on = (size_t)one.n_tokens * q_dim;
         float *gq1 = gpu_copy_in(g, q + (size_t)all.qstart[s] * q_dim, on * 4);
         float *go1 = gpu_poisoned(g, on);
-        g->attention(g, go1, gq1, gkc, gvc, &one.dev, nh, nkv, hd, bs, scale);
+        g->attention(g, go1, gq1, gkc, gvc, &one.dev, nh, nkv, hd, bs, scale, kvdt, window);
         float *got1 = gpu_copy_out(g, go1, on);
         CHECK_MSG(got1 && memcmp(got1, got + (size_t)all.qstart[s] * q_dim, on * 4) == 0,
                   "attention %d/%d heads of %d: sequence %d (q_len %d, context %d) differs alone",
@@ -182,7 +188,32 @@ TEST(gpu_op_attention_prefill_decode_gqa) {
     for (int i = 0; i < n; i++) {
         // head 256 needs 68 KB of shared memory: more than sm_75 has (64 KB)
         if (cs[i].head_dim == 256 && g->info.cc_major < 8) continue;
-        run_case(g, c, &cs[i]);
+        run_case(g, c, &cs[i], LLM_F16, 0);
+    }
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}
+
+// Sliding windows (a row sees the last `window` positions, itself included)
+// over fp16 and bf16 caches: windows shorter than a prefill key tile, across
+// tiles, longer than the context, and decode rows whose window still takes
+// the split path. Rows of one prefill tile start their windows at different
+// key tiles, so some see nothing in the first tiles the block walks.
+TEST(gpu_op_attention_sliding_window_bf16) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    static const attn_case cases[] = {
+        {4, 2, 16, 4, 4, {{5, 5}, {1, 1}, {1, 37}, {40, 61}}},
+        {8, 2, 64, 16, 5, {{1, 3000}, {33, 33}, {1, 20}, {70, 90}, {1, 1500}}},
+    };
+    static const int windows[] = {8, 37, 1200, 4096};
+    const int n_win = gpu_fast() ? 2 : 4;
+    for (int dt = 0; dt < 2; dt++) {
+        const llm_dtype kvdt = dt ? LLM_BF16 : LLM_F16;
+        for (int w = 0; w < n_win; w++)
+            for (int i = 0; i < (gpu_fast() ? 1 : 2); i++)
+                run_case(g, c, &cases[i], kvdt, windows[w]);
+        run_case(g, c, &cases[0], kvdt, 0);
     }
     CHECK_MSG(!g->failed, "backend error: %s", g->error);
     g->failed = 0;

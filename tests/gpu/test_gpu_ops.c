@@ -254,13 +254,16 @@ TEST(gpu_op_kv_write) {
     backend *g = gpu_backend(), *c = cpu_ref();
     if (!g || !c) return;
     const int cfg[][3] = {{2, 16, 16}, {2, 64, 5}, {8, 128, 32}};
-    for (int ci = 0; ci < 3; ci++) {
-        const int nkv = cfg[ci][0], hd = cfg[ci][1], bs = cfg[ci][2], nb = 10, n = 13;
+    for (int ci = 0; ci < 6; ci++) {
+        const int nkv = cfg[ci % 3][0], hd = cfg[ci % 3][1], bs = cfg[ci % 3][2], nb = 10, n = 13;
+        const llm_dtype kvdt = ci < 3 ? LLM_F16 : LLM_BF16;
         const size_t cache_n = (size_t)nb * nkv * bs * hd, kv = (size_t)n * nkv * hd;
         uint16_t *kc = malloc(cache_n * 2), *vc = malloc(cache_n * 2);
         for (size_t i = 0; i < cache_n; i++)
             kc[i] = f32_to_fp16(urand()), vc[i] = f32_to_fp16(urand());
         float *k = rand_floats(kv, 4.0f), *v = rand_floats(kv, 4.0f);
+        if (kvdt == LLM_BF16) // past fp16's range: bf16 keeps them finite
+            for (size_t i = 0; i < kv; i += 7) k[i] *= 1e5f;
         int32_t slots[13];
         for (int i = 0; i < n; i++) { // distinct slots, a few skipped
             int again;
@@ -274,12 +277,12 @@ TEST(gpu_op_kv_write) {
         uint16_t *gkc = gpu_copy_in(g, kc, cache_n * 2), *gvc = gpu_copy_in(g, vc, cache_n * 2);
         float *gk = gpu_copy_in(g, k, kv * 4), *gv = gpu_copy_in(g, v, kv * 4);
         int32_t *gs = gpu_copy_in(g, slots, sizeof slots);
-        c->kv_write(c, kc, vc, k, v, slots, n, nkv, hd, bs);
-        g->kv_write(g, gkc, gvc, gk, gv, gs, n, nkv, hd, bs);
+        c->kv_write(c, kc, vc, k, v, slots, n, nkv, hd, bs, kvdt);
+        g->kv_write(g, gkc, gvc, gk, gv, gs, n, nkv, hd, bs, kvdt);
         uint16_t *got = malloc(cache_n * 2);
         g->download(g, got, gkc, cache_n * 2);
-        CHECK_MSG(memcmp(got, kc, cache_n * 2) == 0, "kv_write K, %d heads of %d, block %d", nkv,
-                  hd, bs);
+        CHECK_MSG(memcmp(got, kc, cache_n * 2) == 0, "kv_write K, %d heads of %d, block %d, %s",
+                  nkv, hd, bs, dtype_name(kvdt));
         g->download(g, got, gvc, cache_n * 2);
         CHECK_MSG(memcmp(got, vc, cache_n * 2) == 0, "kv_write V, %d heads of %d, block %d", nkv,
                   hd, bs);
@@ -378,7 +381,8 @@ TEST(gpu_op_errors_are_reported) {
                         .seq_of_token = d,
                         .positions = d,
                         .slot_mapping = d};
-    g->attention(g, buf, buf, (uint16_t *)buf, (uint16_t *)buf, &bt, 1, 1, 258, 16, 1.0f);
+    g->attention(g, buf, buf, (uint16_t *)buf, (uint16_t *)buf, &bt, 1, 1, 258, 16, 1.0f, LLM_F16,
+                 0);
     CHECK(g->failed);
     CHECK_CONTAINS(g->error, "attention: head_dim 258");
     g->failed = 0;

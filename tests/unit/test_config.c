@@ -154,3 +154,82 @@ TEST(config_json_round_trip) {
     CHECK_NEAR(b.rms_eps, a.rms_eps, 1e-12);
     free(j);
 }
+
+// Which layers slide, as transformers decides it: Mistral every layer,
+// Qwen2/Qwen3 only with use_sliding_window, by layer_types or else from
+// max_window_layers on (layers with index >= it); Llama never.
+TEST(config_sliding_window_per_layer) {
+    model_config c;
+    char err[LLM_ERR_LEN] = "";
+#define HEAD(arch)                                                                                 \
+    "{\"architectures\": [\"" arch "\"], \"hidden_size\": 64, \"num_hidden_layers\": 4,"           \
+    " \"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 100"
+    CHECK_MSG(config_parse(HEAD("MistralForCausalLM") ", \"sliding_window\": 8}", "t", &c, err) ==
+                  0,
+              "%s", err);
+    for (int l = 0; l < 4; l++) CHECK_EQ(config_layer_window(&c, l), 8);
+    CHECK_EQ(config_layer_window(&c, 4), 0);
+    CHECK(config_parse(HEAD("MistralForCausalLM") ", \"sliding_window\": null}", "t", &c, err) ==
+          0);
+    CHECK_EQ(config_layer_window(&c, 0), 0);
+    // Qwen2: layers 2 and 3 slide (index >= max_window_layers)
+    CHECK(
+        config_parse(HEAD("Qwen2ForCausalLM") ", \"use_sliding_window\": true,"
+                                              " \"sliding_window\": 16, \"max_window_layers\": 2}",
+                     "t", &c, err) == 0);
+    CHECK_EQ(config_layer_window(&c, 1), 0);
+    CHECK_EQ(config_layer_window(&c, 2), 16);
+    CHECK_EQ(config_layer_window(&c, 3), 16);
+    // default max_window_layers 28: none of 4 layers
+    CHECK(config_parse(HEAD("Qwen3ForCausalLM") ", \"use_sliding_window\": true,"
+                                                " \"sliding_window\": 16}",
+                       "t", &c, err) == 0);
+    CHECK_EQ(config_layer_window(&c, 3), 0);
+    // layer_types wins over max_window_layers
+    CHECK(
+        config_parse(HEAD("Qwen3ForCausalLM") ", \"use_sliding_window\": true, \"sliding_window\":"
+                                              " 16, \"max_window_layers\": 0, \"layer_types\":"
+                                              " [\"sliding_attention\", \"full_attention\","
+                                              " \"full_attention\", \"sliding_attention\"]}",
+                     "t", &c, err) == 0);
+    CHECK_EQ(config_layer_window(&c, 0), 16);
+    CHECK_EQ(config_layer_window(&c, 1), 0);
+    CHECK_EQ(config_layer_window(&c, 3), 16);
+    // gated off: no window whatever layer_types says
+    CHECK(
+        config_parse(HEAD("Qwen2ForCausalLM") ", \"use_sliding_window\": false,"
+                                              " \"sliding_window\": 16, \"max_window_layers\": 0}",
+                     "t", &c, err) == 0);
+    CHECK_EQ(config_layer_window(&c, 3), 0);
+    CHECK(config_parse(HEAD("LlamaForCausalLM") ", \"sliding_window\": 16}", "t", &c, err) == 0);
+    CHECK_EQ(config_layer_window(&c, 0), 0);
+    // variants the forward pass does not implement are refused, naming the field
+    expect_error(HEAD("Qwen2ForCausalLM") ", \"use_sliding_window\": true, \"sliding_window\": 16,"
+                                          " \"layer_types\": [\"full_attention\","
+                                          " \"chunked_attention\", \"full_attention\","
+                                          " \"full_attention\"]}",
+                 "layer_types[1] \"chunked_attention\"");
+    expect_error(HEAD("Qwen2ForCausalLM") ", \"use_sliding_window\": true, \"sliding_window\": 16,"
+                                          " \"layer_types\": [\"full_attention\"]}",
+                 "layer_types");
+    expect_error(HEAD("MistralForCausalLM") ", \"sliding_window\": [4096, 4096]}",
+                 "\"sliding_window\"");
+    expect_error(HEAD("MistralForCausalLM") ", \"sliding_window_pattern\": 6}",
+                 "sliding_window_pattern");
+    expect_error(HEAD("LlamaForCausalLM") ", \"attention_chunk_size\": 8192}",
+                 "attention_chunk_size");
+    expect_error(HEAD("LlamaForCausalLM") ", \"rope_scaling\": {\"rope_type\": \"yarn\","
+                                          " \"factor\": 4}}",
+                 "unsupported rope scaling type \"yarn\"");
+    // saved and parsed again: the same windows
+    CHECK(
+        config_parse(HEAD("Qwen3ForCausalLM") ", \"use_sliding_window\": true,"
+                                              " \"sliding_window\": 16, \"max_window_layers\": 3}",
+                     "t", &c, err) == 0);
+    char *s = config_to_json(&c);
+    model_config back;
+    CHECK(s && config_parse(s, "saved", &back, err) == 0);
+    for (int l = 0; l < 4; l++) CHECK_EQ(config_layer_window(&back, l), config_layer_window(&c, l));
+    free(s);
+#undef HEAD
+}

@@ -104,7 +104,7 @@ TEST(cpu_rmsnorm_silu_rope_kv_write) {
     memset(kc, 0, sizeof kc), memset(vc, 0, sizeof vc);
     float kk[4] = {1, 2, 3, 4}, vv[4] = {5, 6, 7, 8};
     int32_t slot[1] = {5};
-    b->kv_write(b, kc, vc, kk, vv, slot, 1, 2, 2, 4);
+    b->kv_write(b, kc, vc, kk, vv, slot, 1, 2, 2, 4, LLM_F16);
     // [block 1][head 1][offset 1][d] = ((1*2+1)*4+1)*2
     CHECK_NEAR(fp16_to_f32(kc[((1 * 2 + 1) * 4 + 1) * 2 + 1]), 4, 0);
     CHECK_NEAR(fp16_to_f32(vc[((1 * 2 + 0) * 4 + 1) * 2 + 0]), 5, 0);
@@ -192,6 +192,69 @@ TEST(cpu_argmax_is_the_samplers_greedy_pick) {
         }
         sampler_seq_destroy(s);
         free(x), free(row), free(got);
+    }
+    b->destroy(b);
+}
+
+// K past fp16's largest value (65504) through a bf16 cache: finite and
+// correct attention (an fp16 cache holds inf there, and the softmax NaN).
+TEST(cpu_attention_bf16_cache_holds_k_past_fp16_range) {
+    char err[LLM_ERR_LEN] = "";
+    backend *b = cpu_backend_create(err);
+    CHECK_MSG(b != NULL, "%s", err);
+    if (!b) return;
+    enum { T = 6, HD = 4, BSZ = 4, NBLK = 2 };
+    float k[T * HD], v[T * HD], q[HD] = {1e-5f, -2e-5f, 0.5e-5f, 1e-5f};
+    for (int t = 0; t < T; t++)
+        for (int d = 0; d < HD; d++) {
+            k[t * HD + d] = (float)((t + 1) * 30000 * (d % 2 ? -1 : 1)); // up to 180000
+            v[t * HD + d] = (float)(t - d);
+        }
+    int32_t slots[T], bt[NBLK] = {1, 0}, qs[2] = {0, 1}, ctx[1] = {T}, seq[1] = {0},
+                      pos[1] = {T - 1};
+    for (int t = 0; t < T; t++) slots[t] = bt[t / BSZ] * BSZ + t % BSZ;
+    bk_attn_batch ab = {.n_tokens = 1,
+                        .n_seqs = 1,
+                        .max_query_len = 1,
+                        .max_context_len = T,
+                        .max_blocks = NBLK,
+                        .query_start = qs,
+                        .context_len = ctx,
+                        .block_tables = bt,
+                        .seq_of_token = seq,
+                        .positions = pos,
+                        .slot_mapping = slots};
+    for (int dt = 0; dt < 2; dt++) {
+        const llm_dtype kvdt = dt ? LLM_F16 : LLM_BF16;
+        uint16_t kc[NBLK * BSZ * HD], vc[NBLK * BSZ * HD];
+        b->kv_write(b, kc, vc, k, v, slots, T, 1, HD, BSZ, kvdt);
+        for (int w = 0; w < 2; w++) { // full, then a window of 3
+            const int window = w ? 3 : 0, t0 = w ? T - 3 : 0;
+            float out[HD];
+            b->attention(b, out, q, kc, vc, &ab, 1, 1, HD, BSZ, 0.5f, kvdt, window);
+            if (kvdt == LLM_F16) { // the reason for bf16: fp16 K overflows
+                CHECK(isinf(fp16_to_f32(kc[(1 * BSZ + 2) * HD])));
+                CHECK(!isfinite(out[0]));
+                continue;
+            }
+            // reference in double over the bf16-rounded K and V
+            double s[T], mx = -1e300, sum = 0;
+            for (int t = t0; t < T; t++) {
+                s[t] = 0;
+                for (int d = 0; d < HD; d++)
+                    s[t] += (double)q[d] * bf16_to_f32(f32_to_bf16(k[t * HD + d]));
+                s[t] *= 0.5;
+                mx = fmax(mx, s[t]);
+            }
+            for (int t = t0; t < T; t++) sum += exp(s[t] - mx);
+            for (int d = 0; d < HD; d++) {
+                double o = 0;
+                for (int t = t0; t < T; t++) o += exp(s[t] - mx) / sum * v[t * HD + d];
+                CHECK_MSG(isfinite(out[d]) && fabs(out[d] - o) < 1e-4,
+                          "window %d dim %d: %g, want %g", window, d, out[d], o);
+            }
+            CHECK(bf16_to_f32(kc[(1 * BSZ + 2) * HD]) > 65504); // t = 2: 90000, in the cache
+        }
     }
     b->destroy(b);
 }

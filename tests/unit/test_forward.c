@@ -11,7 +11,8 @@
 #include "tiny_model.h"
 #include "util.h"
 
-// --- naive reference: dense, double accumulation, K/V rounded to fp16 like the cache
+// --- naive reference: dense, double accumulation, K/V rounded like the cache
+// (bf16 for a bf16 model, else fp16), each layer's sliding window applied
 
 static float w_at(const llm_tensor *t, long i) {
     if (t->dtype == LLM_F16) return fp16_to_f32(((const uint16_t *)t->data)[i]);
@@ -55,8 +56,8 @@ static void ref_rope(float *v, int pos, int head_dim, const model_config *c) {
     }
 }
 
-static float h(float x) {
-    return fp16_to_f32(f32_to_fp16(x));
+static float h(float x, int bf16) {
+    return bf16 ? bf16_to_f32(f32_to_bf16(x)) : fp16_to_f32(f32_to_fp16(x));
 }
 
 // Logits of the last position of ids[0..n) (all positions when all != NULL).
@@ -89,25 +90,27 @@ static void ref_forward(const model_weights *m, const int *ids, int n, float *la
                 ref_rope(k + t * kvd + hh * hd, t, hd, c);
             }
             for (int j = 0; j < kvd; j++) {
-                k[t * kvd + j] = h(k[t * kvd + j]);
-                v[t * kvd + j] = h(v[t * kvd + j]);
+                k[t * kvd + j] = h(k[t * kvd + j], m->embed.dtype == LLM_BF16);
+                v[t * kvd + j] = h(v[t * kvd + j], m->embed.dtype == LLM_BF16);
             }
         }
+        const int w = config_layer_window(c, l);
         for (int t = 0; t < n; t++) {
+            const int s0 = w > 0 && t - w + 1 > 0 ? t - w + 1 : 0; // keys t - w < s <= t
             for (int hh = 0; hh < c->n_heads; hh++) {
                 int kh = hh / (c->n_heads / c->n_kv_heads);
                 double mx = -1e300, sum = 0;
-                for (int s = 0; s <= t; s++) {
+                for (int s = s0; s <= t; s++) {
                     double d = 0;
                     for (int j = 0; j < hd; j++)
                         d += (double)q[t * qd + hh * hd + j] * k[s * kvd + kh * hd + j];
                     sc[s] = d / sqrt(hd);
                     if (sc[s] > mx) mx = sc[s];
                 }
-                for (int s = 0; s <= t; s++) sum += (sc[s] = exp(sc[s] - mx));
+                for (int s = s0; s <= t; s++) sum += (sc[s] = exp(sc[s] - mx));
                 for (int j = 0; j < hd; j++) {
                     double a = 0;
-                    for (int s = 0; s <= t; s++) a += sc[s] / sum * v[s * kvd + kh * hd + j];
+                    for (int s = s0; s <= t; s++) a += sc[s] / sum * v[s * kvd + kh * hd + j];
                     att[hh * hd + j] = (float)a;
                 }
             }
@@ -185,7 +188,12 @@ TEST(forward_matches_naive_reference_every_arch) {
     for (int arch = 0; arch <= ARCH_QWEN3; arch++) {
         char err[LLM_ERR_LEN] = "";
         model_config c = tiny_config((model_arch)arch);
-        for (int dt = 0; dt < 2; dt++) {
+        for (int dt = 0; dt < 3; dt++) {
+            if (dt == 2) { // sliding windows of 5 (23 tokens): layer 1, or both for Mistral
+                c.sliding_window = 5;
+                c.layer_sliding[0] = arch == ARCH_MISTRAL;
+                c.layer_sliding[1] = 1;
+            }
             model_weights *m = model_random(&c, 11 + arch, dt ? LLM_BF16 : LLM_F16, err);
             rig r;
             if (!m || rig_open(&r, m, 64)) return;

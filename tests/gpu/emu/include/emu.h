@@ -56,6 +56,9 @@ struct __half2 {
 struct __nv_bfloat16 {
     uint16_t b;
 };
+struct __nv_bfloat162 {
+    __nv_bfloat16 x, y;
+};
 struct alignas(8) float2 {
     float x, y;
 };
@@ -92,6 +95,12 @@ inline float __int_as_float(int u) {
     float f;
     memcpy(&f, &u, 4);
     return f;
+}
+inline float __bfloat162float(__nv_bfloat16 b) {
+    return __uint_as_float((unsigned)b.b << 16);
+}
+inline float2 __bfloat1622float2(__nv_bfloat162 h) {
+    return float2{__bfloat162float(h.x), __bfloat162float(h.y)};
 }
 template <class T> inline T __ldg(const T *p) {
     return *p;
