@@ -179,8 +179,21 @@ engine *engine_create(const engine_config *cfg, char *err) {
     }
     if (!e->model) goto fail;
     const model_config *mc = &e->model->cfg;
-    if (e->cfg.max_model_len == 0 || e->cfg.max_model_len > mc->max_position)
-        e->cfg.max_model_len = mc->max_position;
+    if (e->cfg.max_model_len > mc->max_position && !e->cfg.allow_long_max_model_len) {
+        // as vLLM: positions past the model's maximum give garbage, silently
+        llm_errf(err,
+                 "--max-model-len %d is larger than this model's maximum context length %d "
+                 "(max_position_embeddings in config.json); use %d or less, or "
+                 "--allow-long-max-model-len to override (outputs past %d may be garbage)",
+                 e->cfg.max_model_len, mc->max_position, mc->max_position, mc->max_position);
+        goto fail;
+    }
+    if (e->cfg.max_model_len > mc->max_position && cfg->verbose)
+        fprintf(stderr,
+                "engine: warning: --max-model-len %d exceeds the model's maximum context length "
+                "%d (--allow-long-max-model-len); outputs past %d tokens may be garbage\n",
+                e->cfg.max_model_len, mc->max_position, mc->max_position);
+    if (e->cfg.max_model_len == 0) e->cfg.max_model_len = mc->max_position;
     e->st.weights = e->model->weight_bytes;
     e->st.weights_embed = e->model->embed_bytes;
     e->st.weights_int8 = e->model->int8_bytes;

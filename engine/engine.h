@@ -36,6 +36,8 @@ typedef struct {
                                    // step downloads the logits and samples on the host
                                    // (same tokens; tests compare the two)
     int verbose;                   // 1: start-up log on stderr
+    int allow_long_max_model_len;  // 1: a max_model_len beyond the model's maximum is
+                                   // used (with a warning); 0: it is an error
 } engine_config;
 
 // The defaults above.

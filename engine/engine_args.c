@@ -111,6 +111,10 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
         c->prefix_caching = 0;
         return 1;
     }
+    if (strcmp(name, "allow-long-max-model-len") == 0) {
+        c->allow_long_max_model_len = 1;
+        return 1;
+    }
     return 0;
 }
 
@@ -127,7 +131,10 @@ void engine_args_usage(FILE *f) {
         "  --device-memory BYTES        CPU backend: the device total (default: available RAM)\n"
         "  --max-num-seqs N             sequences per step (256)\n"
         "  --max-num-batched-tokens N   tokens per step (2048)\n"
-        "  --max-model-len N            tokens per sequence (default: the model's maximum)\n"
+        "  --max-model-len N            tokens per sequence (default: the model's maximum;\n"
+        "                               more is an error unless --allow-long-max-model-len)\n"
+        "  --allow-long-max-model-len   accept a --max-model-len beyond the model's maximum\n"
+        "                               (warns; outputs past it may be garbage)\n"
         "  --block-size N               tokens per KV page (16)\n"
         "  --no-prefix-caching          do not reuse cached prompt pages\n");
 }
