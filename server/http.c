@@ -436,7 +436,14 @@ struct MHD_Daemon *http_start(server *s, char *err) {
         // idle connections (a stalled body, a silent client) are closed
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)MAX_CONNECTIONS, MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_BYTES,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
-    if (!d) llm_errf(err, "cannot listen on %s:%d (in use, or not allowed)", s->host, s->port);
+        // no SO_REUSEPORT: a second server on a busy port must fail, not share
+        // the port's traffic (libmicrohttpd still sets SO_REUSEADDR, so a
+        // restart is not held up by connections in TIME_WAIT)
+        MHD_OPTION_END);
+    if (!d)
+        llm_errf(err,
+                 "cannot listen on %s:%d: the port is in use (another llm_server?) or not "
+                 "allowed; choose another with --port",
+                 s->host, s->port);
     return d;
 }
