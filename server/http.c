@@ -201,6 +201,7 @@ static enum MHD_Result send_metrics(http_req *q) {
         et_stats(s->et, &es);
         total = es.device_total;
         used = es.weights + es.activations + es.overhead + es.kv_allocated;
+        if (et_device(s->et)->kind == DEVICE_CPU) used = llm_rss_bytes();
     }
     pthread_mutex_lock(&s->mu);
     int in_flight = s->in_flight;
@@ -351,6 +352,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const route *rt = NULL;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (!strcmp(routes[i].path, url)) rt = &routes[i];
+    enum MHD_Result asset;
+    if (!rt && (!strcmp(method, "GET") || !strcmp(method, "HEAD")) &&
+        docs_asset_route(q, url, &asset))
+        return asset; // Swagger UI's files under /docs/
     if (!rt) return http_send_error(q, 404, NULL, NULL, NULL, "no such endpoint: %.200s", url);
     int m = !strcmp(method, "GET") || !strcmp(method, "HEAD") ? R_GET
             : !strcmp(method, "POST")                         ? R_POST
