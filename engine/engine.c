@@ -199,7 +199,18 @@ engine *engine_create(const engine_config *cfg, char *err) {
     e->st.weights_int8 = e->model->int8_bytes;
     e->st.weights_saved = e->model->saved_bytes;
 
-    forward_opts fo = {.max_tokens = cfg->max_num_batched_tokens,
+    // On the CPU a step of 2048 prompt tokens lasts seconds, and every running
+    // stream waits for it: the default budget is smaller there (a user's value stays)
+    if (e->bk->info.kind == DEVICE_CPU && !cfg->max_num_batched_tokens_set &&
+        e->cfg.max_num_batched_tokens == engine_config_default().max_num_batched_tokens) {
+        e->cfg.max_num_batched_tokens = ENGINE_CPU_MAX_NUM_BATCHED_TOKENS;
+        if (cfg->verbose)
+            fprintf(stderr,
+                    "engine: %d tokens per step (the CPU backend's default; "
+                    "--max-num-batched-tokens sets it)\n",
+                    e->cfg.max_num_batched_tokens);
+    }
+    forward_opts fo = {.max_tokens = e->cfg.max_num_batched_tokens,
                        .max_seqs = cfg->max_num_seqs,
                        .max_context = e->cfg.max_model_len,
                        .block_size = cfg->block_size,
@@ -212,9 +223,9 @@ engine *engine_create(const engine_config *cfg, char *err) {
         e->cfg.max_model_len < e->st.kv_tokens ? e->cfg.max_model_len : (int)e->st.kv_tokens;
 
     e->sched.max_num_seqs = cfg->max_num_seqs;
-    e->sched.max_num_batched_tokens = cfg->max_num_batched_tokens;
+    e->sched.max_num_batched_tokens = e->cfg.max_num_batched_tokens;
     e->sched.bm = e->bm;
-    const int S = cfg->max_num_seqs, T = cfg->max_num_batched_tokens;
+    const int S = cfg->max_num_seqs, T = e->cfg.max_num_batched_tokens;
     e->max_blocks = (e->cfg.max_model_len + cfg->block_size - 1) / cfg->block_size;
     e->sched.running.v = llm_calloc((size_t)S, sizeof(request *), err);
     e->items = llm_calloc((size_t)S, sizeof *e->items, err);

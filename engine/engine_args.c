@@ -95,8 +95,10 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
     }
     if (strcmp(name, "max-num-seqs") == 0)
         return parse_int(name, v, 1, &c->max_num_seqs, err) ? -1 : 1;
-    if (strcmp(name, "max-num-batched-tokens") == 0)
+    if (strcmp(name, "max-num-batched-tokens") == 0) {
+        c->max_num_batched_tokens_set = 1;
         return parse_int(name, v, 1, &c->max_num_batched_tokens, err) ? -1 : 1;
+    }
     if (strcmp(name, "max-model-len") == 0)
         return parse_int(name, v, 1, &c->max_model_len, err) ? -1 : 1;
     if (strcmp(name, "block-size") == 0) return parse_int(name, v, 1, &c->block_size, err) ? -1 : 1;
@@ -130,7 +132,7 @@ void engine_args_usage(FILE *f) {
         "  --kv-cache-memory BYTES      KV cache size, overriding the fraction (e.g. 2GiB)\n"
         "  --device-memory BYTES        CPU backend: the device total (default: available RAM)\n"
         "  --max-num-seqs N             sequences per step (256)\n"
-        "  --max-num-batched-tokens N   tokens per step (2048)\n"
+        "  --max-num-batched-tokens N   tokens per step (2048; CPU backend: 256)\n"
         "  --max-model-len N            tokens per sequence (default: the model's maximum;\n"
         "                               more is an error unless --allow-long-max-model-len)\n"
         "  --allow-long-max-model-len   accept a --max-model-len beyond the model's maximum\n"
