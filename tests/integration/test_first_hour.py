@@ -203,3 +203,26 @@ def test_generation_config_sampling_defaults(tmp_path):
                 assert "sampling defaults from generation_config.json: temperature=0 top_k=1" in s.log_text()
             else:  # vLLM's temperature 1: four seeds, several texts
                 assert len(texts) > 1
+
+
+def test_cpu_default_token_budget_keeps_steps_short(srv, tmp_path):
+    # the module's server runs the CPU defaults: 256 tokens a step, not 2048
+    assert "engine: 256 tokens per step (the CPU backend's default" in srv.log_text()
+    with Server("--max-num-batched-tokens", "2048", log_path=str(tmp_path / "s.log")) as s:
+        assert "tokens per step" not in s.log_text()  # a chosen value stays
+    # a 1000-token prompt runs in chunks: other streams wait one short step, not the whole prefill
+    long_prompt = "one two three four five six seven eight nine ten " * 100
+    t0 = time.monotonic()
+    st, _, r = srv.request("POST", "/v1/completions", {"prompt": long_prompt, "max_tokens": 1})
+    assert st == 200 and r["usage"]["prompt_tokens"] > 900, r
+    assert time.monotonic() - t0 < 60
+
+
+def test_systemd_unit_says_where_it_cannot_run():
+    from server_util import ROOT
+
+    unit = (ROOT / "scripts" / "llm-server.service").read_text()
+    assert "ProtectHome=yes" in unit and "PrivateTmp=yes" in unit
+    # the comment explains both before the settings, with the way out
+    head = unit.split("[Unit]")[0]
+    assert "a build under /home or /tmp" in head and "ProtectHome=read-only" in head
