@@ -441,7 +441,7 @@ static int sweep_plot(const char *dir, const client_point *pts, int n, int open,
 
 // --- report.md / report.html -------------------------------------------------------------
 
-static void table_row(FILE *f, char (*c)[64], int nc, int html) {
+static void table_row(FILE *f, char (*c)[200], int nc, int html) {
     fputs(html ? "<tr>" : "|", f);
     for (int k = 0; k < nc; k++) fprintf(f, html ? "<td>%s</td>" : " %s |", c[k]);
     fputs(html ? "</tr>\n" : "\n", f);
@@ -468,13 +468,13 @@ static void md_table(FILE *f, const client_point *pts, int n, int html) {
     table_head(f, head, nh, html);
     for (int i = 0; i < n; i++) {
         const client_summary *s = &pts[i].s;
-        char c[13][64];
+        char c[13][200];
         char errs[256];
         errors_str(s, errs, sizeof errs);
         snprintf(c[0], sizeof c[0], "%s", pts[i].label);
         snprintf(c[1], sizeof c[1], "%d", s->completed);
         snprintf(c[2], sizeof c[2], "%d", s->failed);
-        snprintf(c[3], sizeof c[3], "%.63s", *errs ? errs : "-");
+        snprintf(c[3], sizeof c[3], "%.199s", *errs ? errs : "-");
         snprintf(c[4], sizeof c[4], "%.2f", s->duration_s);
         snprintf(c[5], sizeof c[5], "%.3f", s->request_throughput);
         snprintf(c[6], sizeof c[6], "%.1f", s->output_throughput);
@@ -503,7 +503,7 @@ static void md_table(FILE *f, const client_point *pts, int n, int html) {
     table_head(f, lhead, 17, html);
     for (int i = 0; i < n; i++) {
         const client_summary *s = &pts[i].s;
-        char c[17][64];
+        char c[17][200];
         snprintf(c[0], sizeof c[0], "%s", pts[i].label);
         const client_dist *d[] = {&s->ttft, &s->tpot, &s->itl, &s->e2el};
         for (int k = 0; k < 4; k++) {
