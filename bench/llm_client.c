@@ -61,7 +61,7 @@ static void usage(FILE *f) {
         "  --ignore-eos          generate exactly the requested tokens\n"
         "  --goodput ttft:MS tpot:MS e2el:MS   SLOs of goodput\n"
         "  --sweep-concurrency L | --sweep-rate L   one point per value (1,2,4 / 1,2,inf)\n"
-        "  --config FILE         YAML targets x workloads (see README)\n"
+        "  --config FILE         YAML targets x workloads (see docs/client.md)\n"
         "  --out DIR             results (results/client-<timestamp>)\n"
         "  --quiet               no per-point summary on stdout\n"
         "  --hourly-cost USD     the server's price per hour: reports add cost per 1M tokens\n"
