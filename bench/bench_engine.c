@@ -485,7 +485,7 @@ static int cmd_sweep(options *o) {
                         cJSON_AddNumberToObject(j, "block_size", st.block_size);
                         cJSON_AddNumberToObject(j, "max_num_seqs", ec.max_num_seqs);
                         cJSON_AddNumberToObject(j, "max_num_batched_tokens",
-                                                ec.max_num_batched_tokens);
+                                                st.max_num_batched_tokens);
                         cJSON_AddNumberToObject(j, "max_model_len", st.max_model_len);
                         cJSON_AddBoolToObject(j, "prefix_caching", ec.prefix_caching);
                         point one = *p;

@@ -136,6 +136,7 @@ static int size_kv(engine *e, char *err) {
     s->kv_tokens = (int64_t)pages * e->cfg.block_size;
     s->kv_allocated = pages * s->page_bytes;
     s->max_model_len = e->cfg.max_model_len;
+    s->max_num_batched_tokens = e->cfg.max_num_batched_tokens;
     s->max_concurrency = (double)s->kv_tokens / (double)s->max_model_len;
     return 0;
 }

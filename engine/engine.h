@@ -80,6 +80,7 @@ typedef struct {
     uint64_t generated_tokens;
     uint64_t device_sampled_tokens; // of which picked on the device (see device_sampling)
     uint64_t steps;
+    int max_num_batched_tokens; // tokens per step in force (after the CPU default)
 } engine_stats;
 
 // What one step produced for one request.
