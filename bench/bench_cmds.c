@@ -127,7 +127,7 @@ static void write_raw_line(sweep_run *sw, const engine_config *ec, const engine_
     cJSON_AddNumberToObject(j, "block_size", st->block_size);
     cJSON_AddStringToObject(j, "kv_cache_dtype", st->kv_dtype == LLM_BF16 ? "bf16" : "fp16");
     cJSON_AddNumberToObject(j, "max_num_seqs", ec->max_num_seqs);
-    cJSON_AddNumberToObject(j, "max_num_batched_tokens", ec->max_num_batched_tokens);
+    cJSON_AddNumberToObject(j, "max_num_batched_tokens", st->max_num_batched_tokens);
     cJSON_AddNumberToObject(j, "max_model_len", st->max_model_len);
     cJSON_AddBoolToObject(j, "prefix_caching", ec->prefix_caching);
     cJSON *m = sweep_point_json(one);
@@ -282,7 +282,7 @@ static void print_plan(const engine_memory_plan *p, const model_config *mc,
            "overhead %s\n",
            llm_fmt_bytes(p->weights, a, sizeof a), (unsigned long long)p->weights,
            llm_fmt_bytes(p->activations, b, sizeof b), (unsigned long long)p->activations,
-           ec->max_num_batched_tokens, llm_fmt_bytes(p->overhead, c, sizeof c));
+           p->max_num_batched_tokens, llm_fmt_bytes(p->overhead, c, sizeof c));
     printf("KV per token %llu bytes (%d layers x %d kv heads x %d x 2 (K,V) x 2 bytes, %s); page "
            "of %d tokens %s (%llu bytes); max_model_len %d\n",
            (unsigned long long)(p->page_bytes / (uint64_t)ec->block_size), mc->n_layers,
@@ -375,7 +375,8 @@ int bench_memory(const bench_options *o) {
                                     .page_bytes = st.page_bytes,
                                     .weights_dtype = st.weights_dtype,
                                     .kv_dtype = st.kv_dtype,
-                                    .max_model_len = st.max_model_len};
+                                    .max_model_len = st.max_model_len,
+                                    .max_num_batched_tokens = st.max_num_batched_tokens};
         printf("memory plan (measured on %s) for %s on a %s device\n",
                device_name(engine_device(e)->kind), model,
                llm_fmt_bytes(st.device_total, a, sizeof a));
@@ -383,7 +384,11 @@ int bench_memory(const bench_options *o) {
         print_weight_kinds(&st);
         engine_destroy(e);
     }
-    print_plan_rows(ec, &mc, &base, utils, nu, lens, nl);
+    // the rows at the limits the plan settled (engine_resolve_limits)
+    engine_config rc = *ec;
+    rc.max_model_len = base.max_model_len;
+    rc.max_num_batched_tokens = base.max_num_batched_tokens;
+    print_plan_rows(&rc, &mc, &base, utils, nu, lens, nl);
     return 0;
 }
 

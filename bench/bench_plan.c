@@ -268,6 +268,11 @@ int bench_plan(const plan_opts *o) {
     p.dtype = engine_weights_dtype(stored, ec.dtype, o->card->cc_major * 10 + o->card->cc_minor,
                                    &p.dtype_why);
     ec.dtype = (int)p.dtype;
+    if (engine_resolve_limits(&ec, &p.mc, strcmp(o->card->name, "cpu") ? DEVICE_CUDA : DEVICE_CPU,
+                              err)) {
+        fprintf(stderr, "bench_engine: %s\n", err);
+        return 1;
+    }
     p.mem = calloc((size_t)o->n_utils, sizeof *p.mem);
     p.mem_ok = calloc((size_t)o->n_utils, sizeof *p.mem_ok);
     if (!p.mem || !p.mem_ok) {

@@ -288,6 +288,9 @@ static int run_point(const point_ctx *c, double rate, int conc, client_point *pt
                               rate > 0, &pt->s);
     if (rc) llm_errf(err, "out of memory");
     pt->s.max_concurrency = st.max_in_flight;
+    pt->hourly_cost = c->o->hourly_cost;
+    if (c->o->n_requests) *c->o->n_requests += pt->s.requests;
+    if (c->o->n_failed) *c->o->n_failed += pt->s.failed;
     for (int i = 0; !rc && i < pr.n_done; i++) client_raw_write(c->raw, pt, pr.done[i], pr.t0);
     if (!rc) rc = write_result(c->dir, pt, pr.done, pr.n_done, c->single, err);
     if (!rc && !c->o->quiet) client_print_summary(stdout, pt);

@@ -44,6 +44,9 @@ typedef struct {
     client_slo slo;
     const char *out_dir; // NULL: results/client-<timestamp>
     int quiet;           // no per-point summary on stdout
+    double hourly_cost;  // $/hour of the server: reports add cost per 1M tokens (0: none)
+    int *n_requests;     // when set: every measured request, all points
+    int *n_failed;       // when set: of which failed
 } client_bench_opts;
 
 // Runs every point and writes raw.jsonl, result JSON(s), summary.csv,

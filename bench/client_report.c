@@ -194,6 +194,11 @@ cJSON *client_result_json(const client_point *p, client_req *const *reqs, int n)
     return j;
 }
 
+// Dollars per million tokens at a throughput (tokens/s) and an hourly price.
+static double cost_per_m(double hourly, double tok_per_s) {
+    return tok_per_s > 0 ? hourly / 3600.0 / tok_per_s * 1e6 : NAN;
+}
+
 // --- terminal summary --------------------------------------------------------------
 
 static void print_dist(FILE *f, const char *title, const char *name, const client_dist *d) {
@@ -202,8 +207,8 @@ static void print_dist(FILE *f, const char *title, const char *name, const clien
         fprintf(f, "%-40s%s\n", "(not measured)", "");
         return;
     }
-    fprintf(f, "Mean %-35s%.2f\nMedian %-33s%.2f\nP99 %-36s%.2f\n", name, d->mean, name, d->median,
-            name, d->p99);
+    fprintf(f, "Mean %-35s%.2f\nMedian %-33s%.2f\nP95 %-36s%.2f\nP99 %-36s%.2f\n", name, d->mean,
+            name, d->median, name, d->p95, name, d->p99);
 }
 
 void client_print_summary(FILE *f, const client_point *p) {
@@ -225,6 +230,12 @@ void client_print_summary(FILE *f, const client_point *p) {
     fprintf(f, "%-40s%.2f\n", "Total Token throughput (tok/s):", s->total_token_throughput);
     fprintf(f, "%-40s%.2f\n", "Peak output token throughput (tok/s):", s->max_output_tokens_per_s);
     fprintf(f, "%-40s%d\n", "Max concurrent requests:", s->max_concurrency);
+    if (p->hourly_cost > 0 && s->output_throughput > 0) {
+        fprintf(f, "%-40s%.4f\n",
+                "Cost per 1M output tokens ($):", cost_per_m(p->hourly_cost, s->output_throughput));
+        fprintf(f, "%-40s%.4f\n", "Cost per 1M total tokens ($):",
+                cost_per_m(p->hourly_cost, s->total_token_throughput));
+    }
     print_dist(f, "---------------Time to First Token----------------", "TTFT (ms):", &s->ttft);
     print_dist(f, "-----Time per Output Token (excl. 1st token)------", "TPOT (ms):", &s->tpot);
     print_dist(f, "---------------Inter-token Latency----------------", "ITL (ms):", &s->itl);
@@ -355,15 +366,38 @@ static void series_name(const client_point *p, int many_workloads, char *buf, si
         snprintf(buf, n, "%s", p->target);
 }
 
-// A metric vs concurrency or rate, one line per target (and workload).
-static int sweep_plot(const char *dir, const client_point *pts, int n, point_value fv,
+static int by_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+// A metric vs concurrency (the closed-loop points, open 0) or vs request
+// rate (the open-loop points, open 1: rates as evenly spaced categories, so
+// that inf has its place), one line per target (and workload).
+static int sweep_plot(const char *dir, const client_point *pts, int n, int open, point_value fv,
                       const char *file, const char *title, const char *yl, plot_ref *ref,
                       int *n_ref, char *err) {
-    int many_w = 0, open = 0, closed = 0;
+    int many_w = 0, first = -1;
+    double rates[64];
+    int n_rates = 0;
     for (int i = 0; i < n; i++) {
-        many_w |= strcmp(pts[i].workload, pts[0].workload) != 0;
-        open |= pts[i].rate > 0;
-        closed |= pts[i].rate <= 0;
+        if ((pts[i].rate > 0) != open) continue;
+        if (first < 0) first = i;
+        many_w |= strcmp(pts[i].workload, pts[first].workload) != 0;
+        int k = 0;
+        while (k < n_rates && rates[k] != pts[i].rate) k++;
+        if (open && k == n_rates && n_rates < 64) rates[n_rates++] = pts[i].rate;
+    }
+    if (first < 0) return 0;
+    qsort(rates, (size_t)n_rates, sizeof *rates, by_double);
+    char tick_buf[64][24];
+    const char *ticks[64];
+    for (int k = 0; k < n_rates; k++) {
+        if (isinf(rates[k]))
+            snprintf(tick_buf[k], sizeof tick_buf[k], "inf");
+        else
+            snprintf(tick_buf[k], sizeof tick_buf[k], "%g", rates[k]);
+        ticks[k] = tick_buf[k];
     }
     char names[MAX_SERIES][160];
     double *xs = malloc((size_t)n * MAX_SERIES * sizeof *xs);
@@ -372,6 +406,7 @@ static int sweep_plot(const char *dir, const client_point *pts, int n, point_val
     int ns = 0;
     if (!xs || !ys) return free(xs), free(ys), llm_errf(err, "out of memory");
     for (int i = 0; i < n; i++) {
+        if ((pts[i].rate > 0) != open) continue;
         char nm[160];
         series_name(&pts[i], many_w, nm, sizeof nm);
         int k = 0;
@@ -382,17 +417,22 @@ static int sweep_plot(const char *dir, const client_point *pts, int n, point_val
             s[ns] = (svg_series){names[ns], 0, xs + (size_t)ns * n, ys + (size_t)ns * n};
             ns++;
         }
-        ((double *)s[k].x)[s[k].n] = x_of(&pts[i]);
+        double x = x_of(&pts[i]);
+        if (open) {
+            int r = 0;
+            while (r < n_rates && rates[r] != pts[i].rate) r++;
+            x = r;
+        }
+        ((double *)s[k].x)[s[k].n] = x;
         ((double *)s[k].y)[s[k].n++] = fv(&pts[i]);
     }
     plot_ref *r = &ref[(*n_ref)++];
     snprintf(r->file, sizeof r->file, "%s", file);
     snprintf(r->title, sizeof r->title, "%s", title);
     char *path = llm_path_join(dir, file);
-    const char *xl = open && closed ? "concurrency (closed) / request rate (open)"
-                     : open         ? "request rate (req/s)"
-                                    : "concurrency";
-    int rc = svg_line_plot(path, title, xl, yl, s, ns, err);
+    int rc = open ? svg_line_plot_categories(path, title, "request rate (req/s)", yl, s, ns, ticks,
+                                             n_rates, err)
+                  : svg_line_plot(path, title, "concurrency (requests in flight)", yl, s, ns, err);
     free(path);
     free(xs);
     free(ys);
@@ -401,26 +441,40 @@ static int sweep_plot(const char *dir, const client_point *pts, int n, point_val
 
 // --- report.md / report.html -------------------------------------------------------------
 
-static void md_table(FILE *f, const client_point *pts, int n, int html) {
-    static const char *const head[] = {
-        "point",     "completed",   "failed",   "errors",   "duration s",  "req/s",
-        "out tok/s", "total tok/s", "goodput",  "max conc", "tokens from", "TTFT mean",
-        "TTFT p99",  "TPOT mean",   "ITL mean", "ITL p99",  "E2EL mean",   "E2EL p99"};
-    const int nh = (int)(sizeof head / sizeof *head);
-    fputs(html ? "<table>\n<tr>" : "|", f);
+static void table_row(FILE *f, char (*c)[200], int nc, int html) {
+    fputs(html ? "<tr>" : "|", f);
+    for (int k = 0; k < nc; k++) fprintf(f, html ? "<td>%s</td>" : " %s |", c[k]);
+    fputs(html ? "</tr>\n" : "\n", f);
+}
+
+static void table_head(FILE *f, const char *const *head, int nh, int html) {
+    fputs(html ? "<div class=\"t\"><table>\n<tr>" : "|", f);
     for (int i = 0; i < nh; i++) fprintf(f, html ? "<th>%s</th>" : " %s |", head[i]);
     fputs(html ? "</tr>\n" : "\n|", f);
     for (int i = 0; !html && i < nh; i++) fputs("---|", f);
     if (!html) fputs("\n", f);
+}
+
+// Two tables, so that neither is wider than a screen: counts and throughput
+// (with the cost per 1M tokens when --hourly-cost is given), then latencies.
+static void md_table(FILE *f, const client_point *pts, int n, int html) {
+    static const char *const head[] = {"point",      "completed", "failed",      "errors",
+                                       "duration s", "req/s",     "out tok/s",   "total tok/s",
+                                       "goodput",    "max conc",  "tokens from", "$/1M out tok",
+                                       "$/1M tok"};
+    int cost = 0;
+    for (int i = 0; i < n; i++) cost |= pts[i].hourly_cost > 0;
+    const int nh = cost ? 13 : 11;
+    table_head(f, head, nh, html);
     for (int i = 0; i < n; i++) {
         const client_summary *s = &pts[i].s;
-        char c[18][256];
+        char c[13][200];
         char errs[256];
         errors_str(s, errs, sizeof errs);
         snprintf(c[0], sizeof c[0], "%s", pts[i].label);
         snprintf(c[1], sizeof c[1], "%d", s->completed);
         snprintf(c[2], sizeof c[2], "%d", s->failed);
-        snprintf(c[3], sizeof c[3], "%s", *errs ? errs : "-");
+        snprintf(c[3], sizeof c[3], "%.199s", *errs ? errs : "-");
         snprintf(c[4], sizeof c[4], "%.2f", s->duration_s);
         snprintf(c[5], sizeof c[5], "%.3f", s->request_throughput);
         snprintf(c[6], sizeof c[6], "%.1f", s->output_throughput);
@@ -431,36 +485,64 @@ static void md_table(FILE *f, const client_point *pts, int n, int html) {
             snprintf(c[8], sizeof c[8], "-");
         snprintf(c[9], sizeof c[9], "%d", s->max_concurrency);
         snprintf(c[10], sizeof c[10], "%s", tok_source(s));
-        const client_dist *d[] = {&s->ttft, &s->ttft, &s->tpot, &s->itl,
-                                  &s->itl,  &s->e2el, &s->e2el};
-        const int p99[] = {0, 1, 0, 0, 1, 0, 1};
-        for (int k = 0; k < 7; k++)
-            if (d[k]->n)
-                snprintf(c[11 + k], sizeof c[11 + k], "%.1f", p99[k] ? d[k]->p99 : d[k]->mean);
-            else
-                snprintf(c[11 + k], sizeof c[11 + k], "-");
-        fputs(html ? "<tr>" : "|", f);
-        for (int k = 0; k < nh; k++) fprintf(f, html ? "<td>%s</td>" : " %s |", c[k]);
-        fputs(html ? "</tr>\n" : "\n", f);
+        double hc = pts[i].hourly_cost;
+        double co = cost_per_m(hc, s->output_throughput),
+               ct = cost_per_m(hc, s->total_token_throughput);
+        snprintf(c[11], sizeof c[11], hc > 0 && isfinite(co) ? "%.4f" : "-", co);
+        snprintf(c[12], sizeof c[12], hc > 0 && isfinite(ct) ? "%.4f" : "-", ct);
+        table_row(f, c, nh, html);
     }
-    if (html) fputs("</table>\n", f);
+    if (html) fputs("</table></div>\n", f);
+    fputs(html ? "<p>Latencies (ms): mean, p50, p95, p99.</p>\n"
+               : "\nLatencies (ms): mean, p50, p95, p99.\n\n",
+          f);
+    static const char *const lhead[] = {
+        "point",    "TTFT mean", "TTFT p50", "TTFT p95", "TTFT p99", "TPOT mean",
+        "TPOT p50", "TPOT p95",  "TPOT p99", "ITL mean", "ITL p50",  "ITL p95",
+        "ITL p99",  "E2EL mean", "E2EL p50", "E2EL p95", "E2EL p99"};
+    table_head(f, lhead, 17, html);
+    for (int i = 0; i < n; i++) {
+        const client_summary *s = &pts[i].s;
+        char c[17][200];
+        snprintf(c[0], sizeof c[0], "%s", pts[i].label);
+        const client_dist *d[] = {&s->ttft, &s->tpot, &s->itl, &s->e2el};
+        for (int k = 0; k < 4; k++) {
+            const double v[] = {d[k]->mean, d[k]->p50, d[k]->p95, d[k]->p99};
+            for (int q = 0; q < 4; q++)
+                if (d[k]->n)
+                    snprintf(c[1 + 4 * k + q], sizeof c[0], "%.1f", v[q]);
+                else
+                    snprintf(c[1 + 4 * k + q], sizeof c[0], "-");
+        }
+        table_row(f, c, 17, html);
+    }
+    if (html) fputs("</table></div>\n", f);
 }
 
 int client_write_reports(const char *dir, const client_point *pts, int n, char *err) {
     if (write_csv(dir, pts, n, err)) return -1;
-    plot_ref refs[8];
+    plot_ref refs[12];
     int nr = 0;
     if (cdf_plot(dir, pts, n, offsetof(client_summary, ttft), "TTFT", refs, &nr, err) ||
         cdf_plot(dir, pts, n, offsetof(client_summary, tpot), "TPOT", refs, &nr, err) ||
         cdf_plot(dir, pts, n, offsetof(client_summary, itl), "ITL", refs, &nr, err) ||
         cdf_plot(dir, pts, n, offsetof(client_summary, e2el), "E2EL", refs, &nr, err))
         return -1;
-    if (n > 1 && (sweep_plot(dir, pts, n, v_out_tput, "throughput_sweep.svg", "Output throughput",
-                             "output tokens/s", refs, &nr, err) ||
-                  sweep_plot(dir, pts, n, v_p99_ttft, "p99_ttft_sweep.svg", "TTFT p99", "ms", refs,
-                             &nr, err) ||
-                  sweep_plot(dir, pts, n, v_p99_e2el, "p99_e2el_sweep.svg", "E2EL p99", "ms", refs,
-                             &nr, err)))
+    // closed-loop points against concurrency, open-loop ones against rate:
+    // two axes, never one shared
+    if (n > 1 &&
+        (sweep_plot(dir, pts, n, 0, v_out_tput, "throughput_sweep.svg",
+                    "Output throughput vs concurrency", "output tokens/s", refs, &nr, err) ||
+         sweep_plot(dir, pts, n, 0, v_p99_ttft, "p99_ttft_sweep.svg", "TTFT p99 vs concurrency",
+                    "ms", refs, &nr, err) ||
+         sweep_plot(dir, pts, n, 0, v_p99_e2el, "p99_e2el_sweep.svg", "E2EL p99 vs concurrency",
+                    "ms", refs, &nr, err) ||
+         sweep_plot(dir, pts, n, 1, v_out_tput, "throughput_rate_sweep.svg",
+                    "Output throughput vs request rate", "output tokens/s", refs, &nr, err) ||
+         sweep_plot(dir, pts, n, 1, v_p99_ttft, "p99_ttft_rate_sweep.svg",
+                    "TTFT p99 vs request rate", "ms", refs, &nr, err) ||
+         sweep_plot(dir, pts, n, 1, v_p99_e2el, "p99_e2el_rate_sweep.svg",
+                    "E2EL p99 vs request rate", "ms", refs, &nr, err)))
         return -1;
     char *path = llm_path_join(dir, "report.md");
     FILE *f = path ? fopen(path, "w") : NULL;
@@ -476,8 +558,11 @@ int client_write_reports(const char *dir, const client_point *pts, int n, char *
     free(path);
     if (!f) return llm_errf(err, "%s/report.html: %s", dir, strerror(errno));
     fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>llm_client bench"
-               "</title><style>body{font-family:sans-serif}table{border-collapse:collapse}"
-               "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>\n"
+               "</title><style>body{font-family:sans-serif;max-width:1240px}"
+               "table{border-collapse:collapse;font-size:13px}"
+               "td,th{border:1px solid #ccc;padding:2px 5px;text-align:right}"
+               "td:first-child,th:first-child{text-align:left}"
+               ".t{overflow-x:auto;max-width:100%%}img{max-width:100%%}</style></head><body>\n"
                "<h1>llm_client bench</h1>\n<p>Latencies in ms.</p>\n");
     md_table(f, pts, n, 1);
     for (int i = 0; i < nr; i++)

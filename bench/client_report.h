@@ -19,6 +19,7 @@ typedef struct {
     double burstiness;
     int token_ids; // synthetic prompts went as token ids
     client_summary s;
+    double hourly_cost; // $/hour of the server (0: none): cost per 1M tokens in reports
 } client_point;
 
 // Appends one request's record to raw.jsonl; times are ns from t0 (the point's start).

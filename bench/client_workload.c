@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util.h"
 
@@ -95,10 +96,168 @@ static int json_prompts(const char *path, const char *text, client_prompt **out,
     return 0;
 }
 
+// One CSV record (RFC 4180: fields separated by commas, quoted fields may hold
+// commas, newlines and "" for a quote; CRLF or LF line ends) from *pos:
+// fills fields (heap strings) and returns their count, 0 at the end of the
+// text, or -1 with err (an unterminated quote, too many fields, out of memory).
+#define CSV_MAX_FIELDS 64
+static int csv_record(const char *path, const char **pos, int *line, char **fields, char *err) {
+    const char *p = *pos;
+    if (!*p) return 0;
+    int nf = 0, start_line = *line;
+    for (;;) {
+        size_t cap = 64, len = 0;
+        char *f = malloc(cap);
+        if (!f) goto oom;
+        int quoted = *p == '"';
+        if (quoted) p++;
+        for (;;) {
+            char ch = *p;
+            if (quoted) {
+                if (!ch) {
+                    free(f);
+                    for (int i = 0; i < nf; i++) free(fields[i]);
+                    return llm_errf(err, "%s:%d: a quoted field is not closed", path, start_line);
+                }
+                if (ch == '"' && p[1] == '"') {
+                    p += 2;
+                } else if (ch == '"') {
+                    p++;
+                    quoted = 0;
+                    continue;
+                } else {
+                    if (ch == '\n') (*line)++;
+                    p++;
+                }
+            } else {
+                if (!ch || ch == ',' || ch == '\n' || (ch == '\r' && p[1] == '\n')) break;
+                p++;
+            }
+            if (len + 2 > cap) {
+                char *g = realloc(f, cap *= 2);
+                if (!g) {
+                    free(f);
+                    goto oom;
+                }
+                f = g;
+            }
+            f[len++] = p[-1];
+        }
+        f[len] = 0;
+        if (nf == CSV_MAX_FIELDS) {
+            free(f);
+            for (int i = 0; i < nf; i++) free(fields[i]);
+            return llm_errf(err, "%s:%d: more than %d fields", path, start_line, CSV_MAX_FIELDS);
+        }
+        fields[nf++] = f;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        if (*p == '\r') p++;
+        if (*p == '\n') p++, (*line)++;
+        break;
+    }
+    *pos = p;
+    return nf;
+oom:
+    for (int i = 0; i < nf; i++) free(fields[i]);
+    return llm_errf(err, "out of memory");
+}
+
+// A CSV prompts file: a header row naming the columns, "prompt" required,
+// "max_tokens" and "temperature" optional (empty: not set), others ignored
+// (so llm_client --batch's own output reads back as input).
+static int csv_prompts(const char *path, const char *text, client_prompt **out, int *n, char *err) {
+    if (!strncmp(text, "\xef\xbb\xbf", 3)) text += 3; // a spreadsheet's byte order mark
+    const char *pos = text;
+    int line = 1;
+    char *f[CSV_MAX_FIELDS];
+    int nh = csv_record(path, &pos, &line, f, err);
+    if (nh <= 0) return nh < 0 ? -1 : llm_errf(err, "%s: empty CSV file", path);
+    int c_prompt = -1, c_max = -1, c_temp = -1;
+    char heads[256] = "";
+    for (int i = 0; i < nh; i++) {
+        if (!strcmp(f[i], "prompt")) c_prompt = i;
+        if (!strcmp(f[i], "max_tokens")) c_max = i;
+        if (!strcmp(f[i], "temperature")) c_temp = i;
+        size_t hl = strlen(heads);
+        snprintf(heads + hl, sizeof heads - hl, "%s%.40s", i ? "," : "", f[i]);
+        free(f[i]);
+    }
+    if (c_prompt < 0)
+        return llm_errf(err,
+                        "%s: the first row must be a header with a \"prompt\" column (got: %s)",
+                        path, heads);
+    int cap = 16, cnt = 0, rc = 0;
+    client_prompt *p = malloc((size_t)cap * sizeof *p);
+    if (!p) return llm_errf(err, "out of memory");
+    for (;;) {
+        int row_line = line;
+        int nf = csv_record(path, &pos, &line, f, err);
+        if (nf <= 0) {
+            rc = nf;
+            break;
+        }
+        if (nf == 1 && !f[0][0]) { // a blank line
+            free(f[0]);
+            continue;
+        }
+        if (nf != nh) {
+            for (int i = 0; i < nf; i++) free(f[i]);
+            rc = llm_errf(err, "%s:%d: %d fields, the header has %d", path, row_line, nf, nh);
+            break;
+        }
+        client_prompt q = {f[c_prompt], -1, -1};
+        f[c_prompt] = NULL;
+        char *end;
+        if (c_max >= 0 && f[c_max][0]) {
+            long v = strtol(f[c_max], &end, 10);
+            if (*end || v < 1 || v > 1 << 30)
+                rc = llm_errf(err, "%s:%d: max_tokens '%.40s' is not a positive integer", path,
+                              row_line, f[c_max]);
+            q.max_tokens = (int)v;
+        }
+        if (!rc && c_temp >= 0 && f[c_temp][0]) {
+            q.temperature = strtod(f[c_temp], &end);
+            if (*end || !(q.temperature >= 0))
+                rc = llm_errf(err, "%s:%d: temperature '%.40s' is not a number >= 0", path,
+                              row_line, f[c_temp]);
+        }
+        for (int i = 0; i < nf; i++) free(f[i]);
+        if (!rc && cnt == cap) {
+            client_prompt *g = realloc(p, (size_t)(cap *= 2) * sizeof *p);
+            if (!g)
+                rc = llm_errf(err, "out of memory");
+            else
+                p = g;
+        }
+        if (rc) {
+            free(q.prompt);
+            break;
+        }
+        p[cnt++] = q;
+    }
+    if (!rc && !cnt) rc = llm_errf(err, "%s: no prompts under the header", path);
+    if (rc) {
+        client_prompts_free(p, cnt);
+        return -1;
+    }
+    *out = p;
+    *n = cnt;
+    return 0;
+}
+
 int client_prompts_load(const char *path, client_prompt **out, int *n, char *err) {
     char *text = llm_read_file(path, NULL, err);
     if (!text) return -1;
     const char *s = text;
+    size_t plen = strlen(path);
+    if (plen > 4 && !strcasecmp(path + plen - 4, ".csv")) {
+        int rc = csv_prompts(path, text, out, n, err);
+        free(text);
+        return rc;
+    }
     while (isspace((unsigned char)*s)) s++;
     if (*s == '[') {
         int rc = json_prompts(path, s, out, n, err);

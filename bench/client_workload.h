@@ -33,9 +33,11 @@ typedef struct {
     double temperature;
 } client_prompt;
 
-// Reads a prompts file: text (one prompt per non-empty line) or JSON (a list
+// Reads a prompts file: text (one prompt per non-empty line), JSON (a list
 // of strings, or of objects with "prompt" and optional "max_tokens",
-// "temperature"). Returns 0 with a heap array in *out, or -1 with err.
+// "temperature") or, for a name ending in .csv, CSV (RFC 4180 quoting; a
+// header row with a "prompt" column and optional "max_tokens", "temperature";
+// other columns ignored). Returns 0 with a heap array in *out, or -1 with err.
 int client_prompts_load(const char *path, client_prompt **out, int *n, char *err);
 void client_prompts_free(client_prompt *p, int n);
 

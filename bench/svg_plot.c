@@ -39,8 +39,9 @@ static double nice_step(double span) {
 static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                      "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
-int svg_line_plot(const char *path, const char *title, const char *xlabel, const char *ylabel,
-                  const svg_series *series, int n_series, char *err) {
+static int line_plot(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                     const svg_series *series, int n_series, const char *const *xticks,
+                     int n_xticks, char *err) {
     double x0 = INFINITY, x1 = -INFINITY, y0 = 0, y1 = -INFINITY;
     for (int s = 0; s < n_series; s++)
         for (int i = 0; i < series[s].n; i++) {
@@ -51,12 +52,20 @@ int svg_line_plot(const char *path, const char *title, const char *xlabel, const
             if (y < y0) y0 = y;
             if (y > y1) y1 = y;
         }
+    if (xticks) x0 = -0.5, x1 = n_xticks - 0.5; // categories at 0, 1, ...
     if (!isfinite(x0)) x0 = 0, x1 = 1;
     if (x1 <= x0) x1 = x0 + 1;
     if (!(y1 > y0)) y1 = y0 + 1;
     double xs = nice_step(x1 - x0), ys = nice_step(y1 - y0);
     y1 = ceil(y1 / ys) * ys;
-    const double W = 640, H = 400, L = 80, R = 170, T = 40, B = 50;
+    // the legend's column is as wide as its longest name (about 7 px a character)
+    size_t longest = 0;
+    for (int s = 0; s < n_series; s++)
+        if (series[s].name && strlen(series[s].name) > longest) longest = strlen(series[s].name);
+    double R = 46 + 7.0 * (double)longest;
+    if (R < 170) R = 170;
+    if (R > 520) R = 520;
+    const double W = 470 + R, H = 400, L = 80, T = 40, B = 50;
     const double pw = W - L - R, ph = H - T - B;
 #define PX(x) (L + ((x)-x0) / (x1 - x0) * pw)
 #define PY(y) (T + ph - ((y)-y0) / (y1 - y0) * ph)
@@ -71,7 +80,15 @@ int svg_line_plot(const char *path, const char *title, const char *xlabel, const
     fprintf(f, "<text x=\"%g\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">", L + pw / 2);
     put_escaped(f, title);
     fputs("</text>\n", f);
-    for (double t = ceil(x0 / xs) * xs; t <= x1 + xs * 1e-9; t += xs)
+    for (int k = 0; k < n_xticks; k++) {
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"#ddd\"/>"
+                "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">",
+                PX((double)k), T, PX((double)k), T + ph, PX((double)k), T + ph + 16);
+        put_escaped(f, xticks[k]);
+        fputs("</text>\n", f);
+    }
+    for (double t = ceil(x0 / xs) * xs; !xticks && t <= x1 + xs * 1e-9; t += xs)
         fprintf(f,
                 "<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"#ddd\"/>"
                 "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">%g</text>\n",
@@ -116,4 +133,15 @@ int svg_line_plot(const char *path, const char *title, const char *xlabel, const
 #undef PY
     if (fclose(f)) return llm_errf(err, "%s: write failed", path);
     return 0;
+}
+
+int svg_line_plot(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                  const svg_series *series, int n_series, char *err) {
+    return line_plot(path, title, xlabel, ylabel, series, n_series, NULL, 0, err);
+}
+
+int svg_line_plot_categories(const char *path, const char *title, const char *xlabel,
+                             const char *ylabel, const svg_series *series, int n_series,
+                             const char *const *xticks, int n_xticks, char *err) {
+    return line_plot(path, title, xlabel, ylabel, series, n_series, xticks, n_xticks, err);
 }

@@ -17,4 +17,11 @@ typedef struct {
 int svg_line_plot(const char *path, const char *title, const char *xlabel, const char *ylabel,
                   const svg_series *series, int n_series, char *err);
 
+// The same with a categorical x axis: a series' x values are the indices
+// 0..n_xticks-1 of the labels in xticks, drawn evenly spaced (for points such
+// as request rates 1, 2, 4, inf).
+int svg_line_plot_categories(const char *path, const char *title, const char *xlabel,
+                             const char *ylabel, const svg_series *series, int n_series,
+                             const char *const *xticks, int n_xticks, char *err);
+
 #endif

@@ -149,3 +149,61 @@ void llm_run_dir(char *buf, size_t buflen, const char *dir, const char *prefix) 
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
     snprintf(buf, buflen, "results/%s%s", prefix, stamp);
 }
+
+// Each dash-separated part of w (length wl) a prefix of the same part of name.
+static int parts_prefix(const char *w, size_t wl, const char *name) {
+    const char *we = w + wl;
+    while (w < we) {
+        size_t a = strcspn(w, "-"), b = strcspn(name, "-");
+        if (a > (size_t)(we - w)) a = (size_t)(we - w);
+        if (!a || a > b || strncmp(w, name, a)) return 0;
+        w += a, name += b;
+        if (w < we) { // both go on past a dash
+            if (*name != '-') return 0;
+            w++, name++;
+        }
+    }
+    return !*name;
+}
+
+static size_t edit_distance(const char *a, size_t n, const char *b) {
+    size_t m = strlen(b), row[128];
+    if (n >= 127 || m >= 127) return (size_t)-1;
+    for (size_t j = 0; j <= m; j++) row[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[m];
+}
+
+const char *llm_closest_name(const char *word, const void *table, size_t n, size_t stride) {
+    while (*word == '-') word++;
+    size_t wl = strcspn(word, "=");
+    if (!wl) return NULL;
+    const char *best = NULL;
+    size_t best_d = wl / 3 + 2; // accepted: a distance below this
+    for (size_t i = 0; i < n; i++) {
+        const char *name = *(const char *const *)((const char *)table + i * stride);
+        if (!name) break;
+        if (parts_prefix(word, wl, name)) return name;
+        size_t d = edit_distance(word, wl, name);
+        if (d < best_d) best_d = d, best = name;
+    }
+    return best;
+}
+
+uint64_t llm_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    int n = f ? fscanf(f, "%llu %llu", &size, &resident) : 0;
+    if (f) fclose(f);
+    return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}

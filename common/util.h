@@ -58,6 +58,17 @@ const char *llm_fmt_bytes(uint64_t bytes, char *buf, size_t buflen);
 // (UTC now), written into buf.
 void llm_run_dir(char *buf, size_t buflen, const char *dir, const char *prefix);
 
+// The name closest to word (a mistyped flag: leading dashes and any "=value"
+// are ignored) among n entries of a table whose entries start with a
+// `const char *name` (struct option, a flag table), `stride` bytes apart; a
+// NULL name ends the table early. Matches each dash-separated part as a prefix
+// first ("gpu-mem-util" -> "gpu-memory-utilization"), else by edit distance
+// (at most a third of the word, plus one). Returns the name, or NULL when none is close.
+// The process's resident memory (RSS) in bytes, from /proc/self/statm (0 when unknown).
+uint64_t llm_rss_bytes(void);
+
+const char *llm_closest_name(const char *word, const void *table, size_t n, size_t stride);
+
 #ifdef __cplusplus
 }
 #endif

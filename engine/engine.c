@@ -125,6 +125,7 @@ static int size_kv(engine *e, char *err) {
     s->kv_tokens = p.kv_tokens;
     s->kv_allocated = p.kv_bytes;
     s->max_model_len = p.max_model_len;
+    s->max_num_batched_tokens = e->cfg.max_num_batched_tokens;
     s->max_concurrency = p.max_concurrency;
     return 0;
 }
@@ -188,13 +189,13 @@ engine *engine_create(const engine_config *cfg, char *err) {
     if (!e->bk) goto fail;
     if (load_model(e, cfg, err)) goto fail;
     const model_config *mc = &e->model->cfg;
-    e->cfg.max_model_len = engine_max_model_len(cfg, mc);
+    if (engine_resolve_limits(&e->cfg, mc, e->bk->info.kind, err)) goto fail;
     e->st.weights = e->model->weight_bytes;
     e->st.weights_embed = e->model->embed_bytes;
     e->st.weights_int8 = e->model->int8_bytes;
     e->st.weights_saved = e->model->saved_bytes;
 
-    forward_opts fo = {.max_tokens = cfg->max_num_batched_tokens,
+    forward_opts fo = {.max_tokens = e->cfg.max_num_batched_tokens,
                        .max_seqs = cfg->max_num_seqs,
                        .max_context = e->cfg.max_model_len,
                        .block_size = cfg->block_size,
@@ -207,9 +208,9 @@ engine *engine_create(const engine_config *cfg, char *err) {
     e->max_total =
         e->cfg.max_model_len < e->st.kv_tokens ? e->cfg.max_model_len : (int)e->st.kv_tokens;
 
-    if (sched_init(&e->sched, cfg->max_num_seqs, cfg->max_num_batched_tokens, e->bm, err))
+    if (sched_init(&e->sched, cfg->max_num_seqs, e->cfg.max_num_batched_tokens, e->bm, err))
         goto fail;
-    const int S = cfg->max_num_seqs, T = cfg->max_num_batched_tokens;
+    const int S = cfg->max_num_seqs, T = e->cfg.max_num_batched_tokens;
     e->max_blocks = (e->cfg.max_model_len + cfg->block_size - 1) / cfg->block_size;
     e->items = llm_calloc((size_t)S, sizeof *e->items, err);
     e->logits = e->bk->host_alloc(e->bk, (size_t)S * mc->vocab_size * sizeof(float));

@@ -16,31 +16,41 @@
 #include "sampler.h"
 
 typedef struct {
-    const char *model_dir;         // Hugging Face directory, or
-    const char *synthetic;         // a synthetic model's name (model.h)
-    uint64_t seed;                 // of the synthetic weights
-    device_kind device;            // DEVICE_AUTO: CUDA when usable
-    int dtype;                     // weights as llm_dtype, or -1 as stored
-    quant_kind quantization;       // QUANT_INT8: quantize float Linear weights at load
-    int block_size;                // tokens per KV page (16)
-    int kv_cache_dtype;            // K/V as LLM_F16 or LLM_BF16; -1 (auto): the model's
-    double gpu_memory_utilization; // fraction of device memory for the engine (0.9)
-    uint64_t kv_cache_memory;      // KV bytes; overrides the fraction when > 0
-    uint64_t device_memory;        // CPU backend: the "device" total (0: available RAM)
-    int max_num_seqs;              // sequences per step (256)
-    int max_num_batched_tokens;    // tokens per step (2048)
-    int max_model_len;             // tokens per sequence (0: the model's maximum)
-    int prefix_caching;            // 1: reuse cached prompt pages
-    int device_sampling;           // 1: a step whose sampled rows are all plain greedy
-                                   // (sampler_next_is_argmax) picks them by argmax where
-                                   // the logits are and downloads only the ids; 0: every
-                                   // step downloads the logits and samples on the host
-                                   // (same tokens; tests compare the two)
-    int verbose;                   // 1: start-up log on stderr
+    const char *model_dir;          // Hugging Face directory, or
+    const char *synthetic;          // a synthetic model's name (model.h)
+    uint64_t seed;                  // of the synthetic weights
+    device_kind device;             // DEVICE_AUTO: CUDA when usable
+    int dtype;                      // weights as llm_dtype, or -1 as stored
+    quant_kind quantization;        // QUANT_INT8: quantize float Linear weights at load
+    int block_size;                 // tokens per KV page (16)
+    int kv_cache_dtype;             // K/V as LLM_F16 or LLM_BF16; -1 (auto): the model's
+    double gpu_memory_utilization;  // fraction of device memory for the engine (0.9)
+    uint64_t kv_cache_memory;       // KV bytes; overrides the fraction when > 0
+    uint64_t device_memory;         // CPU backend: the "device" total (0: available RAM)
+    int max_num_seqs;               // sequences per step (256)
+    int max_num_batched_tokens;     // tokens per step (2048; the CPU backend lowers the
+                                    // default to ENGINE_CPU_MAX_NUM_BATCHED_TOKENS)
+    int max_num_batched_tokens_set; // 1: chosen (the flag sets it), kept even if 2048
+    int max_model_len;              // tokens per sequence (0: the model's maximum)
+    int prefix_caching;             // 1: reuse cached prompt pages
+    int device_sampling;            // 1: a step whose sampled rows are all plain greedy
+                                    // (sampler_next_is_argmax) picks them by argmax where
+                                    // the logits are and downloads only the ids; 0: every
+                                    // step downloads the logits and samples on the host
+                                    // (same tokens; tests compare the two)
+    int verbose;                    // 1: start-up log on stderr
+    int allow_long_max_model_len;   // 1: a max_model_len beyond the model's maximum is
+                                    // used (with a warning); 0: it is an error
 } engine_config;
 
 // The defaults above.
 engine_config engine_config_default(void);
+
+// The CPU backend's default tokens per step: a step with a full prompt chunk
+// of the default model lasts ~0.57 s on 2 cores at 256 (~2.2 s at 2048), and
+// prefill takes 2% longer in all (measured: 1024-token prompt 2230 ms in one
+// step, 2274 ms in chunks of 512, 2281 ms of 256, 2288 ms of 128).
+#define ENGINE_CPU_MAX_NUM_BATCHED_TOKENS 256
 
 typedef struct {
     // memory, bytes
@@ -73,6 +83,7 @@ typedef struct {
     uint64_t generated_tokens;
     uint64_t device_sampled_tokens; // of which picked on the device (see device_sampling)
     uint64_t steps;
+    int max_num_batched_tokens; // tokens per step in force (after the CPU default)
 } engine_stats;
 
 // What one step produced for one request.
@@ -107,8 +118,9 @@ typedef struct {
     int pages;
     int block_size;
     int max_model_len;
-    int64_t kv_tokens;      // pages x block_size
-    double max_concurrency; // kv_tokens / max_model_len
+    int max_num_batched_tokens; // the token budget the activations are sized for
+    int64_t kv_tokens;          // pages x block_size
+    double max_concurrency;     // kv_tokens / max_model_len
 } engine_memory_plan;
 
 // The dtype a model's float matrices run in: `requested` (an llm_dtype), or
@@ -120,8 +132,17 @@ typedef struct {
 llm_dtype engine_weights_dtype(llm_dtype stored, int requested, int cc, const char **why);
 
 // The longest sequence cfg allows on a model of config mc: cfg->max_model_len,
-// or the model's maximum when that is 0 or larger.
+// or the model's maximum when that is 0 (engine_resolve_limits has checked a
+// larger value).
 int engine_max_model_len(const engine_config *cfg, const model_config *mc);
+
+// The limits cfg leaves to the engine, settled for a model of config mc on a
+// device of kind `kind`: max_model_len (0: the model's maximum; larger than
+// it is an error unless allow_long_max_model_len, which warns when verbose)
+// and, on the CPU, the smaller default token budget
+// (ENGINE_CPU_MAX_NUM_BATCHED_TOKENS) unless one was chosen. engine_create
+// and the memory plan's dry run both call it. Returns 0, or -1 with err.
+int engine_resolve_limits(engine_config *cfg, const model_config *mc, device_kind kind, char *err);
 
 // The one computation of the memory plan: for a model of config mc whose
 // weights take `weights` bytes, on a device of device_total bytes with

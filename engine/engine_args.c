@@ -108,8 +108,10 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
     }
     if (strcmp(name, "max-num-seqs") == 0)
         return parse_int(name, v, 1, &c->max_num_seqs, err) ? -1 : 1;
-    if (strcmp(name, "max-num-batched-tokens") == 0)
+    if (strcmp(name, "max-num-batched-tokens") == 0) {
+        c->max_num_batched_tokens_set = 1;
         return parse_int(name, v, 1, &c->max_num_batched_tokens, err) ? -1 : 1;
+    }
     if (strcmp(name, "max-model-len") == 0)
         return parse_int(name, v, 1, &c->max_model_len, err) ? -1 : 1;
     if (strcmp(name, "block-size") == 0) return parse_int(name, v, 1, &c->block_size, err) ? -1 : 1;
@@ -122,6 +124,10 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
     *used = 0;
     if (strcmp(name, "no-prefix-caching") == 0) {
         c->prefix_caching = 0;
+        return 1;
+    }
+    if (strcmp(name, "allow-long-max-model-len") == 0) {
+        c->allow_long_max_model_len = 1;
         return 1;
     }
     return 0;
@@ -139,8 +145,11 @@ void engine_args_usage(FILE *f) {
         "  --kv-cache-memory BYTES      KV cache size, overriding the fraction (e.g. 2GiB)\n"
         "  --device-memory BYTES        CPU backend: the device total (default: available RAM)\n"
         "  --max-num-seqs N             sequences per step (256)\n"
-        "  --max-num-batched-tokens N   tokens per step (2048)\n"
-        "  --max-model-len N            tokens per sequence (default: the model's maximum)\n"
+        "  --max-num-batched-tokens N   tokens per step (2048; CPU backend: 256)\n"
+        "  --max-model-len N            tokens per sequence (default: the model's maximum;\n"
+        "                               more is an error unless --allow-long-max-model-len)\n"
+        "  --allow-long-max-model-len   accept a --max-model-len beyond the model's maximum\n"
+        "                               (warns; outputs past it may be garbage)\n"
         "  --block-size N               tokens per KV page (16)\n"
         "  --kv-cache-dtype T           K/V cache as auto|fp16|bf16 (default auto: the model's\n"
         "                               dtype; bf16 for bf16 models, else fp16)\n"

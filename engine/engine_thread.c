@@ -33,11 +33,13 @@ struct et_request {
 struct engine_thread {
     engine *e;
     model_config mcfg;
+    device_info dev;
     pthread_t thread;
     pthread_mutex_t mu; // guards everything below
     pthread_cond_t cv;  // wakes the engine thread
     pthread_cond_t admitted_cv;
     et_request *submitted; // waiting for engine_add_request
+    int n_submitted;       // how many (counted as waiting by et_stats)
     et_request *live;      // admitted, not yet finished (doubly linked)
     // live requests by engine id: open addressing with linear probing; ids
     // are sequential, so the low bits alone spread them
@@ -176,8 +178,11 @@ static void *engine_main(void *arg) {
     t->ready = e ? 1 : -1;
     if (!e)
         memcpy(t->err, err, sizeof err);
-    else
+    else {
         t->mcfg = *engine_model_config(e);
+        t->dev = *engine_device(e);
+        engine_get_stats(e, &t->stats);
+    }
     pthread_cond_broadcast(&t->admitted_cv);
     pthread_mutex_unlock(&t->mu);
     if (!e) return NULL;
@@ -193,6 +198,7 @@ static void *engine_main(void *arg) {
         // admissions, in submission order
         et_request *sub = t->submitted, *rev = NULL;
         t->submitted = NULL;
+        t->n_submitted = 0;
         while (sub) { // the list was pushed at the head: reverse it
             et_request *n = sub->next;
             sub->next = rev;
@@ -216,6 +222,8 @@ static void *engine_main(void *arg) {
             }
         }
         pthread_cond_broadcast(&t->admitted_cv);
+        // the admitted requests count as waiting from now on, not after the step
+        engine_get_stats(e, &t->stats);
         // aborts
         if (t->n_aborts) {
             for (et_request *r = t->live, *n; r; r = n) {
@@ -276,6 +284,7 @@ static void *engine_main(void *arg) {
         req_unref(r);
     }
     t->submitted = NULL;
+    t->n_submitted = 0;
     pthread_cond_broadcast(&t->admitted_cv);
     pthread_mutex_unlock(&t->mu);
     engine_destroy(e);
@@ -339,6 +348,7 @@ et_request *et_submit(engine_thread *t, const int32_t *prompt, int n_prompt,
     }
     r->next = t->submitted;
     t->submitted = r;
+    t->n_submitted++;
     pthread_cond_signal(&t->cv);
     while (!r->admitted) pthread_cond_wait(&t->admitted_cv, &t->mu);
     int ok = r->admitted == 1;
@@ -410,11 +420,18 @@ void et_release(et_request *r) {
 void et_stats(engine_thread *t, engine_stats *s) {
     pthread_mutex_lock(&t->mu);
     *s = t->stats;
+    // requests submitted while a step runs wait too, though the engine has
+    // not taken them in yet
+    s->waiting += t->n_submitted;
     pthread_mutex_unlock(&t->mu);
 }
 
 const model_config *et_model_config(const engine_thread *t) {
     return &t->mcfg;
+}
+
+const device_info *et_device(const engine_thread *t) {
+    return &t->dev;
 }
 
 void et_stop(engine_thread *t) {

@@ -47,9 +47,13 @@ void et_abort_all(engine_thread *t);
 // dropped its own. Aborts the request if it is still running.
 void et_release(et_request *r);
 
-// A snapshot of the engine's stats taken after its latest step.
+// A snapshot of the engine's stats taken after its latest step (and after
+// its latest admissions); `waiting` also counts the requests submitted and not
+// yet taken in by the engine thread (they wait while a step runs).
 void et_stats(engine_thread *t, engine_stats *s);
 const model_config *et_model_config(const engine_thread *t);
+// The device the engine runs on (as resolved from --device auto).
+const device_info *et_device(const engine_thread *t);
 
 // Stops the thread: running requests finish with "abort"; then destroys the
 // engine. Handles still held by callers stay valid until released (callers

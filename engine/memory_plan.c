@@ -2,6 +2,7 @@
 // device, a model and the engine's limits into weights, activations, overhead
 // and KV pages.
 #include <inttypes.h>
+#include <stdio.h>
 
 #include "device.h"
 #include "engine.h"
@@ -28,8 +29,35 @@ llm_dtype engine_weights_dtype(llm_dtype stored, int requested, int cc, const ch
 }
 
 int engine_max_model_len(const engine_config *cfg, const model_config *mc) {
-    return cfg->max_model_len == 0 || cfg->max_model_len > mc->max_position ? mc->max_position
-                                                                            : cfg->max_model_len;
+    return cfg->max_model_len == 0 ? mc->max_position : cfg->max_model_len;
+}
+
+int engine_resolve_limits(engine_config *cfg, const model_config *mc, device_kind kind, char *err) {
+    if (cfg->max_model_len > mc->max_position && !cfg->allow_long_max_model_len)
+        // as vLLM: positions past the model's maximum give garbage, silently
+        return llm_errf(err,
+                        "--max-model-len %d is larger than this model's maximum context length "
+                        "%d (max_position_embeddings in config.json); use %d or less, or "
+                        "--allow-long-max-model-len to override (outputs past %d may be garbage)",
+                        cfg->max_model_len, mc->max_position, mc->max_position, mc->max_position);
+    if (cfg->max_model_len > mc->max_position && cfg->verbose)
+        fprintf(stderr,
+                "engine: warning: --max-model-len %d exceeds the model's maximum context length "
+                "%d (--allow-long-max-model-len); outputs past %d tokens may be garbage\n",
+                cfg->max_model_len, mc->max_position, mc->max_position);
+    cfg->max_model_len = engine_max_model_len(cfg, mc);
+    // On the CPU a step of 2048 prompt tokens lasts seconds, and every running
+    // stream waits for it: the default budget is smaller there (a user's value stays)
+    if (kind == DEVICE_CPU && !cfg->max_num_batched_tokens_set &&
+        cfg->max_num_batched_tokens == engine_config_default().max_num_batched_tokens) {
+        cfg->max_num_batched_tokens = ENGINE_CPU_MAX_NUM_BATCHED_TOKENS;
+        if (cfg->verbose)
+            fprintf(stderr,
+                    "engine: %d tokens per step (the CPU backend's default; "
+                    "--max-num-batched-tokens sets it)\n",
+                    cfg->max_num_batched_tokens);
+    }
+    return 0;
 }
 
 int engine_plan_memory(const engine_config *cfg, const model_config *mc, uint64_t weights,
@@ -42,6 +70,7 @@ int engine_plan_memory(const engine_config *cfg, const model_config *mc, uint64_
         .kv_dtype = forward_resolve_kv_dtype(cfg->kv_cache_dtype, weights_dtype, mc->dtype),
         .overhead = overhead,
         .block_size = cfg->block_size,
+        .max_num_batched_tokens = cfg->max_num_batched_tokens,
         .max_model_len = engine_max_model_len(cfg, mc)};
     forward_opts fo = {.max_tokens = cfg->max_num_batched_tokens,
                        .max_seqs = cfg->max_num_seqs,
@@ -81,14 +110,24 @@ int engine_plan_memory(const engine_config *cfg, const model_config *mc, uint64_
     return 0;
 }
 
-int engine_plan_dry_run(const engine_config *cfg, model_config *mc, engine_memory_plan *p,
+int engine_plan_dry_run(const engine_config *cfg0, model_config *mc, engine_memory_plan *p,
                         char *err) {
     *p = (engine_memory_plan){0};
-    if (cfg->model_dir ? config_load(cfg->model_dir, mc, err)
-                       : model_synthetic_config(cfg->synthetic, mc, err))
+    if (cfg0->model_dir ? config_load(cfg0->model_dir, mc, err)
+                        : model_synthetic_config(cfg0->synthetic, mc, err))
         return -1;
+    // the device the engine would pick, for its limits (no device: the CPU)
+    device_info dev;
+    char ignored[LLM_ERR_LEN];
+    device_kind kind = device_select(cfg0->device, &dev, ignored) == 0 ? dev.kind : DEVICE_CPU;
+    engine_config c = *cfg0, *cfg = &c;
+    c.verbose = 0;
+    if (engine_resolve_limits(cfg, mc, kind, err)) return -1;
     // the dtype engine_create loads the matrices in (synthetic models: bf16)
-    llm_dtype dt = cfg->dtype >= 0 ? (llm_dtype)cfg->dtype : cfg->model_dir ? mc->dtype : LLM_BF16;
+    const char *why;
+    int cc = kind == DEVICE_CPU ? 0 : dev.cc_major * 10 + dev.cc_minor;
+    llm_dtype dt =
+        engine_weights_dtype(cfg->model_dir ? mc->dtype : LLM_BF16, cfg->dtype, cc, &why);
     if (cfg->quantization == QUANT_INT8) mc->quant = QUANT_INT8;
     uint64_t weights = model_weight_bytes(mc, dt);
     uint64_t total = cfg->device_memory;

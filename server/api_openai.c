@@ -199,6 +199,19 @@ static cJSON *chunk_base(sse_stream *st) {
 static int sse_chunk(sse_stream *st, const char *text, int fin) {
     gen *g = &st->g;
     server *s = st->q->s;
+    if (st->api == API_SIMPLE) {         // /generate, /chat: {"text", "generated"}; the last adds
+        cJSON *c = cJSON_CreateObject(); // finish_reason and usage
+        cJSON_AddStringToObject(c, "text", fin ? "" : text);
+        cJSON_AddStringToObject(c, "model", s->model_name);
+        cJSON_AddNumberToObject(c, "generated", g->n_generated);
+        if (fin) {
+            cJSON_AddStringToObject(c, "finish_reason", g->finish_reason);
+            cJSON_AddItemToObject(c, "usage", usage_obj(g));
+        } else {
+            cJSON_AddNullToObject(c, "finish_reason");
+        }
+        return sse_put(st, c);
+    }
     cJSON *c = chunk_base(st), *choices = cJSON_AddArrayToObject(c, "choices");
     cJSON *ch = cJSON_CreateObject();
     cJSON_AddItemToArray(choices, ch);
@@ -592,8 +605,25 @@ enum MHD_Result api_generate(http_req *q, cJSON *body, int chat) {
         free(ids);
         return rejected;
     }
-    gen g;
     int status;
+    if (o.stream) { // server-sent events: data: {"text", ...} chunks, then [DONE]
+        sse_stream *st = calloc(1, sizeof *st);
+        if (!st) {
+            free(ids);
+            return http_send_error(q, 500, NULL, NULL, NULL, "out of memory");
+        }
+        if (gen_start(&st->g, q, ids, n_ids, &sp, &status, err)) {
+            free(st);
+            free(ids);
+            return http_send_error(q, status, NULL, NULL, NULL, "%s", err);
+        }
+        free(ids);
+        st->api = API_SIMPLE;
+        st->o = o;
+        st->created = (double)time(NULL);
+        return start_stream(q, st);
+    }
+    gen g;
     if (gen_start(&g, q, ids, n_ids, &sp, &status, err)) {
         free(ids);
         return http_send_error(q, status, NULL, NULL, NULL, "%s", err);
@@ -611,11 +641,13 @@ enum MHD_Result api_generate(http_req *q, cJSON *body, int chat) {
     cJSON_AddStringToObject(root, "prompt", ptext);
     cJSON_AddStringToObject(root, "model", s->model_name);
     cJSON_AddNumberToObject(root, "generated", g.n_generated);
-    size_t plen = strlen(ptext);
-    char *full = malloc(plen + c.len + 1);
+    // /generate continues the prompt; /chat answers it, so a newline parts them
+    size_t plen = strlen(ptext), sep = chat && plen ? 1 : 0;
+    char *full = malloc(plen + sep + c.len + 1);
     if (full) {
         memcpy(full, ptext, plen);
-        memcpy(full + plen, c.text, c.len + 1);
+        if (sep) full[plen] = '\n';
+        memcpy(full + plen + sep, c.text, c.len + 1);
         cJSON_AddStringToObject(root, "full_text", full);
         free(full);
     }

@@ -176,6 +176,7 @@ static enum MHD_Result send_metrics(http_req *q) {
         et_stats(s->et, &es);
         total = es.device_total;
         used = es.weights + es.activations + es.overhead + es.kv_allocated;
+        if (et_device(s->et)->kind == DEVICE_CPU) used = llm_rss_bytes();
     }
     pthread_mutex_lock(&s->mu);
     int in_flight = s->in_flight;
@@ -326,6 +327,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const route *rt = NULL;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (!strcmp(routes[i].path, url)) rt = &routes[i];
+    enum MHD_Result asset;
+    if (!rt && (!strcmp(method, "GET") || !strcmp(method, "HEAD")) &&
+        docs_asset_route(q, url, &asset))
+        return asset; // Swagger UI's files under /docs/
     if (!rt) return http_send_error(q, 404, NULL, NULL, NULL, "no such endpoint: %.200s", url);
     int m = !strcmp(method, "GET") || !strcmp(method, "HEAD") ? R_GET
             : !strcmp(method, "POST")                         ? R_POST
@@ -411,7 +416,14 @@ struct MHD_Daemon *http_start(server *s, char *err) {
         // idle connections (a stalled body, a silent client) are closed
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)MAX_CONNECTIONS, MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_BYTES,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
-    if (!d) llm_errf(err, "cannot listen on %s:%d (in use, or not allowed)", s->host, s->port);
+        // no SO_REUSEPORT: a second server on a busy port must fail, not share
+        // the port's traffic (libmicrohttpd still sets SO_REUSEADDR, so a
+        // restart is not held up by connections in TIME_WAIT)
+        MHD_OPTION_END);
+    if (!d)
+        llm_errf(err,
+                 "cannot listen on %s:%d: the port is in use (another llm_server?) or not "
+                 "allowed; choose another with --port",
+                 s->host, s->port);
     return d;
 }

@@ -218,8 +218,14 @@ char *metrics_render(server_metrics *m, const engine_stats *st, uint64_t mem_use
     pthread_mutex_unlock(&m->mu);
 
     put_value(&b, "llm_device_memory_used_bytes", "gauge",
-              "Device memory in use (GPU: cudaMemGetInfo; CPU: RAM in use).", labels,
-              (double)mem_used);
+              "Device memory in use. GPU: the engine's allocations (weights, workspace, overhead, "
+              "KV pool); CPU backend: the process's resident memory (RSS), which grows as KV "
+              "pages are first touched.",
+              labels, (double)mem_used);
+    put_value(&b, "llm_device_memory_reserved_bytes", "gauge",
+              "Device memory the engine's plan reserves: weights, activation workspace, overhead "
+              "and the whole KV pool (on the CPU backend mostly not yet resident).",
+              labels, (double)(st->weights + st->activations + st->overhead + st->kv_allocated));
     put_value(&b, "llm_device_memory_total_bytes", "gauge", "Device memory in total.", labels,
               (double)mem_total);
     put_value(&b, "llm_kv_cache_pages_used", "gauge", "KV-cache pages in use.", labels,

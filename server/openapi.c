@@ -79,7 +79,10 @@ static const char openapi[] = "{\"openapi\":\"3.1.0\","
                               "\"object\"}," SAMPLING_PROPS "}},"
                               "\"SimpleRequest\":{\"type\":\"object\",\"required\":[\"prompt\"],"
                               "\"properties\":{"
-                              "\"prompt\":{\"type\":\"string\"},\"max_tokens\":{\"type\":"
+                              "\"prompt\":{\"type\":\"string\"},\"stream\":{\"type\":\"boolean\","
+                              "\"description\":\"server-sent events: data: {text, generated} "
+                              "chunks, the last with finish_reason and usage, then "
+                              "[DONE]\"},\"max_tokens\":{\"type\":"
                               "\"integer\",\"default\":128},"
                               "\"temperature\":{\"type\":\"number\"},\"top_p\":{\"type\":"
                               "\"number\"},\"top_k\":{"
@@ -230,5 +233,6 @@ static const char docs[] =
     "</table></body></html>";
 
 enum MHD_Result api_docs(http_req *q) {
+    if (q->s->n_docs) return docs_swagger_page(q); // Swagger UI when its files are there
     return http_send_text(q, 200, "text/html; charset=utf-8", docs, sizeof docs - 1);
 }

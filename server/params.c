@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 static int fail(param_error *pe, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail(param_error *pe, const char *param, const char *fmt, ...) {
@@ -105,9 +107,51 @@ static int get_stop(const cJSON *body, sampling_params *sp, param_error *pe) {
     return 0;
 }
 
+static params_defaults model_defaults;
+
+void params_set_defaults(const params_defaults *d) {
+    model_defaults = *d;
+}
+
+int params_load_defaults(const char *model_dir, params_defaults *d, char *err) {
+    memset(d, 0, sizeof *d);
+    char *path = llm_path_join(model_dir, "generation_config.json");
+    if (!path) return llm_errf(err, "out of memory");
+    char *text = llm_file_exists(path) ? llm_read_file(path, NULL, err) : NULL;
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    int n = 0, rc = 0;
+    static const char *const keys[] = {"temperature", "top_p", "top_k", "min_p",
+                                       "repetition_penalty"};
+    for (int k = 0; j && k < 5 && !rc; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
+        if (!v || cJSON_IsNull(v)) continue;
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+            rc = llm_errf(err, "%s: '%s' must be a number", path, keys[k]);
+            break;
+        }
+        double x = v->valuedouble;
+        n++;
+        if (k == 0) d->temperature = (float)x, d->temperature_set = x >= 0;
+        if (k == 1) d->top_p = (float)x, d->top_p_set = x > 0 && x <= 1;
+        if (k == 2) d->top_k = (int)x, d->top_k_set = x >= -1;
+        if (k == 3) d->min_p = (float)x, d->min_p_set = x >= 0 && x <= 1;
+        if (k == 4) d->repetition_penalty = (float)x, d->repetition_penalty_set = x > 0;
+    }
+    cJSON_Delete(j);
+    free(path);
+    return rc ? rc : n;
+}
+
 int params_parse(const cJSON *body, api_kind api, int vocab_size, sampling_params *sp, api_opts *o,
                  param_error *pe) {
     *sp = sampling_params_default();
+    const params_defaults *md = &model_defaults;
+    if (md->temperature_set) sp->temperature = md->temperature;
+    if (md->top_p_set) sp->top_p = md->top_p;
+    if (md->top_k_set) sp->top_k = md->top_k;
+    if (md->min_p_set) sp->min_p = md->min_p;
+    if (md->repetition_penalty_set) sp->repetition_penalty = md->repetition_penalty;
     memset(o, 0, sizeof *o);
     long long v;
     int r;
@@ -160,6 +204,7 @@ int params_parse(const cJSON *body, api_kind api, int vocab_size, sampling_param
     const cJSON *user = field(body, "user");
     if (user && !cJSON_IsString(user)) return fail(pe, "user", "'user' must be a string");
 
+    if (api == API_SIMPLE && get_bool(body, "stream", &o->stream, pe) < 0) return -1;
     if (api != API_SIMPLE) {
         if (get_bool(body, "stream", &o->stream, pe) < 0) return -1;
         const cJSON *so = field(body, "stream_options");

@@ -48,6 +48,11 @@ typedef struct {
     uint64_t next_id;
 
     server_metrics metrics;
+
+    int use_generation_config; // 1: the model's generation_config.json sampling defaults
+    const char *docs_dir;      // --docs-dir: Swagger UI assets (NULL: looked for)
+    struct docs_asset *docs;   // the Swagger UI files served under /docs/ (docs.c)
+    int n_docs;
 } server;
 
 // One HTTP exchange: the body as it arrives, then what was answered.
@@ -94,6 +99,19 @@ enum MHD_Result api_detokenize(http_req *q, cJSON *body);         // POST /detok
 enum MHD_Result api_models(http_req *q);                          // GET /v1/models
 enum MHD_Result api_openapi(http_req *q);                         // GET /openapi.json
 enum MHD_Result api_docs(http_req *q);                            // GET /docs
+
+// /docs as Swagger UI over /openapi.json (docs.c): docs_load reads the
+// assets (swagger-ui-bundle.js, swagger-ui.css, ...) from s->docs_dir or the
+// first standard place that has them (the pip package swagger-ui-py in the
+// repository's .venv, system Python or /usr/share/javascript); without them
+// /docs is a plain page listing the endpoints. Returns -1 with err only when
+// an explicit --docs-dir lacks them.
+int docs_load(server *s, char *err);
+void docs_free(server *s);
+// GET /docs/<asset>: 1 with the response queued when url is one, else 0.
+int docs_asset_route(http_req *q, const char *url, enum MHD_Result *ret);
+// The Swagger UI page (when the assets are loaded; api_docs answers with it).
+enum MHD_Result docs_swagger_page(http_req *q);
 
 // Starts the daemon on s->host:s->port. Returns NULL with err on failure.
 struct MHD_Daemon *http_start(server *s, char *err);

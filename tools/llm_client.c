@@ -61,9 +61,12 @@ static void usage(FILE *f) {
         "  --ignore-eos          generate exactly the requested tokens\n"
         "  --goodput ttft:MS tpot:MS e2el:MS   SLOs of goodput\n"
         "  --sweep-concurrency L | --sweep-rate L   one point per value (1,2,4 / 1,2,inf)\n"
-        "  --config FILE         YAML targets x workloads (see README)\n"
+        "  --config FILE         YAML targets x workloads (see docs/client.md)\n"
         "  --out DIR             results (results/client-<timestamp>)\n"
-        "  --quiet               no per-point summary on stdout\n");
+        "  --quiet               no per-point summary on stdout\n"
+        "  --hourly-cost USD     the server's price per hour: reports add cost per 1M tokens\n"
+        "exit status: 0 every request succeeded; 3 some failed (results still written);\n"
+        "1 every request failed, or an error; 2 bad usage\n");
 }
 
 typedef struct {
@@ -72,6 +75,7 @@ typedef struct {
     int max_tokens, retries, line, concurrent, requests, warmup, input_len, output_len;
     int ignore_eos, quiet;
     double temperature, top_p, timeout, burstiness, duration, range_ratio;
+    double hourly_cost; // $/hour of the server, for cost per 1M tokens (0: none)
     long long seed;
     const char *prompt, *input, *output, *request_rate, *sweep_conc, *sweep_rate, *config, *out;
     const char *prompts;
@@ -121,6 +125,7 @@ static const flag flags[] = {
     {"config", F_STR, O(config)},
     {"out", F_STR, O(out)},
     {"quiet", F_FLAG, O(quiet)},
+    {"hourly-cost", F_DBL, O(hourly_cost)},
 };
 #undef O
 
@@ -146,7 +151,11 @@ static int parse_args(int argc, char **argv, options *o) {
         for (size_t k = 0; k < sizeof flags / sizeof *flags && !f; k++)
             if (!strncmp(a, "--", 2) && !strcmp(a + 2, flags[k].name)) f = &flags[k];
         if (!f) {
-            fprintf(stderr, "llm_client: unknown argument '%s' (--help lists them)\n", a);
+            const char *near =
+                llm_closest_name(a, flags, sizeof flags / sizeof *flags, sizeof *flags);
+            fprintf(stderr, "llm_client: unknown argument '%s'", a);
+            if (near && !strncmp(a, "--", 2)) fprintf(stderr, "; did you mean --%s?", near);
+            fprintf(stderr, " (--help lists them)\n");
             return -1;
         }
         char *p = (char *)o + f->off;
@@ -299,6 +308,20 @@ static void csv_field(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+// The exit status of a run of n requests of which `failed` failed: 0 when
+// none did, EXIT_SOME_FAILED when some did, 1 (with err) when all did, so
+// that cron jobs and CI see a run that achieved nothing.
+#define EXIT_SOME_FAILED 3
+static int failed_status(int n, int failed, char *err) {
+    if (!failed) return 0;
+    if (failed < n) {
+        fprintf(stderr, "llm_client: %d of %d requests failed (exit status %d)\n", failed, n,
+                EXIT_SOME_FAILED);
+        return EXIT_SOME_FAILED;
+    }
+    return llm_errf(err, "all %d requests failed", n);
+}
+
 static int mode_batch(const ctx *c, const client_prompt *p, int n, char *err) {
     const options *o = c->o;
     client_req **reqs = calloc((size_t)n, sizeof *reqs);
@@ -346,6 +369,7 @@ static int mode_batch(const ctx *c, const client_prompt *p, int n, char *err) {
         fclose(f);
         fprintf(stderr, "llm_client: %d prompts, %d ok, %d failed, %.2f s -> %s\n", n, ok, n - ok,
                 (double)(client_now_ns() - mono0) / 1e9, o->output);
+        rc = failed_status(n, n - ok, err);
     }
     for (int i = 0; i < n; i++) client_req_free(reqs[i]);
     free(reqs);
@@ -378,14 +402,20 @@ static int mode_benchmark(const ctx *c, const client_prompt *pr, char *err) {
             if (s.by_err[e]) printf("  %s: %d\n", client_err_name((client_err)e), s.by_err[e]);
         printf("duration: %.3f s, concurrency %d\n", wall, o->concurrent > 0 ? o->concurrent : 1);
         if (s.e2el.n)
-            printf("mean latency: %.3f s (median %.3f, p99 %.3f)\n", s.e2el.mean / 1e3,
-                   s.e2el.median / 1e3, s.e2el.p99 / 1e3);
-        if (s.ttft.n) printf("mean ttft: %.1f ms (p99 %.1f)\n", s.ttft.mean, s.ttft.p99);
+            printf("mean latency: %.3f s (p50 %.3f, p95 %.3f, p99 %.3f)\n", s.e2el.mean / 1e3,
+                   s.e2el.p50 / 1e3, s.e2el.p95 / 1e3, s.e2el.p99 / 1e3);
+        if (s.ttft.n)
+            printf("mean ttft: %.1f ms (p50 %.1f, p95 %.1f, p99 %.1f)\n", s.ttft.mean, s.ttft.p50,
+                   s.ttft.p95, s.ttft.p99);
+        if (o->hourly_cost > 0 && s.output_throughput > 0)
+            printf("cost per 1M output tokens: $%.4f (at $%.2f/hour)\n",
+                   o->hourly_cost / 3600.0 / s.output_throughput * 1e6, o->hourly_cost);
         printf("requests/s: %.3f\noutput tokens/s: %.2f (%lld tokens, from %s)\n",
                s.request_throughput, s.output_throughput, (long long)s.total_output,
                s.tok_chunks  ? "chunks"
                : s.tok_usage ? "usage"
                              : "none");
+        rc = failed_status(n, s.failed, err);
         client_summary_free(&s);
     }
     for (int i = 0; i < n; i++) client_req_free(reqs[i]);
@@ -404,6 +434,9 @@ static int mode_interactive(const ctx *c, char *err) {
     size_t cap = 0;
     int rc = 0;
     if (!messages || !transcript) rc = llm_errf(err, "out of memory");
+    if (tty)
+        printf("llm_client: chat with %s at %s (%s); /help lists the commands\n",
+               c->model ? c->model : "the server's model", c->o->base_url, client_api_name(c->api));
     while (!rc) {
         if (tty) {
             printf("> ");
@@ -418,6 +451,19 @@ static int mode_interactive(const ctx *c, char *err) {
             cJSON_Delete(messages);
             messages = cJSON_CreateArray();
             transcript[0] = 0;
+            printf("(conversation forgotten)\n");
+            fflush(stdout);
+            continue;
+        }
+        if (!strcmp(line, "/help") || !strcmp(line, "/?")) {
+            printf("commands: /reset forgets the conversation, /exit or /quit (or end of "
+                   "input) ends; anything else is sent to the model\n");
+            fflush(stdout);
+            continue;
+        }
+        if (line[0] == '/' && !strchr(line, ' ')) { // a mistyped command is not a prompt
+            printf("unknown command %s: /help lists them\n", line);
+            fflush(stdout);
             continue;
         }
         size_t tl = strlen(transcript);
@@ -513,7 +559,10 @@ static int mode_bench(const ctx *c, client_prompt *prompts, int n_prompts, char 
                             .retries = o->retries < 0 ? 0 : o->retries,
                             .seed = (uint64_t)o->seed,
                             .out_dir = o->out,
-                            .quiet = o->quiet};
+                            .quiet = o->quiet,
+                            .hourly_cost = o->hourly_cost};
+    int n_req = 0, n_failed = 0;
+    bo.n_requests = &n_req, bo.n_failed = &n_failed;
     int rc = o->goodput[0] ? client_slo_parse(o->goodput, &bo.slo, err) : 0;
     if (!rc && o->config) {
         client_config cfg;
@@ -530,6 +579,7 @@ static int mode_bench(const ctx *c, client_prompt *prompts, int n_prompts, char 
     }
     free(w.rates);
     if (w.concs != &one_conc) free(w.concs);
+    if (!rc) rc = failed_status(n_req, n_failed, err);
     return rc;
 }
 
@@ -613,5 +663,5 @@ int main(int argc, char **argv) {
     client_prompts_free(prompts, n_prompts);
     free(c.model);
     curl_global_cleanup();
-    return rc ? 1 : 0;
+    return rc == EXIT_SOME_FAILED ? EXIT_SOME_FAILED : rc ? 1 : 0;
 }

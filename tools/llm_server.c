@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine_args.h"
+#include "params.h"
 #include "server.h"
 #include "util.h"
 
@@ -42,6 +43,12 @@ static void usage(FILE *f) {
             "  --shutdown-grace SEC      time in-flight requests get at SIGTERM (30)\n"
             "  --log-requests            log each request's body too (access lines are always "
             "logged)\n"
+            "  --generation-config auto|vllm   sampling defaults of requests that leave them out:\n"
+            "                            the model's generation_config.json (auto, as vLLM), or\n"
+            "                            vLLM's own (temperature 1, top_p 1)\n"
+            "  --docs-dir DIR|none       Swagger UI's files for /docs (default: found in the\n"
+            "                            repository's .venv or the system; none, or not found:\n"
+            "                            a plain page listing the endpoints)\n"
             "\n");
     engine_args_usage(f);
 }
@@ -69,6 +76,21 @@ static int parse_num(const char *flag, const char *v, double lo, double hi, doub
     return 0;
 }
 
+// An unknown flag (or one missing its value): one line naming it and the
+// closest valid flag, not the whole usage.
+static void bad_flag(const char *arg, int missing_value, const struct option *longopts) {
+    size_t n = 0;
+    while (longopts[n].name) n++;
+    if (missing_value) {
+        fprintf(stderr, "llm_server: %s needs a value (llm_server --help lists the flags)\n", arg);
+        return;
+    }
+    const char *near = llm_closest_name(arg, longopts, n, sizeof *longopts);
+    fprintf(stderr, "llm_server: unknown flag '%s'", arg);
+    if (near) fprintf(stderr, "; did you mean --%s?", near);
+    fprintf(stderr, " (llm_server --help lists the flags)\n");
+}
+
 // Loads tokenizer, chat template and engine; sets s->ready.
 static int load_model(server *s, char *err) {
     const char *dir = s->ecfg.model_dir;
@@ -92,6 +114,22 @@ static int load_model(server *s, char *err) {
     if (s->max_model_len <= 0)
         s->max_model_len = s->ecfg.max_model_len > 0 ? s->ecfg.max_model_len : mc->max_position;
     s->created = (double)time(NULL);
+    if (s->use_generation_config) {
+        params_defaults d;
+        int n = params_load_defaults(dir, &d, err);
+        if (n < 0) return -1;
+        if (n > 0) {
+            params_set_defaults(&d);
+            fprintf(stderr, "llm_server: sampling defaults from generation_config.json:");
+            if (d.temperature_set) fprintf(stderr, " temperature=%g", d.temperature);
+            if (d.top_p_set) fprintf(stderr, " top_p=%g", d.top_p);
+            if (d.top_k_set) fprintf(stderr, " top_k=%d", d.top_k);
+            if (d.min_p_set) fprintf(stderr, " min_p=%g", d.min_p);
+            if (d.repetition_penalty_set)
+                fprintf(stderr, " repetition_penalty=%g", d.repetition_penalty);
+            fprintf(stderr, " (--generation-config vllm ignores them)\n");
+        }
+    }
     return 0;
 }
 
@@ -107,6 +145,8 @@ int main(int argc, char **argv) {
         O_BODY,
         O_GRACE,
         O_LOGREQ,
+        O_GENCFG,
+        O_DOCS,
         O_ENGINE
     };
     static const struct option longopts[] = {
@@ -120,6 +160,8 @@ int main(int argc, char **argv) {
         {"max-body-bytes", required_argument, 0, O_BODY},
         {"shutdown-grace", required_argument, 0, O_GRACE},
         {"log-requests", no_argument, 0, O_LOGREQ},
+        {"generation-config", required_argument, 0, O_GENCFG},
+        {"docs-dir", required_argument, 0, O_DOCS},
         // engine flags (engine_args.c)
         ENGINE_ARGS_LONGOPTS(O_ENGINE),
         {"help", no_argument, 0, 'h'},
@@ -142,6 +184,7 @@ int main(int argc, char **argv) {
     s->port = 8000;
     s->max_body_bytes = 8u << 20;
     s->shutdown_grace = 30;
+    s->use_generation_config = 1;
     s->ecfg = engine_config_default();
     s->ecfg.verbose = 1;
     s->api_key = getenv("LLM_API_KEY");
@@ -149,7 +192,8 @@ int main(int argc, char **argv) {
     char err[LLM_ERR_LEN];
     int opt, idx = 0;
     double d;
-    while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+    opterr = 0; // unknown flags and missing values are reported below, with a suggestion
+    while ((opt = getopt_long(argc, argv, ":h", longopts, &idx)) != -1) {
         switch (opt) {
         case O_MODEL:
             s->ecfg.model_dir = optarg;
@@ -184,6 +228,17 @@ int main(int argc, char **argv) {
         case O_LOGREQ:
             s->log_requests = 1;
             break;
+        case O_GENCFG:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "vllm")) {
+                fprintf(stderr, "llm_server: --generation-config must be auto or vllm (got '%s')\n",
+                        optarg);
+                return 2;
+            }
+            s->use_generation_config = !strcmp(optarg, "auto");
+            break;
+        case O_DOCS:
+            s->docs_dir = optarg;
+            break;
         case O_ENGINE: {
             int used;
             if (engine_args_apply(&s->ecfg, longopts[idx].name, optarg, &used, err) != 1) {
@@ -196,7 +251,7 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
+            bad_flag(argv[optind - 1], opt == ':', longopts);
             return 2;
         }
     }
@@ -212,6 +267,10 @@ int main(int argc, char **argv) {
     if (!s->model_name) s->model_name = base_name(s->ecfg.model_dir);
     pthread_mutex_init(&s->mu, NULL);
     metrics_init(&s->metrics);
+    if (docs_load(s, err)) { // an explicit --docs-dir that is not usable
+        fprintf(stderr, "llm_server: %s\n", err);
+        return 2;
+    }
 
     // signals are taken by sigwait below; every thread inherits the mask
     sigset_t sigs;
@@ -278,6 +337,7 @@ int main(int argc, char **argv) {
     chat_template_free(s->ct);
     tok_free(s->tok);
     metrics_destroy(&s->metrics);
+    docs_free(s);
     pthread_mutex_destroy(&s->mu);
     fprintf(stderr, "llm_server: stopped\n");
     return 0;

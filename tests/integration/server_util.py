@@ -26,12 +26,12 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *args, log_path=None, env=None, wait=True):
+    def __init__(self, *args, log_path=None, env=None, wait=True, model=MODEL):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.log = open(log_path, "w+") if log_path else subprocess.DEVNULL
-        cmd = [str(SERVER_BIN), "--model", str(MODEL), "--port", str(self.port), *ENGINE_ARGS, *args]
+        cmd = [str(SERVER_BIN), "--model", str(model), "--port", str(self.port), *ENGINE_ARGS, *args]
         e = dict(os.environ)
         e.update(env or {})
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=e)

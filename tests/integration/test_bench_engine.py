@@ -226,13 +226,14 @@ GPU_OVERHEAD = 768 * 2**20
 
 def test_plan_l4_fit_capacity_speed_cost():
     p = run("plan", "--synthetic", "llama-3-8b", "--gpu", "l4", "--gpu-hourly-cost", "0.8",
-            "--format", "json", "--batch-sizes", "1,16", "--utilizations", "0.9")
+            "--format", "json", "--batch-sizes", "1,16", "--utilizations", "0.9",
+            "--max-num-batched-tokens", "2048")
     j = json.loads(p.stdout)
     assert j["card"] == "l4" and j["dtype"] == "bf16" and j["weights_fit"] is True
     w = j["weights_bytes"]
     assert abs(w - 16.06e9) < 0.01e9
     dry = run("memory", "--synthetic", "llama-3-8b", "--device-memory", str(L4_MEMORY), "--dry-run",
-              "--utilizations", "0.9")
+              "--utilizations", "0.9", "--max-num-batched-tokens", "2048")
     act = int(re.search(r"activation peak .*?\((\d+) bytes", dry.stdout).group(1))
     # vLLM's arithmetic on the card, with the GPU runtime overhead the plan assumes
     pages = (int(L4_MEMORY * 0.9) - w - act - GPU_OVERHEAD) // (131072 * 16)

@@ -72,8 +72,9 @@ def stats(base):
         return json.load(r)
 
 
-def bench(base, out, *args):
-    p = client("bench", "--base-url", base, "--out", out, "--quiet", *args)
+def bench(base, out, *args, status=0):
+    p = client("bench", "--base-url", base, "--out", out, "--quiet", *args, check=False)
+    assert p.returncode == status, p.stderr  # 3: some requests failed
     return p, json.loads((Path(out) / "result.json").read_text()), [
         json.loads(line) for line in (Path(out) / "raw.jsonl").read_text().splitlines()]
 
@@ -119,8 +120,9 @@ def test_batch_csv(fake, tmp_path):
     prompts.write_text(json.dumps(["a b", {"prompt": "c d e", "max_tokens": 2}, "f, \"g\""]))
     out = tmp_path / "r.csv"
     # the first request gets a 400 (not retried), the others succeed
-    client("--batch", "--input", prompts, "--output", out, "--concurrent", 1,
-           "--base-url", fake + "/fail=1,status=400,id=batch", "--max-tokens", 3)
+    p = client("--batch", "--input", prompts, "--output", out, "--concurrent", 1,
+               "--base-url", fake + "/fail=1,status=400,id=batch", "--max-tokens", 3, check=False)
+    assert p.returncode == 3  # some requests failed
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == ["prompt", "response", "latency", "tokens_generated", "timestamp",
                              "error", "ttft"]
@@ -180,8 +182,9 @@ def test_each_failure_recorded_by_type(fake, tmp_path):
                    "workloads:\n  - name: w\n    requests: 2\n    concurrency: 2\n"
                    "    input_len: 4\n    output_len: 4\n")
     t0 = time.monotonic()
-    client("bench", "--config", cfg, "--out", tmp_path / "out", "--retries", 2, "--timeout", 1,
-           "--quiet", timeout=60)
+    p = client("bench", "--config", cfg, "--out", tmp_path / "out", "--retries", 2, "--timeout", 1,
+               "--quiet", timeout=60, check=False)
+    assert p.returncode == 1 and f"all {2 * (len(FAILURES) + 1)} requests failed" in p.stderr
     assert time.monotonic() - t0 < 20
     raw = [json.loads(line) for line in (tmp_path / "out" / "raw.jsonl").read_text().splitlines()]
     counts = stats(fake)["requests"]
@@ -254,8 +257,9 @@ def test_never_past_timeout(fake, tmp_path, spec):
     f = tmp_path / "p.txt"
     f.write_text("a\nb\nc\nd\n")
     t0 = time.monotonic()
-    client("--batch", "--input", f, "--output", tmp_path / "o.csv", "--concurrent", 4,
-           "--base-url", f"{fake}/{spec},id=to2", "--timeout", 1)
+    p = client("--batch", "--input", f, "--output", tmp_path / "o.csv", "--concurrent", 4,
+               "--base-url", f"{fake}/{spec},id=to2", "--timeout", 1, check=False)
+    assert p.returncode == 1  # every request failed
     assert time.monotonic() - t0 < 3.5  # one after the other: 4 s at least
     rows = list(csv.DictReader((tmp_path / "o.csv").open()))
     assert all(r["error"].startswith("timeout") for r in rows)
@@ -264,7 +268,7 @@ def test_never_past_timeout(fake, tmp_path, spec):
 def test_mixed_failures_metrics_from_completed_only(fake, tmp_path):
     # 3 of 8 fail with 400; every figure counts the 5 that completed
     _, res, raw = bench(fake + "/fail=3,status=400,id=mixed", tmp_path, "--requests", 8,
-                        "--concurrent", 1, "--api", "openai-chat", "--output-len", 4)
+                        "--concurrent", 1, "--api", "openai-chat", "--output-len", 4, status=3)
     assert res["completed"] == 5 and res["failed"] == 3
     assert res["errors_by_type"] == {"http_4xx": 3}
     assert res["total_output_tokens"] == 20 and res["count_ttft"] == 5
@@ -388,8 +392,11 @@ workloads:
             assert int(r["total_output_tokens"]) == 2 * int(r["completed"])
     b = [r for r in rows if r["target"] == "b" and r["workload"] == "closed"]
     assert float(b[0]["mean_itl_ms"]) > 9  # the slower target's chunk delay
+    # closed-loop points against concurrency, open-loop ones against rate: per target x workload
     root = ET.parse(tmp_path / "o" / "throughput_sweep.svg").getroot()
-    assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 4  # per target x workload
+    assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 2
+    root = ET.parse(tmp_path / "o" / "throughput_rate_sweep.svg").getroot()
+    assert len([e for e in root.iter() if e.tag.endswith("polyline")]) == 2
 
 
 def test_bad_config_named(fake, tmp_path):
