@@ -24,6 +24,8 @@ by default) to cubins, then prints one line per kernel:
             one load in flight per thread.
   minfl     the least of the same over every loop that loads from global memory
             (a loop that serializes its loads shows 1 here)
+  maxfl     the most global loads outstanding at a wait anywhere, the kernel
+            walked once top to bottom (unrolled code that has no loop)
   ffma      FFMA + HFMA2 instructions in that hot loop
 
 The CUDA toolkit may lack cuobjdump (this project's build machine does): the
@@ -244,8 +246,8 @@ def main():
     a = ap.parse_args()
     files = a.files or sorted(glob.glob(os.path.join(ROOT, "kernels", "cuda", "*.cu")))
     print(f"sm_{a.arch}; occupancy in resident warps per SM of {MAX_WARPS}")
-    hdr = f"{'kernel':<58} {'regs':>4} {'smem':>12} {'spill':>5} {'thr':>4} {'occ':>9} " \
-          f"{'ldg128':>6} {'inflight':>8} {'minfl':>5} {'ffma':>5}"
+    hdr = f"{'kernel':<52} {'regs':>4} {'smem':>12} {'spill':>5} {'thr':>4} {'occ':>9} " \
+          f"{'ldg128':>6} {'inflight':>8} {'minfl':>5} {'maxfl':>5} {'ffma':>5}"
     with tempfile.TemporaryDirectory() as tmp:
         for src in files:
             cubin, spills = compile_cubin(src, a.arch, tmp)
@@ -268,9 +270,10 @@ def main():
                 ffma = sum(1 for _, i in loop if re.search(r"\b(FFMA|HFMA2)\b", i))
                 smem = f"{static}" + (f"+{dyn // 1024}K" if dyn else "")
                 occ_s = f"{occ:>2} ({100 * occ // MAX_WARPS:>3}%)" if occ is not None else "-"
-                rows.append(f"{name[:58]:<58} {regs:>4} {smem:>12} {spills.get(fn, 0):>5} "
+                rows.append(f"{name[:52]:<52} {regs:>4} {smem:>12} {spills.get(fn, 0):>5} "
                             f"{thr or '-':>4} {occ_s:>9} {ldg128:>6} "
                             f"{in_flight(loop, is_loop):>8} {minfl if minfl is not None else '-':>5} "
+                            f"{in_flight(code, False):>5} "
                             f"{ffma:>5}")
             if rows:
                 print(f"\n{os.path.relpath(src, ROOT)}\n{hdr}")
