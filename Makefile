@@ -82,6 +82,7 @@ help:
 	@echo "make asan       C unit tests under AddressSanitizer + UBSan"
 	@echo "make fuzz       fuzz the safetensors reader (FUZZ_SECONDS, default 120)"
 	@echo "make format     clang-format every C/CUDA source; format-check only checks"
+	@echo "make kernel-report  registers, occupancy, SASS load counts of the CUDA kernels (no GPU)"
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -208,6 +209,15 @@ $(OBJ)/emu/%.o: kernels/cuda/%.cu $(EMU_DIR)/translate.py $(EMU_DIR)/include/emu
 $(BIN)/gpu_tests_emu: $(patsubst %.c,$(OBJ)/%.o,$(GPU_TEST_SRC)) $(EMU_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(filter %.o,$^) $(LIB) $(LDLIBS) -o $@
+
+# Without a GPU: registers, shared memory, spills, occupancy and what the sm_90
+# SASS shows (16-byte loads, loads in flight in the hot loop) for every kernel
+# of kernels/cuda/ (scripts/kernel_report.py; installs cuobjdump from PyPI into
+# .cache/ once when the toolkit lacks it). KERNEL_ARCH=80 etc. for another GPU.
+KERNEL_ARCH ?= 90
+.PHONY: kernel-report
+kernel-report:
+	$(PYTHON) scripts/kernel_report.py --arch $(KERNEL_ARCH)
 
 # The sanitizer build is CPU-only and lives in its own tree.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

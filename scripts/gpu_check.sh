@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # gpu_check.sh - everything to run when a session is lent a GPU, as one call
 # of the device tool (the device's copy of the tree, results under $OUT):
-#   build for this GPU only, make test-gpu (ops, models, engine against the
-#   CPU backend, compute-sanitizer), the floors (gpu_bench), then end-to-end
-#   decode and prefill figures with bench_engine on synthetic models.
+#   build for this GPU only, the floors and the GEMV per matrix shape and n
+#   (gpu_bench), make test-gpu (ops, models, engine against the CPU backend,
+#   compute-sanitizer), then end-to-end decode and prefill figures with
+#   bench_engine on synthetic models.
 # Usage: OUT=dir scripts/gpu_check.sh [quick]   ("quick": test-gpu and floors only)
 set -uo pipefail
 OUT=${OUT:-results/gpu-check}
@@ -22,8 +23,10 @@ step() { # name, command...: runs it, logs its status, keeps its output
 }
 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
 step build make -j"$(nproc)" CUDA_ARCH="$arch" CUDA_PTX="$arch"
+# the floors and the GEMV per shape and n first (bench/NOTES.md's predictions):
+# a short device budget still gets them
+step gpu_bench build/bin/gpu_bench --reps 20
 step test-gpu make test-gpu CUDA_ARCH="$arch" CUDA_PTX="$arch"
-step gpu_bench build/bin/gpu_bench
 [ "${1:-}" = quick ] && exit 0
 # decode at batch 1 (weight streaming vs copy bandwidth), 64 and 256; a 2048-token prefill
 for m in llama-3.2-1b llama-3-8b; do

@@ -1,5 +1,5 @@
-// cuda_backend.cu - the CUDA backend's table: memory, errors, the stream and
-// the cuBLAS handle. The ops live in cuda_ops.cu, cuda_matmul.cu and
+// cuda_backend.cu - the CUDA backend's table: memory, errors, the stream,
+// the cuBLAS handle and the fixed workspaces. The ops live in cuda_ops.cu, cuda_matmul.cu and
 // cuda_attention.cu.
 //
 // Every op is queued on one stream owned by the backend (non-blocking with
@@ -52,8 +52,10 @@ const char *cublas_status_name(cublasStatus_t s) {
     }
 }
 
-// Workspaces grow to 1.5x the request (rounded to 2 MiB) so a slowly rising
-// need reallocates a few times, not at every step.
+// A workspace grown on first use (only attn_part now; the others are fixed,
+// see cuda_common.cuh) grows to 1.5x the request (rounded to 2 MiB) so a
+// slowly rising need reallocates a few times, not at every step; growing
+// synchronizes the stream.
 #define WS_ROUND (2u << 20)
 
 int cuda_ws_reserve(cuda_backend *c, cuda_workspace *w, size_t bytes, const char *what) {
@@ -147,8 +149,11 @@ static void cu_destroy(backend *b) {
     if (!b) return;
     cuda_backend *c = cuda_of(b);
     if (c->stream) cudaStreamSynchronize(c->stream);
-    cudaFree(c->act.p);
-    cudaFree(c->wtile.p);
+    cudaFree(c->blas_ws);
+    cudaFree(c->act);
+    cudaFree(c->wtile);
+    cudaFree(c->gemv_part);
+    cudaFree(c->gemv_count);
     cudaFree(c->attn_part.p);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
@@ -185,10 +190,21 @@ extern "C" backend *cuda_backend_create(const device_info *dev, char *err) {
         return NULL;
     }
     CREATE_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    // the fixed workspaces (cuda_common.cuh): no op allocates during a step
+    CREATE_CHECK(cudaMalloc(&c->blas_ws, BLAS_WS_BYTES));
+    CREATE_CHECK(cudaMalloc(&c->act, ACT_WS_BYTES));
+    CREATE_CHECK(cudaMalloc(&c->wtile, WTILE_BYTES));
+    CREATE_CHECK(cudaMalloc(&c->gemv_part, GEMV_PARTIAL_FLOATS * sizeof(float)));
+    CREATE_CHECK(cudaMalloc(&c->gemv_count, GEMV_COUNTERS * sizeof(unsigned)));
+    CREATE_CHECK(cudaMemsetAsync(c->gemv_count, 0, GEMV_COUNTERS * sizeof(unsigned), c->stream));
+    CREATE_CHECK(cudaStreamSynchronize(c->stream));
     cublasStatus_t s = cublasCreate(&c->blas);
+    // after cublasSetStream, which resets the workspace to cuBLAS's own pool
     if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetStream(c->blas, c->stream);
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WS_BYTES);
     if (s != CUBLAS_STATUS_SUCCESS) {
-        llm_errf(err, "cuda backend: cublasCreate/cublasSetStream: %s", cublas_status_name(s));
+        llm_errf(err, "cuda backend: cublasCreate/SetStream/SetWorkspace: %s",
+                 cublas_status_name(s));
         cu_destroy(b);
         return NULL;
     }

@@ -25,15 +25,38 @@ typedef struct {
     size_t bytes;
 } cuda_workspace;
 
+// Workspaces allocated once at creation, fixed in size, so that no op of a
+// step allocates (a cudaMalloc/cudaFree may synchronize the device):
+// - cuBLAS's (cublasSetWorkspace), the size NVIDIA recommends for Hopper;
+#define BLAS_WS_BYTES (32u << 20)
+// - activations rounded to fp16/bf16 for cuBLAS: a matmul of more rows goes
+//   in row chunks that fit (4096 rows of 4096 at once, 1170 of 14336: still
+//   compute-bound GEMMs, ~1170 FLOP per weight byte);
+#define ACT_WS_BYTES (32u << 20)
+// - weight tiles dequantized to fp16 for cuBLAS (I8; BF16 on sm_75);
+#define WTILE_BYTES (32u << 20)
+// - the split-K GEMV's partial sums and per-row-group arrival counters. The
+//   bounds follow from gemv_splits (cuda_matmul.cu): a matrix is split only
+//   when it has fewer than 512 row groups of 32 rows (so < 2048 groups at one
+//   row per warp), and splits x rows < 1024 x 32, times 8 rows of x.
+#define GEMV_COUNTERS 2048
+#define GEMV_PARTIAL_FLOATS (1u << 18) // 1 MiB
+// The one workspace still grown on first use is attn_part (cuda_attention.cu):
+// n_seqs x n_heads x 16 partitions x (head_dim + 2) floats, 1.5x rounded to
+// 2 MiB when it grows; 102 MiB at 256 sequences of 32 heads of 128.
+
 typedef struct {
     backend base; // first: a backend * is a cuda_backend *
     cudaStream_t stream;
     cublasHandle_t blas;
     int cc_major, cc_minor;
     size_t smem_optin;        // most dynamic shared memory a block may opt in to
-    cuda_workspace act;       // activations converted to fp16/bf16 for cuBLAS
-    cuda_workspace wtile;     // weight tiles dequantized to fp16 for cuBLAS
-    cuda_workspace attn_part; // split-decode partial results
+    void *blas_ws;            // BLAS_WS_BYTES, cuBLAS's workspace
+    void *act;                // ACT_WS_BYTES: activations converted to fp16/bf16 for cuBLAS
+    void *wtile;              // WTILE_BYTES: weight tiles dequantized to fp16 for cuBLAS
+    float *gemv_part;         // GEMV_PARTIAL_FLOATS: split-K GEMV partial sums
+    unsigned *gemv_count;     // GEMV_COUNTERS, zero between launches
+    cuda_workspace attn_part; // split-decode partial results (grown on first use)
 } cuda_backend;
 
 // Records the first error of the backend (printf-style message).

@@ -9,7 +9,9 @@
 
 #define EW_THREADS 256     // threads per block of the elementwise kernels
 #define EW_MAX_BLOCKS 4096 // grid-stride beyond this: enough to fill any GPU
-#define NORM_ROWS 8        // rows per block of rmsnorm, one warp each
+#define NORM_THREADS 256   // threads per row of rmsnorm (one block per row)
+#define NORM_VPT 4         // float4s a thread keeps in registers: rows up to 4096 wide in one load
+
 #define ARGMAX_THREADS 512 // threads per row of argmax: 16 warps in flight to stream a row
 
 static unsigned int ew_grid(size_t total) {
@@ -71,50 +73,110 @@ void cuda_embedding(backend *b, float *out, const bk_matrix *t, const int32_t *i
 
 // --- rmsnorm ----------------------------------------------------------------------
 
-// x [n, dim] f32, w [dim] -> out [n, dim] = x / sqrt(mean(x^2) + eps) * w.
-// With residual: residual [n, dim] += x first, and the sum is normalized.
-// One warp per row, NORM_ROWS rows per block. out may alias x (each lane
-// reads its elements before writing them), never residual.
-template <bool ADD>
-__global__ void rmsnorm_kernel(float *out, float *residual, const float *x, const float *w, int n,
-                               int dim, float eps) {
-    const int lane = threadIdx.x & 31;
-    const int row = blockIdx.x * NORM_ROWS + (threadIdx.x >> 5);
-    if (row >= n) return; // whole warps only: no block-wide barrier below
-    const float *xr = x + (size_t)row * dim;
-    float *rr = ADD ? residual + (size_t)row * dim : NULL;
-    float ss = 0.0f;
-    for (int j = lane; j < dim; j += 32) {
-        float v = xr[j];
-        if (ADD) {
-            v += rr[j];
-            rr[j] = v;
-        }
-        ss = fmaf(v, v, ss);
+// float4 or float helpers of the two rmsnorm kernels.
+__device__ __forceinline__ float sumsq(float ss, float4 v) {
+    ss = fmaf(v.x, v.x, ss);
+    ss = fmaf(v.y, v.y, ss);
+    ss = fmaf(v.z, v.z, ss);
+    return fmaf(v.w, v.w, ss);
+}
+__device__ __forceinline__ float sumsq(float ss, float v) {
+    return fmaf(v, v, ss);
+}
+__device__ __forceinline__ float4 add(float4 a, float4 b) {
+    return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+}
+__device__ __forceinline__ float add(float a, float b) {
+    return a + b;
+}
+__device__ __forceinline__ float4 norm_scale(float4 v, float inv, float4 w) {
+    return make_float4(v.x * inv * w.x, v.y * inv * w.y, v.z * inv * w.z, v.w * inv * w.w);
+}
+__device__ __forceinline__ float norm_scale(float v, float inv, float w) {
+    return v * inv * w;
+}
+
+// x [n, dim] f32, w [dim] f32 -> out [n, dim] = x / sqrt(mean(x^2) + eps) * w;
+// ADD: residual [n, dim] += x first, and the sum is normalized.
+// PRECOND: out may alias x, never residual; x does not alias residual; VT is
+// float4 only if dim % 4 == 0 and every pointer is 16-byte aligned.
+// One block per row (dim / width(VT) elements e, thread j takes e = j, j +
+// NORM_THREADS, ...): the first NORM_VPT of a thread are loaded together, all
+// before any store (so a store to out or residual never holds back a load,
+// aliased or not), and kept in registers for the second pass; rows wider than
+// NORM_VPT x NORM_THREADS x width re-read the rest. The sum of squares adds in
+// a fixed order (per thread, then block_sum).
+template <bool ADD, typename VT>
+__global__ void __launch_bounds__(NORM_THREADS)
+    rmsnorm_kernel(float *out, float *__restrict__ residual, const float *x,
+                   const float *__restrict__ w, int dim, float eps) {
+    __shared__ float red[32];
+    const int ne = dim / (int)(sizeof(VT) / sizeof(float)); // elements of VT per row
+    const size_t row = blockIdx.x;
+    const VT *xr = (const VT *)(x + row * dim);
+    VT *rr = ADD ? (VT *)(residual + row * dim) : NULL;
+    VT *o = (VT *)(out + row * dim);
+    const VT *wv = (const VT *)w;
+    VT v[NORM_VPT];
+#pragma unroll
+    for (int i = 0; i < NORM_VPT; i++) {
+        const int e = threadIdx.x + i * NORM_THREADS;
+        if (e < ne) v[i] = ADD ? add(rr[e], xr[e]) : xr[e];
     }
-    ss = warp_sum(ss);
+    float ss = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NORM_VPT; i++) {
+        const int e = threadIdx.x + i * NORM_THREADS;
+        if (e < ne) {
+            if (ADD) rr[e] = v[i];
+            ss = sumsq(ss, v[i]);
+        }
+    }
+    for (int e = threadIdx.x + NORM_VPT * NORM_THREADS; e < ne; e += NORM_THREADS) {
+        VT a = xr[e];
+        if (ADD) {
+            a = add(rr[e], a);
+            rr[e] = a;
+        }
+        ss = sumsq(ss, a);
+    }
+    ss = block_sum(ss, red);
     const float inv = 1.0f / sqrtf(ss / (float)dim + eps);
-    const float *src = ADD ? rr : xr;
-    float *o = out + (size_t)row * dim;
-    for (int j = lane; j < dim; j += 32) o[j] = src[j] * inv * w[j];
+#pragma unroll
+    for (int i = 0; i < NORM_VPT; i++) {
+        const int e = threadIdx.x + i * NORM_THREADS;
+        if (e < ne) o[e] = norm_scale(v[i], inv, __ldg(&wv[e]));
+    }
+    for (int e = threadIdx.x + NORM_VPT * NORM_THREADS; e < ne; e += NORM_THREADS)
+        o[e] = norm_scale(ADD ? rr[e] : xr[e], inv, __ldg(&wv[e]));
+}
+
+static bool aligned16(const void *p) {
+    return ((uintptr_t)p & 15) == 0;
+}
+
+template <bool ADD>
+static void launch_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
+                           int n, int dim, float eps) {
+    if (n <= 0 || dim <= 0) return;
+    cudaStream_t st = cuda_of(b)->stream;
+    const bool vec = dim % 4 == 0 && aligned16(out) && aligned16(x) && aligned16(w) &&
+                     (!ADD || aligned16(residual));
+    if (vec)
+        rmsnorm_kernel<ADD, float4><<<n, NORM_THREADS, 0, st>>>(out, residual, x, w, dim, eps);
+    else
+        rmsnorm_kernel<ADD, float><<<n, NORM_THREADS, 0, st>>>(out, residual, x, w, dim, eps);
+    LAUNCH_CHECK(b, ADD ? "rmsnorm_kernel<add>" : "rmsnorm_kernel");
 }
 
 void cuda_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
                   float eps) {
-    if (n <= 0 || dim <= 0) return;
-    rmsnorm_kernel<false>
-        <<<blocks_for((size_t)n, NORM_ROWS), NORM_ROWS * 32, 0, cuda_of(b)->stream>>>(
-            out, NULL, x, w, n, dim, eps);
-    LAUNCH_CHECK(b, "rmsnorm_kernel");
+    launch_rmsnorm<false>(b, out, NULL, x, w, n, dim, eps);
 }
 
 void cuda_add_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
                       int n, int dim, float eps) {
-    if (n <= 0 || dim <= 0) return;
-    rmsnorm_kernel<true>
-        <<<blocks_for((size_t)n, NORM_ROWS), NORM_ROWS * 32, 0, cuda_of(b)->stream>>>(
-            out, residual, x, w, n, dim, eps);
-    LAUNCH_CHECK(b, "rmsnorm_kernel<add>");
+    launch_rmsnorm<true>(b, out, residual, x, w, n, dim, eps);
 }
 
 // --- rope -------------------------------------------------------------------------
@@ -196,25 +258,43 @@ void cuda_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float
 
 // --- silu_mul, gather_rows --------------------------------------------------------
 
-// gate, up [total] f32 -> out [total] = silu(gate) * up. out may alias gate.
-__global__ void silu_mul_kernel(float *out, const float *gate, const float *up, size_t total) {
+__device__ __forceinline__ float silu_mul1(float g, float u) {
+    return g / (1.0f + expf(-g)) * u;
+}
+__device__ __forceinline__ float4 silu_mul1(float4 g, float4 u) {
+    return make_float4(silu_mul1(g.x, u.x), silu_mul1(g.y, u.y), silu_mul1(g.z, u.z),
+                       silu_mul1(g.w, u.w));
+}
+
+// gate, up [total] VT -> out [total] = silu(gate) * up, VT float4 (16-byte
+// aligned pointers, total counted in float4s) or float. out may alias gate
+// (each element is read before it is written, by the same thread).
+template <typename VT>
+__global__ void __launch_bounds__(EW_THREADS)
+    silu_mul_kernel(VT *out, const VT *gate, const VT *__restrict__ up, size_t total) {
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total;
-         e += (size_t)gridDim.x * blockDim.x) {
-        const float g = gate[e];
-        out[e] = g / (1.0f + expf(-g)) * up[e];
-    }
+         e += (size_t)gridDim.x * blockDim.x)
+        out[e] = silu_mul1(gate[e], up[e]);
 }
 
 void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden) {
     const size_t total = (size_t)(n > 0 ? n : 0) * (size_t)(hidden > 0 ? hidden : 0);
     if (!total) return;
-    silu_mul_kernel<<<ew_grid(total), EW_THREADS, 0, cuda_of(b)->stream>>>(out, gate, up, total);
+    cudaStream_t st = cuda_of(b)->stream;
+    if (total % 4 == 0 && aligned16(out) && aligned16(gate) && aligned16(up))
+        silu_mul_kernel<float4><<<ew_grid(total / 4), EW_THREADS, 0, st>>>(
+            (float4 *)out, (const float4 *)gate, (const float4 *)up, total / 4);
+    else
+        silu_mul_kernel<float><<<ew_grid(total), EW_THREADS, 0, st>>>(out, gate, up, total);
     LAUNCH_CHECK(b, "silu_mul_kernel");
 }
 
-// x [*, dim] f32, rows [m] -> out [m, dim] = x[rows[j]].
-__global__ void gather_rows_kernel(float *out, const float *x, const int32_t *rows, int m,
-                                   int dim) {
+// x [*, dim] VT, rows [m] -> out [m, dim] = x[rows[j]] (dim counted in VT;
+// VT float4 needs 16-byte aligned pointers).
+template <typename VT>
+__global__ void __launch_bounds__(EW_THREADS)
+    gather_rows_kernel(VT *__restrict__ out, const VT *__restrict__ x,
+                       const int32_t *__restrict__ rows, int m, int dim) {
     const size_t total = (size_t)m * dim;
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total;
          e += (size_t)gridDim.x * blockDim.x) {
@@ -225,8 +305,13 @@ __global__ void gather_rows_kernel(float *out, const float *x, const int32_t *ro
 
 void cuda_gather_rows(backend *b, float *out, const float *x, const int32_t *rows, int m, int dim) {
     if (m <= 0 || dim <= 0) return;
-    gather_rows_kernel<<<ew_grid((size_t)m * dim), EW_THREADS, 0, cuda_of(b)->stream>>>(
-        out, x, rows, m, dim);
+    cudaStream_t st = cuda_of(b)->stream;
+    if (dim % 4 == 0 && aligned16(out) && aligned16(x))
+        gather_rows_kernel<float4><<<ew_grid((size_t)m * dim / 4), EW_THREADS, 0, st>>>(
+            (float4 *)out, (const float4 *)x, rows, m, dim / 4);
+    else
+        gather_rows_kernel<float>
+            <<<ew_grid((size_t)m * dim), EW_THREADS, 0, st>>>(out, x, rows, m, dim);
     LAUNCH_CHECK(b, "gather_rows_kernel");
 }
 

@@ -101,8 +101,11 @@ TEST(gpu_op_embedding_every_dtype) {
 TEST(gpu_op_rmsnorm_and_add_rmsnorm) {
     backend *g = gpu_backend(), *c = cpu_ref();
     if (!g || !c) return;
-    const int shapes[][2] = {{1, 64}, {7, 1000}, {33, 4096}, {5, 17}, {300, 128}};
-    for (int si = 0; si < 5; si++) {
+    // float4 and scalar paths; rows past what a thread keeps in registers
+    // (4 x 256 float4s, 1024 floats) read again (4100, 4099)
+    const int shapes[][2] = {{1, 64},    {7, 1000}, {33, 4096}, {5, 17},
+                             {300, 128}, {2, 4100}, {3, 4099}};
+    for (int si = 0; si < 7; si++) {
         const int n = shapes[si][0], dim = shapes[si][1];
         const size_t total = (size_t)n * dim;
         float *x = rand_floats(total, 3.0f), *res = rand_floats(total, 2.0f);
@@ -144,6 +147,55 @@ static double matmul_tol(const backend *g, llm_dtype dt, int n) {
     return TOL_F16_ACT; // fp16 activations (F16, I8, BF16 converted on sm_75)
 }
 
+// One matrix of dtype dt [rows, cols] against the CPU for each n of ns (at
+// most 70 rows of x): within matmul_tol; on the GEMV path (n <= 8) each row
+// of the batch must also have the same bits as that row alone (n = 1).
+// x_offset floats shift x off 16-byte alignment (the scalar GEMV staging).
+static void check_matmul(backend *g, backend *c, llm_dtype dt, int rows, int cols, const int *ns,
+                         int n_ns, int x_offset, int bias_seed) {
+    enum { MAX_X_ROWS = 70 };
+    host_matrix hm = rand_matrix(dt, rows, cols);
+    float *bias = rand_floats((size_t)rows, 1.0f);
+    float *x = rand_floats((size_t)MAX_X_ROWS * cols, 1.0f);
+    bk_matrix cw = {hm.data, dt, rows, cols, hm.scales};
+    bk_matrix gw = cw;
+    gw.data = gpu_copy_in(g, hm.data, hm.bytes);
+    gw.scales = hm.scales ? gpu_copy_in(g, hm.scales, sizeof(float) * rows) : NULL;
+    float *gbias = gpu_copy_in(g, bias, sizeof(float) * rows);
+    float *gxbase = gpu_poisoned(g, (size_t)MAX_X_ROWS * cols + x_offset);
+    float *gx = gxbase + x_offset;
+    g->upload(g, gx, x, sizeof(float) * MAX_X_ROWS * cols);
+    float *want = malloc(sizeof(float) * MAX_X_ROWS * rows);
+    float *one = malloc(sizeof(float) * rows);
+    for (int ni = 0; ni < n_ns; ni++) {
+        const int n = ns[ni];
+        const int with_bias = (ni + bias_seed) % 2;
+        const size_t total = (size_t)n * rows;
+        float *gout = gpu_poisoned(g, total);
+        c->matmul(c, want, x, &cw, with_bias ? bias : NULL, n);
+        g->matmul(g, gout, gx, &gw, with_bias ? gbias : NULL, n);
+        float *got = gpu_copy_out(g, gout, total);
+        CHECK_REL(got, want, total, matmul_tol(g, dt, n), "matmul %s %dx%d n=%d bias=%d x+%d",
+                  dtype_name(dt), rows, cols, n, with_bias, x_offset);
+        // the GEMV path: a row's result is the same bits alone as in the batch
+        if (n <= 8)
+            for (int t = 0; t < n; t++) {
+                g->memset(g, gout, 0xFF, sizeof(float) * rows);
+                g->matmul(g, gout, gx + (size_t)t * cols, &gw, with_bias ? gbias : NULL, 1);
+                g->download(g, one, gout, sizeof(float) * rows);
+                CHECK_MSG(memcmp(one, got + (size_t)t * rows, sizeof(float) * rows) == 0,
+                          "matmul %s %dx%d x+%d: row %d of n=%d differs from n=1", dtype_name(dt),
+                          rows, cols, x_offset, t, n);
+            }
+        free(got);
+        g->free(g, gout);
+    }
+    g->free(g, (void *)gw.data), g->free(g, (void *)gw.scales);
+    g->free(g, gbias), g->free(g, gxbase);
+    free(want), free(one), free(bias), free(x);
+    free_matrix(&hm);
+}
+
 TEST(gpu_op_matmul_every_dtype_and_path) {
     backend *g = gpu_backend(), *c = cpu_ref();
     if (!g || !c) return;
@@ -154,48 +206,33 @@ TEST(gpu_op_matmul_every_dtype_and_path) {
     const int ns[] = {1, 2, 3, 5, 8, 9, 17, 70};
     const int n_shapes = gpu_fast() ? 3 : 5, n_ns = gpu_fast() ? 6 : 8;
     for (int di = 0; di < 4; di++)
-        for (int si = 0; si < n_shapes; si++) {
-            const int rows = shapes[si][0], cols = shapes[si][1];
-            host_matrix hm = rand_matrix(dts[di], rows, cols);
-            float *bias = rand_floats((size_t)rows, 1.0f);
-            float *x = rand_floats((size_t)70 * cols, 1.0f);
-            bk_matrix cw = {hm.data, dts[di], rows, cols, hm.scales};
-            bk_matrix gw = cw;
-            gw.data = gpu_copy_in(g, hm.data, hm.bytes);
-            gw.scales = hm.scales ? gpu_copy_in(g, hm.scales, sizeof(float) * rows) : NULL;
-            float *gbias = gpu_copy_in(g, bias, sizeof(float) * rows);
-            float *gx = gpu_copy_in(g, x, sizeof(float) * 70 * cols);
-            float *want = malloc(sizeof(float) * 70 * rows);
-            float *one = malloc(sizeof(float) * rows);
-            for (int ni = 0; ni < n_ns; ni++) {
-                const int n = ns[ni];
-                const int with_bias = (ni + si) % 2;
-                const size_t total = (size_t)n * rows;
-                float *gout = gpu_poisoned(g, total);
-                c->matmul(c, want, x, &cw, with_bias ? bias : NULL, n);
-                g->matmul(g, gout, gx, &gw, with_bias ? gbias : NULL, n);
-                float *got = gpu_copy_out(g, gout, total);
-                CHECK_REL(got, want, total, matmul_tol(g, dts[di], n),
-                          "matmul %s %dx%d n=%d bias=%d", dtype_name(dts[di]), rows, cols, n,
-                          with_bias);
-                // the GEMV path: a row's result is the same bits alone as in the batch
-                if (n <= 8)
-                    for (int t = 0; t < n; t++) {
-                        g->memset(g, gout, 0xFF, sizeof(float) * rows);
-                        g->matmul(g, gout, gx + (size_t)t * cols, &gw, with_bias ? gbias : NULL, 1);
-                        g->download(g, one, gout, sizeof(float) * rows);
-                        CHECK_MSG(memcmp(one, got + (size_t)t * rows, sizeof(float) * rows) == 0,
-                                  "matmul %s %dx%d: row %d of n=%d differs from n=1",
-                                  dtype_name(dts[di]), rows, cols, t, n);
-                    }
-                free(got);
-                g->free(g, gout);
-            }
-            g->free(g, (void *)gw.data), g->free(g, (void *)gw.scales);
-            g->free(g, gbias), g->free(g, gx);
-            free(want), free(one), free(bias), free(x);
-            free_matrix(&hm);
-        }
+        for (int si = 0; si < n_shapes; si++)
+            check_matmul(g, c, dts[di], shapes[si][0], shapes[si][1], ns, n_ns, 0, si);
+    check_backend(g);
+}
+
+// The GEMV's own cases, small enough for the emulation, on the GEMV path
+// (and n = 9, cuBLAS): column splits with a partial last chunk and trailing
+// splits left empty (70 x 4104: 17 chunks of 256 bf16 in 8 splits of 3),
+// splits of more chunks than one pass of x holds (8 x 16400: 33 int8 chunks
+// of 512 in 16 splits of 3, two staged per pass at n = 8; 65 bf16 chunks in
+// 16 splits of 5, four per pass), and x off 16-byte alignment (the scalar
+// kernel). Every n from 1 to 8 for bf16 and int8 (each rows-per-warp and
+// loads-per-lane configuration); F16 and F32 at the n where it changes.
+TEST(gpu_op_matmul_gemv_splits_passes_alignment) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    const int shapes[][2] = {{70, 4104}, {8, 16400}};
+    const int all_ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, some_ns[] = {1, 3, 5, 8};
+    for (int si = 0; si < 2; si++) {
+        const int rows = shapes[si][0], cols = shapes[si][1];
+        check_matmul(g, c, LLM_BF16, rows, cols, all_ns, 9, 0, si);
+        check_matmul(g, c, LLM_I8, rows, cols, all_ns, 9, 0, si);
+        check_matmul(g, c, LLM_F16, rows, cols, some_ns, 4, 0, si);
+        check_matmul(g, c, LLM_F32, rows, cols, some_ns, 4, 0, si);
+    }
+    check_matmul(g, c, LLM_BF16, 40, 1032, some_ns, 4, 1, 0);
+    check_matmul(g, c, LLM_I8, 40, 1040, some_ns, 4, 3, 1);
     check_backend(g);
 }
 
@@ -295,28 +332,31 @@ TEST(gpu_op_kv_write) {
 TEST(gpu_op_silu_mul_and_gather_rows) {
     backend *g = gpu_backend(), *c = cpu_ref();
     if (!g || !c) return;
-    const int n = 3, hidden = 1001, m = 4, dim = 77;
-    const size_t tot = (size_t)n * hidden;
-    float *gate = rand_floats(tot, 6.0f), *up = rand_floats(tot, 2.0f), *want = malloc(tot * 4);
-    float *ggate = gpu_copy_in(g, gate, tot * 4), *gup = gpu_copy_in(g, up, tot * 4);
-    c->silu_mul(c, want, gate, up, n, hidden);
-    g->silu_mul(g, ggate, ggate, gup, n, hidden); // out aliasing gate
-    float *got = gpu_copy_out(g, ggate, tot);
-    CHECK_REL(got, want, tot, TOL_F32, "silu_mul");
-    free(got), free(gate), free(up), free(want);
-    g->free(g, ggate), g->free(g, gup);
+    // odd sizes take the scalar kernels, multiples of 4 the float4 ones
+    for (int k = 0; k < 2; k++) {
+        const int n = 3, hidden = k ? 1024 : 1001, m = 4, dim = k ? 80 : 77;
+        const size_t tot = (size_t)n * hidden;
+        float *gate = rand_floats(tot, 6.0f), *up = rand_floats(tot, 2.0f), *want = malloc(tot * 4);
+        float *ggate = gpu_copy_in(g, gate, tot * 4), *gup = gpu_copy_in(g, up, tot * 4);
+        c->silu_mul(c, want, gate, up, n, hidden);
+        g->silu_mul(g, ggate, ggate, gup, n, hidden); // out aliasing gate
+        float *got = gpu_copy_out(g, ggate, tot);
+        CHECK_REL(got, want, tot, TOL_F32, "silu_mul hidden %d", hidden);
+        free(got), free(gate), free(up), free(want);
+        g->free(g, ggate), g->free(g, gup);
 
-    float *x = rand_floats((size_t)9 * dim, 1.0f), cw[4 * 77];
-    int32_t rows[4] = {8, 0, 3, 3};
-    float *gx = gpu_copy_in(g, x, sizeof(float) * 9 * dim),
-          *gout = gpu_poisoned(g, (size_t)m * dim);
-    int32_t *grows = gpu_copy_in(g, rows, sizeof rows);
-    c->gather_rows(c, cw, x, rows, m, dim);
-    g->gather_rows(g, gout, gx, grows, m, dim);
-    got = gpu_copy_out(g, gout, (size_t)m * dim);
-    CHECK_REL(got, cw, (size_t)m * dim, 0.0, "gather_rows");
-    free(got), free(x);
-    g->free(g, gx), g->free(g, gout), g->free(g, grows);
+        float *x = rand_floats((size_t)9 * dim, 1.0f), *cw = malloc(sizeof(float) * m * dim);
+        int32_t rows[4] = {8, 0, 3, 3};
+        float *gx = gpu_copy_in(g, x, sizeof(float) * 9 * dim),
+              *gout = gpu_poisoned(g, (size_t)m * dim);
+        int32_t *grows = gpu_copy_in(g, rows, sizeof rows);
+        c->gather_rows(c, cw, x, rows, m, dim);
+        g->gather_rows(g, gout, gx, grows, m, dim);
+        got = gpu_copy_out(g, gout, (size_t)m * dim);
+        CHECK_REL(got, cw, (size_t)m * dim, 0.0, "gather_rows dim %d", dim);
+        free(got), free(x), free(cw);
+        g->free(g, gx), g->free(g, gout), g->free(g, grows);
+    }
     check_backend(g);
 }
 

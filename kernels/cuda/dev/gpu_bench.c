@@ -1,7 +1,8 @@
 // gpu_bench.c - gpu_bench: the two ceilings of the GPU (device-to-device
-// copy bandwidth, cuBLAS fp16 GEMM rate) and the backend's matmul at
-// llama-3-8b's shapes, as achieved GB/s and as a fraction of the copy
-// bandwidth (decode is bandwidth-bound: that fraction is the figure to raise).
+// copy bandwidth, cuBLAS fp16 GEMM rate) and the backend's matmul at every
+// matrix shape of Llama-3-8B and Llama-3.2-1B, bf16 and int8, n = 1 .. 8, as
+// time and as a fraction of the copy bandwidth (decode is bandwidth-bound:
+// that fraction is the figure to raise; bench/NOTES.md has the predictions).
 //
 //   build/bin/gpu_bench [--reps N]
 //
@@ -19,15 +20,32 @@
 #define GEMM_SIZE 8192
 #define ROTATE_BYTES (512ull << 20) // weight copies used in turn: far more than any L2
 #define MAX_COPIES 8
+#define GEMV_NS 8 // x rows measured: 1 .. GEMV_NS (the GEMV path)
 
-static int bench_matmul_shape(backend *b, llm_dtype dt, int rows, int cols, int n, int reps,
-                              double copy_gbps) {
+typedef struct {
+    const char *name;
+    int rows, cols;
+} shape;
+
+// Every matrix of a Llama-3-8B and a Llama-3.2-1B decode step.
+static const shape SHAPES[] = {
+    {"8B q/o", 4096, 4096},       {"8B k/v", 1024, 4096},       {"8B gate/up", 14336, 4096},
+    {"8B down", 4096, 14336},     {"8B lm_head", 128256, 4096}, {"1B q/o", 2048, 2048},
+    {"1B k/v", 512, 2048},        {"1B gate/up", 8192, 2048},   {"1B down", 2048, 8192},
+    {"1B lm_head", 128256, 2048},
+};
+
+// The backend's matmul of one shape at n = 1 .. GEMV_NS: microseconds, GB/s
+// (weights + x + out bytes over the time) and the fraction of copy bandwidth,
+// the weights rotated through enough copies to defeat the L2.
+static int bench_shape(backend *b, llm_dtype dt, const shape *sh, int reps, double copy_gbps) {
     char err[LLM_ERR_LEN];
+    const int rows = sh->rows, cols = sh->cols;
     const size_t w_bytes = (size_t)rows * cols * dtype_size(dt);
     int copies = (int)((ROTATE_BYTES + w_bytes - 1) / w_bytes);
     copies = copies < 2 ? 2 : copies > MAX_COPIES ? MAX_COPIES : copies;
     unsigned char *host = malloc(w_bytes);
-    float *hscales = malloc(sizeof(float) * rows), *hx = malloc(sizeof(float) * n * cols);
+    float *hscales = malloc(sizeof(float) * rows), *hx = malloc(sizeof(float) * GEMV_NS * cols);
     if (!host || !hscales || !hx) return fprintf(stderr, "out of host memory\n"), -1;
     unsigned s = 12345;
     for (size_t i = 0; i < w_bytes / 2; i++) { // random bits; bf16/f16 exponents kept small
@@ -38,10 +56,10 @@ static int bench_matmul_shape(backend *b, llm_dtype dt, int rows, int cols, int 
         memcpy(host + 2 * i, &v, 2);
     }
     for (int r = 0; r < rows; r++) hscales[r] = 0.01f;
-    for (int i = 0; i < n * cols; i++) hx[i] = (float)((i * 7919) % 2001 - 1000) / 1000.0f;
+    for (int i = 0; i < GEMV_NS * cols; i++) hx[i] = (float)((i * 7919) % 2001 - 1000) / 1000.0f;
     bk_matrix w[MAX_COPIES];
-    float *dx = b->alloc(b, sizeof(float) * n * cols),
-          *dout = b->alloc(b, sizeof(float) * n * rows);
+    float *dx = b->alloc(b, sizeof(float) * GEMV_NS * cols),
+          *dout = b->alloc(b, sizeof(float) * GEMV_NS * rows);
     float *dscales = b->alloc(b, sizeof(float) * rows);
     int ok = dx && dout && dscales;
     for (int k = 0; k < copies; k++) {
@@ -50,21 +68,32 @@ static int bench_matmul_shape(backend *b, llm_dtype dt, int rows, int cols, int 
         if (d) b->upload(b, d, host, w_bytes);
         w[k] = (bk_matrix){d, dt, rows, cols, dt == LLM_I8 ? dscales : NULL};
     }
-    double ms = 0;
-    int rc = -1;
+    int rc = ok ? 0 : -1;
+    double us[GEMV_NS], frac[GEMV_NS];
     if (!ok) {
         fprintf(stderr, "device out of memory\n");
     } else {
-        b->upload(b, dx, hx, sizeof(float) * n * cols);
+        b->upload(b, dx, hx, sizeof(float) * GEMV_NS * cols);
         b->upload(b, dscales, hscales, sizeof(float) * rows);
+    }
+    for (int n = 1; n <= GEMV_NS && !rc; n++) {
+        double ms = 0;
         rc = cuda_bench_matmul(b, w, copies, dx, dout, n, reps, &ms, err);
-        if (rc) fprintf(stderr, "matmul: %s\n", err);
+        if (rc) {
+            fprintf(stderr, "matmul %s n=%d: %s\n", sh->name, n, err);
+            break;
+        }
+        const double bytes = (double)w_bytes + 4.0 * n * cols + 4.0 * n * rows;
+        us[n - 1] = ms * 1e3;
+        frac[n - 1] = bytes / (ms * 1e-3) / 1e9 / copy_gbps;
     }
     if (!rc) {
-        double bytes = (double)w_bytes + 4.0 * n * cols + 4.0 * n * rows;
-        double gbps = bytes / (ms * 1e-3) / 1e9;
-        printf("matmul %-4s %6d x %-6d n=%d  %8.1f us  %7.1f GB/s  %5.1f%% of copy\n",
-               dtype_name(dt), rows, cols, n, ms * 1e3, gbps, 100.0 * gbps / copy_gbps);
+        printf("%-11s %-4s %6d x %-6d %7.1f MB  us:", sh->name, dtype_name(dt), rows, cols,
+               w_bytes / 1e6);
+        for (int n = 0; n < GEMV_NS; n++) printf(" %7.1f", us[n]);
+        printf("\n%-43s %%copy:", "");
+        for (int n = 0; n < GEMV_NS; n++) printf(" %6.1f%%", 100.0 * frac[n]);
+        printf("   (%.0f GB/s at n=1)\n", frac[0] * copy_gbps);
     }
     for (int k = 0; k < copies; k++) b->free(b, (void *)w[k].data);
     b->free(b, dx), b->free(b, dout), b->free(b, dscales);
@@ -104,16 +133,14 @@ int main(int argc, char **argv) {
     else
         printf("cuBLAS fp16 GEMM %d^3 (fp32 accumulate, f32 out): %.1f TFLOP/s\n", GEMM_SIZE,
                tflops);
-    // llama-3-8b: q/o (4096x4096), gate/up (14336x4096), down (4096x14336)
-    static const int shapes[][2] = {{4096, 4096}, {14336, 4096}, {4096, 14336}};
-    static const llm_dtype dts[] = {LLM_BF16, LLM_F16, LLM_I8};
-    static const int ns[] = {1, 8};
+    printf("\nmatmul, n = 1 .. %d rows of x (the GEMV path): microseconds per call, then the "
+           "bytes moved (weights + x + out) over the time as a fraction of copy bandwidth\n",
+           GEMV_NS);
+    static const llm_dtype dts[] = {LLM_BF16, LLM_I8};
     int rc = 0;
-    for (int d = 0; d < 3; d++)
-        for (int ni = 0; ni < 2; ni++)
-            for (int s = 0; s < 3; s++)
-                rc |= bench_matmul_shape(b, dts[d], shapes[s][0], shapes[s][1], ns[ni], reps,
-                                         copy_gbps);
+    for (int d = 0; d < 2; d++)
+        for (size_t k = 0; k < sizeof SHAPES / sizeof SHAPES[0]; k++)
+            rc |= bench_shape(b, dts[d], &SHAPES[k], reps, copy_gbps);
     b->destroy(b);
     return rc ? 1 : 0;
 }

@@ -30,7 +30,12 @@ static std::vector<Fiber> F;
 static int cur;
 static ucontext_t sched_ctx;
 static const std::function<void()> *g_body;
-static float xchg[1024];
+// A shuffle's values: two buffers used in turn (parity per thread), so a lane
+// that reads its partner's value after the warp's meeting point cannot find
+// it overwritten: the partner writes that buffer again only two shuffles
+// later, past a meeting point this lane has not reached. One switch per shuffle.
+static float xchg[2][1024];
+static int xparity[1024];
 
 const dim3 &tid() {
     return F[cur].tid;
@@ -47,11 +52,11 @@ void sync_block() {
 }
 float shfl_xor(float v, int m) {
     int t = F[cur].tid.x, lane = t & 31, base = t & ~31;
-    xchg[t] = v;
+    const int p = xparity[t];
+    xparity[t] ^= 1;
+    xchg[p][t] = v;
     yield_state(2);
-    float r = xchg[base + (lane ^ m)];
-    yield_state(2);
-    return r;
+    return xchg[p][base + (lane ^ m)];
 }
 static void trampoline() {
     (*g_body)();
@@ -90,6 +95,7 @@ static void run_block(const std::function<void()> &body) {
     for (int i = 0; i < n; i++) {
         F[i].tid = dim3(i, 0, 0);
         F[i].state = 0;
+        xparity[i] = 0;
         getcontext(&F[i].ctx);
         F[i].ctx.uc_stack.ss_sp = F[i].stack;
         F[i].ctx.uc_stack.ss_size = STACK;
@@ -239,6 +245,9 @@ cublasStatus_t cublasDestroy(cublasHandle_t) {
 }
 cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) {
     return 0;
+}
+cublasStatus_t cublasSetWorkspace(cublasHandle_t, void *p, size_t bytes) {
+    return p && bytes ? 0 : CUBLAS_STATUS_INVALID_VALUE;
 }
 static float ld(const void *p, cudaDataType_t t, size_t i) {
     if (t == CUDA_R_16F) return fp16_to_f32(((const uint16_t *)p)[i]);

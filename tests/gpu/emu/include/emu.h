@@ -71,6 +71,9 @@ struct alignas(16) uint4 {
 inline float2 make_float2(float a, float b) {
     return float2{a, b};
 }
+inline float4 make_float4(float a, float b, float c, float d) {
+    return float4{a, b, c, d};
+}
 inline float __half2float(__half h) {
     return fp16_to_f32(h.b);
 }
@@ -105,6 +108,33 @@ inline float2 __bfloat1622float2(__nv_bfloat162 h) {
 template <class T> inline T __ldg(const T *p) {
     return *p;
 }
+template <class T> inline T __ldcg(const T *p) {
+    return *p;
+}
+// PRMT: byte i of the result is byte (s >> 4i) & 7 of the 8 bytes {y, x} (x low).
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
+    const uint64_t v = (uint64_t)y << 32 | x;
+    unsigned r = 0;
+    for (int i = 0; i < 4; i++) r |= (unsigned)(v >> (8 * ((s >> (4 * i)) & 7)) & 0xff) << (8 * i);
+    return r;
+}
+// one rounding each, never contracted into an FMA (as on the device)
+inline float __fmul_rn(float a, float b) {
+    volatile float r = a * b;
+    return r;
+}
+inline float __fadd_rn(float a, float b) {
+    volatile float r = a + b;
+    return r;
+}
+// Blocks run one after another and threads switch only at barriers and
+// shuffles, so an atomic is a plain read-modify-write and a fence is nothing.
+inline unsigned atomicAdd(unsigned *p, unsigned v) {
+    const unsigned old = *p;
+    *p = old + v;
+    return old;
+}
+inline void __threadfence() {}
 inline int min(int a, int b) {
     return a < b ? a : b;
 }
@@ -221,6 +251,7 @@ typedef enum { CUBLAS_GEMM_DEFAULT } cublasGemmAlgo_t;
 cublasStatus_t cublasCreate(cublasHandle_t *);
 cublasStatus_t cublasDestroy(cublasHandle_t);
 cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t);
+cublasStatus_t cublasSetWorkspace(cublasHandle_t, void *, size_t);
 cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t, cublasOperation_t, int m, int n,
                             int k, const void *alpha, const void *A, cudaDataType_t, int lda,
                             const void *B, cudaDataType_t, int ldb, const void *beta, void *C,
