@@ -68,7 +68,7 @@ endif
 LIB_OBJ  := $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRC)) $(CU_OBJ)
 LIB      := $(BUILD)/libllm.a
 
-.PHONY: all help deps venv model test check-layers test-c test-py asan asan-build asan-run asan-server tsan-server fuzz format \
+.PHONY: all help deps venv model test check-layers check-functions test-c test-py asan asan-build asan-run asan-server tsan-server fuzz format \
         format-check clean
 
 all: $(BINARIES) $(BIN)/unit_tests
@@ -120,7 +120,7 @@ JOBS ?= $(shell nproc)
 test:
 	$(MAKE) --no-print-directory -j$(JOBS) all
 	$(MAKE) --no-print-directory format-check
-	$(MAKE) --no-print-directory check-layers
+	$(MAKE) --no-print-directory check-layers check-functions
 	$(MAKE) --no-print-directory test-c
 	$(MAKE) --no-print-directory -j$(JOBS) asan-build
 	$(MAKE) --no-print-directory asan-run
@@ -131,6 +131,10 @@ test:
 # no folder includes a header of a layer above its own (README "Layout")
 check-layers:
 	$(PYTHON) scripts/check_layers.py
+
+# no function over 120 lines (generated tables aside)
+check-functions:
+	$(PYTHON) scripts/check_function_length.py
 
 test-c: $(BIN)/unit_tests
 	$(BIN)/unit_tests

@@ -169,6 +169,81 @@ static void unlink_live(engine_thread *t, et_request *r) {
     index_remove(t, r);
 }
 
+// Admits the submitted requests, in submission order (t->mu held).
+static void admit_submitted(engine_thread *t, engine *e) {
+    et_request *sub = t->submitted, *rev = NULL;
+    t->submitted = NULL;
+    t->n_submitted = 0;
+    while (sub) { // the list was pushed at the head: reverse it
+        et_request *n = sub->next;
+        sub->next = rev;
+        rev = sub;
+        sub = n;
+    }
+    for (et_request *r = rev, *n; r; r = n) {
+        n = r->next;
+        r->id = engine_add_request(e, r->prompt, r->n_prompt, &r->sp, r->err);
+        r->admitted = r->id >= 0 ? 1 : -1;
+        if (r->admitted == 1 && index_add(t, r)) {
+            engine_abort(e, r->id); // its abort output finds no request: dropped
+            snprintf(r->err, sizeof r->err, "out of memory");
+            r->admitted = -1;
+        }
+        if (r->admitted == 1) {
+            link_live(t, r);
+        } else {
+            r->next = NULL;
+            req_unref(r); // the engine's reference
+        }
+    }
+}
+
+// Hands each output to its request's channel; a finished request leaves the
+// live list (t->mu held).
+static void deliver_outputs(engine_thread *t, const engine_output *out, int n_out) {
+    for (int k = 0; k < n_out; k++) {
+        et_request *r = index_find(t, out[k].id);
+        if (!r) continue;
+        et_event ev = {.token = out[k].token,
+                       .sample = out[k].sample,
+                       .finished = out[k].finished,
+                       .finish_reason = out[k].finish_reason,
+                       .n_prompt = out[k].n_prompt,
+                       .n_cached = out[k].n_cached,
+                       .n_generated = out[k].n_generated,
+                       .queue_time = out[k].queue_time};
+        deliver(r, &ev);
+        if (out[k].finished) {
+            unlink_live(t, r);
+            req_unref(r);
+        }
+    }
+}
+
+// Stopping: everything still live or queued ends with "abort".
+static void end_all(engine_thread *t) {
+    pthread_mutex_lock(&t->mu);
+    for (et_request *r = t->live, *n; r; r = n) {
+        n = r->next;
+        finish_abort(r);
+        req_unref(r);
+    }
+    t->live = NULL;
+    free(t->index);
+    t->index = NULL;
+    t->index_cap = t->index_n = 0;
+    for (et_request *r = t->submitted, *n; r; r = n) {
+        n = r->next;
+        snprintf(r->err, sizeof r->err, "the engine is shutting down");
+        r->admitted = -1;
+        req_unref(r);
+    }
+    t->submitted = NULL;
+    t->n_submitted = 0;
+    pthread_cond_broadcast(&t->admitted_cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
 static void *engine_main(void *arg) {
     engine_thread *t = arg;
     char err[LLM_ERR_LEN];
@@ -195,32 +270,7 @@ static void *engine_main(void *arg) {
             pthread_mutex_unlock(&t->mu);
             break;
         }
-        // admissions, in submission order
-        et_request *sub = t->submitted, *rev = NULL;
-        t->submitted = NULL;
-        t->n_submitted = 0;
-        while (sub) { // the list was pushed at the head: reverse it
-            et_request *n = sub->next;
-            sub->next = rev;
-            rev = sub;
-            sub = n;
-        }
-        for (et_request *r = rev, *n; r; r = n) {
-            n = r->next;
-            r->id = engine_add_request(e, r->prompt, r->n_prompt, &r->sp, r->err);
-            r->admitted = r->id >= 0 ? 1 : -1;
-            if (r->admitted == 1 && index_add(t, r)) {
-                engine_abort(e, r->id); // its abort output finds no request: dropped
-                snprintf(r->err, sizeof r->err, "out of memory");
-                r->admitted = -1;
-            }
-            if (r->admitted == 1) {
-                link_live(t, r);
-            } else {
-                r->next = NULL;
-                req_unref(r); // the engine's reference
-            }
-        }
+        admit_submitted(t, e);
         pthread_cond_broadcast(&t->admitted_cv);
         // the admitted requests count as waiting from now on, not after the step
         engine_get_stats(e, &t->stats);
@@ -247,46 +297,10 @@ static void *engine_main(void *arg) {
             }
             n_out = 0;
         }
-        for (int k = 0; k < n_out; k++) {
-            et_request *r = index_find(t, out[k].id);
-            if (!r) continue;
-            et_event ev = {.token = out[k].token,
-                           .sample = out[k].sample,
-                           .finished = out[k].finished,
-                           .finish_reason = out[k].finish_reason,
-                           .n_prompt = out[k].n_prompt,
-                           .n_cached = out[k].n_cached,
-                           .n_generated = out[k].n_generated,
-                           .queue_time = out[k].queue_time};
-            deliver(r, &ev);
-            if (out[k].finished) {
-                unlink_live(t, r);
-                req_unref(r);
-            }
-        }
+        deliver_outputs(t, out, n_out);
         pthread_mutex_unlock(&t->mu);
     }
-    // stopping: everything still live or queued ends with "abort"
-    pthread_mutex_lock(&t->mu);
-    for (et_request *r = t->live, *n; r; r = n) {
-        n = r->next;
-        finish_abort(r);
-        req_unref(r);
-    }
-    t->live = NULL;
-    free(t->index);
-    t->index = NULL;
-    t->index_cap = t->index_n = 0;
-    for (et_request *r = t->submitted, *n; r; r = n) {
-        n = r->next;
-        snprintf(r->err, sizeof r->err, "the engine is shutting down");
-        r->admitted = -1;
-        req_unref(r);
-    }
-    t->submitted = NULL;
-    t->n_submitted = 0;
-    pthread_cond_broadcast(&t->admitted_cv);
-    pthread_mutex_unlock(&t->mu);
+    end_all(t);
     engine_destroy(e);
     return NULL;
 }

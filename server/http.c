@@ -131,71 +131,6 @@ static int key_ok(server *s, struct MHD_Connection *c) {
 
 typedef enum { R_GET = 1, R_POST = 2 } route_methods;
 
-static enum MHD_Result send_health(http_req *q) {
-    server *s = q->s;
-    cJSON *o = cJSON_CreateObject();
-    int st = 200;
-    int ready = server_ready(s);
-    if (ready == 1 && !server_draining(s)) {
-        cJSON_AddStringToObject(o, "status", "ok");
-    } else {
-        st = 503;
-        cJSON_AddStringToObject(o, "status",
-                                ready == 0  ? "loading"
-                                : ready < 0 ? "failed"
-                                            : "shutting_down");
-    }
-    cJSON_AddStringToObject(o, "model", s->model_name);
-    if (ready == 1) {
-        engine_stats es;
-        et_stats(s->et, &es);
-        cJSON_AddNumberToObject(o, "running", es.running);
-        cJSON_AddNumberToObject(o, "waiting", es.waiting);
-        cJSON_AddNumberToObject(o, "kv_cache_usage",
-                                es.pages_total ? (double)es.pages_used / es.pages_total : 0);
-    }
-    return http_send_json(q, st, o);
-}
-
-static enum MHD_Result send_root(http_req *q) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "server", "llm");
-    cJSON_AddStringToObject(o, "version", SERVER_VERSION);
-    cJSON_AddStringToObject(o, "model", q->s->model_name);
-    cJSON_AddStringToObject(o, "status", server_ready(q->s) == 1 ? "ok" : "loading");
-    cJSON_AddStringToObject(o, "docs", "/docs");
-    return http_send_json(q, 200, o);
-}
-
-static enum MHD_Result send_metrics(http_req *q) {
-    server *s = q->s;
-    engine_stats es;
-    memset(&es, 0, sizeof es);
-    uint64_t used = 0, total = 0;
-    if (server_ready(s) == 1) {
-        et_stats(s->et, &es);
-        total = es.device_total;
-        used = es.weights + es.activations + es.overhead + es.kv_allocated;
-        if (et_device(s->et)->kind == DEVICE_CPU) used = llm_rss_bytes();
-    }
-    pthread_mutex_lock(&s->mu);
-    int in_flight = s->in_flight;
-    pthread_mutex_unlock(&s->mu);
-    size_t len = 0;
-    char *text = metrics_render(&s->metrics, &es, used, total, in_flight, s->model_name, &len);
-    if (!text) return http_send_error(q, 500, NULL, NULL, NULL, "out of memory");
-    enum MHD_Result r =
-        http_send_text(q, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-    free(text);
-    return r;
-}
-
-static enum MHD_Result send_version(http_req *q) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "version", SERVER_VERSION);
-    return http_send_json(q, 200, o);
-}
-
 static enum MHD_Result api_generate_plain(http_req *q, cJSON *body) {
     return api_generate(q, body, 0);
 }
@@ -213,10 +148,10 @@ typedef struct {
 } route;
 
 static const route routes[] = {
-    {"/", R_GET, 0, 0, send_root, NULL},
-    {"/health", R_GET, 0, 0, send_health, NULL},
-    {"/metrics", R_GET, 0, 0, send_metrics, NULL},
-    {"/version", R_GET, 0, 0, send_version, NULL},
+    {"/", R_GET, 0, 0, api_root, NULL},
+    {"/health", R_GET, 0, 0, api_health, NULL},
+    {"/metrics", R_GET, 0, 0, api_metrics, NULL},
+    {"/version", R_GET, 0, 0, api_version, NULL},
     {"/openapi.json", R_GET, 0, 0, api_openapi, NULL},
     {"/docs", R_GET, 0, 0, api_docs, NULL},
     {"/v1/models", R_GET, 1, 1, api_models, NULL},

@@ -97,6 +97,10 @@ enum MHD_Result api_generate(http_req *q, cJSON *body, int chat); // POST /gener
 enum MHD_Result api_tokenize(http_req *q, cJSON *body);           // POST /tokenize
 enum MHD_Result api_detokenize(http_req *q, cJSON *body);         // POST /detokenize
 enum MHD_Result api_models(http_req *q);                          // GET /v1/models
+enum MHD_Result api_root(http_req *q);                            // GET /
+enum MHD_Result api_health(http_req *q);                          // GET /health
+enum MHD_Result api_metrics(http_req *q);                         // GET /metrics
+enum MHD_Result api_version(http_req *q);                         // GET /version
 enum MHD_Result api_openapi(http_req *q);                         // GET /openapi.json
 enum MHD_Result api_docs(http_req *q);                            // GET /docs
 

@@ -133,40 +133,175 @@ static int load_model(server *s, char *err) {
     return 0;
 }
 
+// The command line.
+enum {
+    O_MODEL = 256,
+    O_HOST,
+    O_PORT,
+    O_KEY,
+    O_NAME,
+    O_QUEUE,
+    O_TIMEOUT,
+    O_BODY,
+    O_GRACE,
+    O_LOGREQ,
+    O_GENCFG,
+    O_DOCS,
+    O_ENGINE
+};
+static const struct option longopts[] = {
+    {"model", required_argument, 0, O_MODEL},
+    {"host", required_argument, 0, O_HOST},
+    {"port", required_argument, 0, O_PORT},
+    {"api-key", required_argument, 0, O_KEY},
+    {"served-model-name", required_argument, 0, O_NAME},
+    {"max-queue", required_argument, 0, O_QUEUE},
+    {"request-timeout", required_argument, 0, O_TIMEOUT},
+    {"max-body-bytes", required_argument, 0, O_BODY},
+    {"shutdown-grace", required_argument, 0, O_GRACE},
+    {"log-requests", no_argument, 0, O_LOGREQ},
+    {"generation-config", required_argument, 0, O_GENCFG},
+    {"docs-dir", required_argument, 0, O_DOCS},
+    // engine flags (engine_args.c)
+    ENGINE_ARGS_LONGOPTS(O_ENGINE),
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
+// One option into s. Returns -1 to go on, else the exit status.
+static int apply_option(server *s, int opt, int idx, char **argv) {
+    char err[LLM_ERR_LEN];
+    double d;
+    switch (opt) {
+    case O_MODEL:
+        s->ecfg.model_dir = optarg;
+        break;
+    case O_HOST:
+        s->host = optarg;
+        break;
+    case O_PORT:
+        if (parse_num("port", optarg, 1, 65535, &d)) return 2;
+        s->port = (int)d;
+        break;
+    case O_KEY:
+        s->api_key = optarg[0] ? optarg : NULL;
+        break;
+    case O_NAME:
+        s->model_name = optarg;
+        break;
+    case O_QUEUE:
+        if (parse_num("max-queue", optarg, 0, 1e9, &d)) return 2;
+        s->max_queue = (int)d;
+        break;
+    case O_TIMEOUT:
+        if (parse_num("request-timeout", optarg, 0, 1e9, &s->request_timeout)) return 2;
+        break;
+    case O_BODY:
+        if (parse_num("max-body-bytes", optarg, 1024, 1e12, &d)) return 2;
+        s->max_body_bytes = (size_t)d;
+        break;
+    case O_GRACE:
+        if (parse_num("shutdown-grace", optarg, 0, 1e6, &s->shutdown_grace)) return 2;
+        break;
+    case O_LOGREQ:
+        s->log_requests = 1;
+        break;
+    case O_GENCFG:
+        if (strcmp(optarg, "auto") && strcmp(optarg, "vllm")) {
+            fprintf(stderr, "llm_server: --generation-config must be auto or vllm (got '%s')\n",
+                    optarg);
+            return 2;
+        }
+        s->use_generation_config = !strcmp(optarg, "auto");
+        break;
+    case O_DOCS:
+        s->docs_dir = optarg;
+        break;
+    case O_ENGINE: {
+        int used;
+        if (engine_args_apply(&s->ecfg, longopts[idx].name, optarg, &used, err) != 1) {
+            fprintf(stderr, "llm_server: %s\n", err);
+            return 2;
+        }
+        break;
+    }
+    case 'h':
+        usage(stdout);
+        return 0;
+    default:
+        bad_flag(argv[optind - 1], opt == ':', longopts);
+        return 2;
+    }
+    return -1;
+}
+
+// The command line into s, with the defaults first. Returns -1 to go on, else
+// the exit status.
+static int parse_args(int argc, char **argv, server *s) {
+    s->host = "127.0.0.1";
+    s->port = 8000;
+    s->max_body_bytes = 8u << 20;
+    s->shutdown_grace = 30;
+    s->use_generation_config = 1;
+    s->ecfg = engine_config_default();
+    s->ecfg.verbose = 1;
+    s->api_key = getenv("LLM_API_KEY");
+    if (s->api_key && !s->api_key[0]) s->api_key = NULL;
+    int opt, idx = 0, rc;
+    opterr = 0; // unknown flags and missing values are reported below, with a suggestion
+    while ((opt = getopt_long(argc, argv, ":h", longopts, &idx)) != -1)
+        if ((rc = apply_option(s, opt, idx, argv)) >= 0) return rc;
+    if (optind < argc) {
+        fprintf(stderr, "llm_server: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!s->ecfg.model_dir) {
+        usage(stderr);
+        fprintf(stderr, "llm_server: --model DIR is required\n");
+        return 2;
+    }
+    if (!s->model_name) s->model_name = base_name(s->ecfg.model_dir);
+    return -1;
+}
+
+// After SIGTERM/SIGINT: stop accepting, give in-flight requests the grace
+// period (a second signal cuts it short), then abort what is left and wait
+// for their streams to end.
+static void drain(server *s, struct MHD_Daemon *d_http, sigset_t *sigs, int sig) {
+    fprintf(stderr, "llm_server: %s: stopping; in-flight requests get %.0f s\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", s->shutdown_grace);
+    pthread_mutex_lock(&s->mu);
+    __atomic_store_n(&s->draining, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&s->mu);
+    MHD_socket lfd = MHD_quiesce_daemon(d_http);
+    if (lfd != MHD_INVALID_SOCKET) close(lfd);
+    struct timespec zero = {0, 0};
+    double until = llm_now() + s->shutdown_grace;
+    int left;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        left = s->in_flight;
+        pthread_mutex_unlock(&s->mu);
+        if (!left || llm_now() > until) break;
+        struct timespec nap = {0, 50 * 1000000L};
+        if (sigtimedwait(sigs, NULL, &zero) > 0) break;
+        nanosleep(&nap, NULL);
+    }
+    if (!left) return;
+    fprintf(stderr, "llm_server: aborting %d request(s)\n", left);
+    et_abort_all(s->et);
+    double hard = llm_now() + 10;
+    while (llm_now() < hard) {
+        pthread_mutex_lock(&s->mu);
+        left = s->in_flight;
+        pthread_mutex_unlock(&s->mu);
+        if (!left) break;
+        struct timespec nap = {0, 20 * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+}
+
 int main(int argc, char **argv) {
-    enum {
-        O_MODEL = 256,
-        O_HOST,
-        O_PORT,
-        O_KEY,
-        O_NAME,
-        O_QUEUE,
-        O_TIMEOUT,
-        O_BODY,
-        O_GRACE,
-        O_LOGREQ,
-        O_GENCFG,
-        O_DOCS,
-        O_ENGINE
-    };
-    static const struct option longopts[] = {
-        {"model", required_argument, 0, O_MODEL},
-        {"host", required_argument, 0, O_HOST},
-        {"port", required_argument, 0, O_PORT},
-        {"api-key", required_argument, 0, O_KEY},
-        {"served-model-name", required_argument, 0, O_NAME},
-        {"max-queue", required_argument, 0, O_QUEUE},
-        {"request-timeout", required_argument, 0, O_TIMEOUT},
-        {"max-body-bytes", required_argument, 0, O_BODY},
-        {"shutdown-grace", required_argument, 0, O_GRACE},
-        {"log-requests", no_argument, 0, O_LOGREQ},
-        {"generation-config", required_argument, 0, O_GENCFG},
-        {"docs-dir", required_argument, 0, O_DOCS},
-        // engine flags (engine_args.c)
-        ENGINE_ARGS_LONGOPTS(O_ENGINE),
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
     // OpenMP workers spin between parallel regions by default (300k rounds),
     // which starves the connection threads and anything else on the cores;
     // sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs a futex wake per
@@ -180,91 +315,9 @@ int main(int argc, char **argv) {
         execv("/proc/self/exe", argv); // returns only on failure: go on as we are
     static server srv;
     server *s = &srv;
-    s->host = "127.0.0.1";
-    s->port = 8000;
-    s->max_body_bytes = 8u << 20;
-    s->shutdown_grace = 30;
-    s->use_generation_config = 1;
-    s->ecfg = engine_config_default();
-    s->ecfg.verbose = 1;
-    s->api_key = getenv("LLM_API_KEY");
-    if (s->api_key && !s->api_key[0]) s->api_key = NULL;
+    int rc = parse_args(argc, argv, s);
+    if (rc >= 0) return rc;
     char err[LLM_ERR_LEN];
-    int opt, idx = 0;
-    double d;
-    opterr = 0; // unknown flags and missing values are reported below, with a suggestion
-    while ((opt = getopt_long(argc, argv, ":h", longopts, &idx)) != -1) {
-        switch (opt) {
-        case O_MODEL:
-            s->ecfg.model_dir = optarg;
-            break;
-        case O_HOST:
-            s->host = optarg;
-            break;
-        case O_PORT:
-            if (parse_num("port", optarg, 1, 65535, &d)) return 2;
-            s->port = (int)d;
-            break;
-        case O_KEY:
-            s->api_key = optarg[0] ? optarg : NULL;
-            break;
-        case O_NAME:
-            s->model_name = optarg;
-            break;
-        case O_QUEUE:
-            if (parse_num("max-queue", optarg, 0, 1e9, &d)) return 2;
-            s->max_queue = (int)d;
-            break;
-        case O_TIMEOUT:
-            if (parse_num("request-timeout", optarg, 0, 1e9, &s->request_timeout)) return 2;
-            break;
-        case O_BODY:
-            if (parse_num("max-body-bytes", optarg, 1024, 1e12, &d)) return 2;
-            s->max_body_bytes = (size_t)d;
-            break;
-        case O_GRACE:
-            if (parse_num("shutdown-grace", optarg, 0, 1e6, &s->shutdown_grace)) return 2;
-            break;
-        case O_LOGREQ:
-            s->log_requests = 1;
-            break;
-        case O_GENCFG:
-            if (strcmp(optarg, "auto") && strcmp(optarg, "vllm")) {
-                fprintf(stderr, "llm_server: --generation-config must be auto or vllm (got '%s')\n",
-                        optarg);
-                return 2;
-            }
-            s->use_generation_config = !strcmp(optarg, "auto");
-            break;
-        case O_DOCS:
-            s->docs_dir = optarg;
-            break;
-        case O_ENGINE: {
-            int used;
-            if (engine_args_apply(&s->ecfg, longopts[idx].name, optarg, &used, err) != 1) {
-                fprintf(stderr, "llm_server: %s\n", err);
-                return 2;
-            }
-            break;
-        }
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            bad_flag(argv[optind - 1], opt == ':', longopts);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "llm_server: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    if (!s->ecfg.model_dir) {
-        usage(stderr);
-        fprintf(stderr, "llm_server: --model DIR is required\n");
-        return 2;
-    }
-    if (!s->model_name) s->model_name = base_name(s->ecfg.model_dir);
     pthread_mutex_init(&s->mu, NULL);
     metrics_init(&s->metrics);
     if (docs_load(s, err)) { // an explicit --docs-dir that is not usable
@@ -298,40 +351,7 @@ int main(int argc, char **argv) {
 
     int sig = 0;
     sigwait(&sigs, &sig);
-    fprintf(stderr, "llm_server: %s: stopping; in-flight requests get %.0f s\n",
-            sig == SIGTERM ? "SIGTERM" : "SIGINT", s->shutdown_grace);
-    pthread_mutex_lock(&s->mu);
-    __atomic_store_n(&s->draining, 1, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&s->mu);
-    MHD_socket lfd = MHD_quiesce_daemon(d_http);
-    if (lfd != MHD_INVALID_SOCKET) close(lfd);
-
-    // a second signal cuts the grace period short
-    struct timespec zero = {0, 0};
-    double until = llm_now() + s->shutdown_grace;
-    int left;
-    for (;;) {
-        pthread_mutex_lock(&s->mu);
-        left = s->in_flight;
-        pthread_mutex_unlock(&s->mu);
-        if (!left || llm_now() > until) break;
-        struct timespec nap = {0, 50 * 1000000L};
-        if (sigtimedwait(&sigs, NULL, &zero) > 0) break;
-        nanosleep(&nap, NULL);
-    }
-    if (left) {
-        fprintf(stderr, "llm_server: aborting %d request(s)\n", left);
-        et_abort_all(s->et);
-        double hard = llm_now() + 10;
-        while (llm_now() < hard) {
-            pthread_mutex_lock(&s->mu);
-            left = s->in_flight;
-            pthread_mutex_unlock(&s->mu);
-            if (!left) break;
-            struct timespec nap = {0, 20 * 1000000L};
-            nanosleep(&nap, NULL);
-        }
-    }
+    drain(s, d_http, &sigs, sig);
     MHD_stop_daemon(d_http);
     et_stop(s->et);
     chat_template_free(s->ct);

@@ -1,4 +1,5 @@
-// api_misc.c - chat prompts, /tokenize, /detokenize, /v1/models.
+// chat_prompt.c - a chat request's messages through the model's chat
+// template into token ids (chat completions, /chat, /tokenize).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,83 +95,4 @@ int api_chat_prompt(server *s, const cJSON *body, int32_t **ids, int *n_ids, con
     if (rc) return -1;
     *n_ids = (int)n;
     return 0;
-}
-
-enum MHD_Result api_tokenize(http_req *q, cJSON *body) {
-    server *s = q->s;
-    char err[LLM_ERR_LEN];
-    int32_t *ids = NULL;
-    int n = 0;
-    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(body, "prompt");
-    if (cJSON_GetObjectItemCaseSensitive(body, "messages")) {
-        int status;
-        const char *param;
-        if (api_chat_prompt(s, body, &ids, &n, &param, &status, err))
-            return http_send_error(q, status, NULL, param, NULL, "%s", err);
-    } else if (cJSON_IsString(prompt)) {
-        const cJSON *add = cJSON_GetObjectItemCaseSensitive(body, "add_special_tokens");
-        if (add && !cJSON_IsBool(add))
-            return http_send_error(q, 400, NULL, "add_special_tokens", NULL,
-                                   "'add_special_tokens' must be true or false");
-        size_t nn = 0;
-        if (tok_encode(s->tok, prompt->valuestring, strlen(prompt->valuestring),
-                       add ? cJSON_IsTrue(add) : 1, &ids, &nn, err))
-            return http_send_error(q, 400, NULL, "prompt", NULL, "%s", err);
-        n = (int)nn;
-    } else {
-        return http_send_error(q, 400, NULL, "prompt", NULL,
-                               "send 'prompt' (a string) or 'messages' (a chat)");
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "count", n);
-    cJSON_AddNumberToObject(o, "max_model_len", s->max_model_len);
-    cJSON *t = cJSON_AddArrayToObject(o, "tokens");
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(t, cJSON_CreateNumber(ids[i]));
-    free(ids);
-    return http_send_json(q, 200, o);
-}
-
-enum MHD_Result api_detokenize(http_req *q, cJSON *body) {
-    server *s = q->s;
-    const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(body, "tokens");
-    if (!cJSON_IsArray(tokens))
-        return http_send_error(q, 400, NULL, "tokens", NULL,
-                               "'tokens' must be a list of token ids");
-    param_error pe = {0};
-    int n = 0;
-    int *ids = params_token_ids(tokens, "tokens", s->vocab_size, &n, &pe);
-    if (!ids) return http_send_error(q, 400, NULL, pe.param, NULL, "%s", pe.msg);
-    int32_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    if (!v) {
-        free(ids);
-        return http_send_error(q, 500, NULL, NULL, NULL, "out of memory");
-    }
-    for (int i = 0; i < n; i++) v[i] = ids[i];
-    free(ids);
-    char err[LLM_ERR_LEN];
-    size_t len;
-    char *text = tok_decode(s->tok, v, (size_t)n, 0, &len, err);
-    free(v);
-    if (!text) return http_send_error(q, 500, NULL, NULL, NULL, "%s", err);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "prompt", text);
-    free(text);
-    return http_send_json(q, 200, o);
-}
-
-enum MHD_Result api_models(http_req *q) {
-    server *s = q->s;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "object", "list");
-    cJSON *data = cJSON_AddArrayToObject(o, "data");
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "id", s->model_name);
-    cJSON_AddStringToObject(m, "object", "model");
-    cJSON_AddNumberToObject(m, "created", (double)(long long)s->created);
-    cJSON_AddStringToObject(m, "owned_by", "llm");
-    cJSON_AddStringToObject(m, "root", s->ecfg.model_dir ? s->ecfg.model_dir : s->ecfg.synthetic);
-    cJSON_AddNullToObject(m, "parent");
-    cJSON_AddNumberToObject(m, "max_model_len", s->max_model_len);
-    cJSON_AddItemToArray(data, m);
-    return http_send_json(q, 200, o);
 }
