@@ -12,17 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_llm_client import CLIENT, client, stats  # noqa: F401 (fixtures below)
-import fake_openai_server
-
-
-@pytest.fixture(scope="module")
-def fake():
-    if not CLIENT.exists():
-        pytest.skip(f"{CLIENT} not built")
-    srv, port = fake_openai_server.start()
-    yield f"http://127.0.0.1:{port}"
-    srv.shutdown()
+from test_llm_client import CLIENT, client, fake, stats  # noqa: F401 (fixtures)
 
 
 PROMPTS = [
