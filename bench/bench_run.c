@@ -176,12 +176,13 @@ void summarize(point *p, run_result *rr, int n, const engine_stats *st, const mo
     p->prefill_s = pf / n;
     p->prefill_tps = (double)p->bs * p->in / p->prefill_s;
     p->step_med = bench_pct(steps, ns, 50);
+    p->step_p95 = bench_pct(steps, ns, 95);
     p->step_p99 = bench_pct(steps, ns, 99);
     p->decode_tps = dec_t > 0 ? dec_tok / dec_t : NAN;
     p->ttft_mean = bench_mean(ttft, nt), p->ttft_med = bench_pct(ttft, nt, 50),
-    p->ttft_p99 = bench_pct(ttft, nt, 99);
+    p->ttft_p95 = bench_pct(ttft, nt, 95), p->ttft_p99 = bench_pct(ttft, nt, 99);
     p->tpot_mean = bench_mean(tpot, np), p->tpot_med = bench_pct(tpot, np, 50),
-    p->tpot_p99 = bench_pct(tpot, np, 99);
+    p->tpot_p95 = bench_pct(tpot, np, 95), p->tpot_p99 = bench_pct(tpot, np, 99);
     p->total_tps = (double)p->bs * (p->in + p->out) * n / tot;
     p->out_tps = (double)p->bs * p->out * n / tot;
     // bytes a decode step must move: every weight once, plus the KV of each

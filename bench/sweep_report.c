@@ -44,13 +44,16 @@ static const column cols[] = {
     COL("prefill_s", "%.4f", prefill_s, 'd'),
     COL("prefill_tok_s", "%.1f", prefill_tps, 'd'),
     COL("decode_step_median_ms", "%.2f", step_med, 'd'),
+    COL("decode_step_p95_ms", "%.2f", step_p95, 'd'),
     COL("decode_step_p99_ms", "%.2f", step_p99, 'd'),
     COL("decode_tok_s", "%.1f", decode_tps, 'd'),
     COL("ttft_mean_ms", "%.1f", ttft_mean, 'd'),
     COL("ttft_median_ms", "%.1f", ttft_med, 'd'),
+    COL("ttft_p95_ms", "%.1f", ttft_p95, 'd'),
     COL("ttft_p99_ms", "%.1f", ttft_p99, 'd'),
     COL("tpot_mean_ms", "%.2f", tpot_mean, 'd'),
     COL("tpot_median_ms", "%.2f", tpot_med, 'd'),
+    COL("tpot_p95_ms", "%.2f", tpot_p95, 'd'),
     COL("tpot_p99_ms", "%.2f", tpot_p99, 'd'),
     COL("total_tok_s", "%.1f", total_tps, 'd'),
     COL("output_tok_s", "%.1f", out_tps, 'd'),
@@ -136,21 +139,23 @@ void sweep_write_md_tables(FILE *f, const point *pts, int n) {
             llm_fmt_bytes(p->resident, m, sizeof m), diff, p->pages, (long long)p->kv_tokens,
             p->max_conc, p->max_conc >= p->bs ? "yes" : "no", (unsigned long long)p->preempt);
     }
-    fprintf(f, "\n## Speed\n\n"
-               "| util | batch | input | output | prefill s | prefill tok/s | step med ms | "
-               "step p99 ms | decode tok/s | TTFT mean/med/p99 ms | TPOT mean/med/p99 ms | "
-               "total tok/s | output tok/s | decode GB/s (of copy bw) | tok/$ | $/M out tok |\n"
-               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    fprintf(
+        f, "\n## Speed\n\n"
+           "| util | batch | input | output | prefill s | prefill tok/s | step med ms | "
+           "step p95/p99 ms | decode tok/s | TTFT mean/med/p95/p99 ms | TPOT mean/med/p95/p99 ms | "
+           "total tok/s | output tok/s | decode GB/s (of copy bw) | tok/$ | $/M out tok |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
         const point *p = &pts[i];
         if (!p->ok) continue;
         fprintf(f,
-                "| %.2f | %d | %d | %d | %.3f | %.1f | %.2f | %.2f | %.1f | %.0f / %.0f / %.0f "
-                "| %.2f / %.2f / %.2f | %.1f | %.1f | %.2f (%.0f%%) | ",
+                "| %.2f | %d | %d | %d | %.3f | %.1f | %.2f | %.2f / %.2f | %.1f | %.0f / %.0f / "
+                "%.0f / %.0f | %.2f / %.2f / %.2f / %.2f | %.1f | %.1f | %.2f (%.0f%%) | ",
                 p->util, p->bs, p->in, p->out, p->prefill_s, p->prefill_tps, p->step_med * 1e3,
-                p->step_p99 * 1e3, p->decode_tps, p->ttft_mean * 1e3, p->ttft_med * 1e3,
-                p->ttft_p99 * 1e3, p->tpot_mean * 1e3, p->tpot_med * 1e3, p->tpot_p99 * 1e3,
-                p->total_tps, p->out_tps, p->bw_gbs, 100.0 * p->bw_frac);
+                p->step_p95 * 1e3, p->step_p99 * 1e3, p->decode_tps, p->ttft_mean * 1e3,
+                p->ttft_med * 1e3, p->ttft_p95 * 1e3, p->ttft_p99 * 1e3, p->tpot_mean * 1e3,
+                p->tpot_med * 1e3, p->tpot_p95 * 1e3, p->tpot_p99 * 1e3, p->total_tps, p->out_tps,
+                p->bw_gbs, 100.0 * p->bw_frac);
         if (isfinite(p->usd_per_mtok))
             fprintf(f, "%.0f | %.4f |\n", p->tok_per_dollar, p->usd_per_mtok);
         else

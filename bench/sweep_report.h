@@ -21,8 +21,8 @@ typedef struct {
     double max_conc; // requests of in+out tokens the pool holds
     uint64_t preempt;
     // speed
-    double prefill_s, prefill_tps, step_med, step_p99, decode_tps;
-    double ttft_mean, ttft_med, ttft_p99, tpot_mean, tpot_med, tpot_p99;
+    double prefill_s, prefill_tps, step_med, step_p95, step_p99, decode_tps;
+    double ttft_mean, ttft_med, ttft_p95, ttft_p99, tpot_mean, tpot_med, tpot_p95, tpot_p99;
     double total_tps, out_tps, bw_gbs;
     double copy_gbs; // measured copy bandwidth of the device (read + write)
     double bw_frac;  // bw_gbs / copy_gbs

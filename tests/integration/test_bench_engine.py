@@ -84,6 +84,17 @@ def test_numbers_positive_and_memory_predicted(sweep):
         assert rel < 0.10, p
 
 
+def test_percentiles_p50_p95_p99_in_every_summary(sweep):
+    out, summary = sweep
+    for p in summary:
+        for m in ["ttft", "tpot"]:
+            assert p[f"{m}_median_ms"] <= p[f"{m}_p95_ms"] <= p[f"{m}_p99_ms"], p
+        assert p["decode_step_median_ms"] <= p["decode_step_p95_ms"] <= p["decode_step_p99_ms"]
+    header = (out / "summary.csv").read_text().splitlines()[0]
+    assert "ttft_p95_ms" in header and "decode_step_p95_ms" in header
+    assert "TTFT mean/med/p95/p99 ms" in (out / "report.md").read_text()
+
+
 def test_kv_capacity_grows_with_utilization(sweep):
     _, summary = sweep
     cap = {p["util"]: p["kv_tokens"] for p in summary}
