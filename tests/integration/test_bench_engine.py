@@ -24,7 +24,7 @@ BATCHES, INPUTS, UTILS = [1, 2], [16, 32], [0.5, 0.9]
 
 
 def run(*args):
-    p = subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=120)
+    p = subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     return p
 
