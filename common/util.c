@@ -207,3 +207,17 @@ uint64_t llm_rss_bytes(void) {
     if (f) fclose(f);
     return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
+
+void llm_bad_flag(const char *prog, const char *arg, int missing_value, const void *table,
+                  size_t stride) {
+    if (missing_value) {
+        fprintf(stderr, "%s: %s needs a value (%s --help lists the flags)\n", prog, arg, prog);
+        return;
+    }
+    size_t n = 0;
+    while (*(const char *const *)((const char *)table + n * stride)) n++;
+    const char *near = llm_closest_name(arg, table, n, stride);
+    fprintf(stderr, "%s: unknown flag '%s'", prog, arg);
+    if (near) fprintf(stderr, "; did you mean --%s?", near);
+    fprintf(stderr, " (%s --help lists the flags)\n", prog);
+}

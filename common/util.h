@@ -64,10 +64,17 @@ void llm_run_dir(char *buf, size_t buflen, const char *dir, const char *prefix);
 // NULL name ends the table early. Matches each dash-separated part as a prefix
 // first ("gpu-mem-util" -> "gpu-memory-utilization"), else by edit distance
 // (at most a third of the word, plus one). Returns the name, or NULL when none is close.
+const char *llm_closest_name(const char *word, const void *table, size_t n, size_t stride);
+
+// Reports a bad command-line flag on stderr in one line: "PROG: unknown flag
+// 'ARG'; did you mean --NAME? (PROG --help lists the flags)", naming the
+// closest of the table's flags (as llm_closest_name; the table ends at a NULL
+// name), or "PROG: ARG needs a value" when missing_value.
+void llm_bad_flag(const char *prog, const char *arg, int missing_value, const void *table,
+                  size_t stride);
+
 // The process's resident memory (RSS) in bytes, from /proc/self/statm (0 when unknown).
 uint64_t llm_rss_bytes(void);
-
-const char *llm_closest_name(const char *word, const void *table, size_t n, size_t stride);
 
 #ifdef __cplusplus
 }

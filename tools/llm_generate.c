@@ -319,7 +319,7 @@ static const struct option longopts[] = {
 };
 
 // One option into o. Returns -1 to go on, else the exit status.
-static int apply_option(gen_opts *o, int opt, int idx) {
+static int apply_option(gen_opts *o, int opt, int idx, char **argv) {
     char *end = NULL, err[LLM_ERR_LEN];
     sampling_params *sp = &o->sp;
     switch (opt) {
@@ -397,7 +397,7 @@ static int apply_option(gen_opts *o, int opt, int idx) {
         usage(stdout);
         return 0;
     default:
-        usage(stderr);
+        llm_bad_flag("llm_generate", argv[optind - 1], opt == ':', longopts, sizeof *longopts);
         return 2;
     }
     if (end && *end) {
@@ -413,8 +413,9 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
     o->ec.verbose = 1;
     o->sp.max_tokens = 128;
     int opt, idx = 0, rc;
-    while ((opt = getopt_long(argc, argv, "h", longopts, &idx)) != -1)
-        if ((rc = apply_option(o, opt, idx)) >= 0) return rc;
+    opterr = 0; // a bad flag is reported in one line, with the closest one
+    while ((opt = getopt_long(argc, argv, ":h", longopts, &idx)) != -1)
+        if ((rc = apply_option(o, opt, idx, argv)) >= 0) return rc;
     if (!o->ec.model_dir == !o->ec.synthetic || optind != argc || (o->prompt && o->prompts_file)) {
         usage(stderr);
         return 2;

@@ -46,7 +46,8 @@ int main(int argc, char **argv) {
     };
     const char *in = NULL, *out = NULL;
     int embeddings = 0, opt;
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    opterr = 0; // a bad flag is reported in one line, with the closest one
+    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (opt) {
         case O_MODEL:
             in = optarg;
@@ -67,7 +68,7 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
+            llm_bad_flag("llm_quantize", argv[optind - 1], opt == ':', longopts, sizeof *longopts);
             return 2;
         }
     }

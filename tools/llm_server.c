@@ -76,21 +76,6 @@ static int parse_num(const char *flag, const char *v, double lo, double hi, doub
     return 0;
 }
 
-// An unknown flag (or one missing its value): one line naming it and the
-// closest valid flag, not the whole usage.
-static void bad_flag(const char *arg, int missing_value, const struct option *longopts) {
-    size_t n = 0;
-    while (longopts[n].name) n++;
-    if (missing_value) {
-        fprintf(stderr, "llm_server: %s needs a value (llm_server --help lists the flags)\n", arg);
-        return;
-    }
-    const char *near = llm_closest_name(arg, longopts, n, sizeof *longopts);
-    fprintf(stderr, "llm_server: unknown flag '%s'", arg);
-    if (near) fprintf(stderr, "; did you mean --%s?", near);
-    fprintf(stderr, " (llm_server --help lists the flags)\n");
-}
-
 // Loads tokenizer, chat template and engine; sets s->ready.
 static int load_model(server *s, char *err) {
     const char *dir = s->ecfg.model_dir;
@@ -229,7 +214,7 @@ static int apply_option(server *s, int opt, int idx, char **argv) {
         usage(stdout);
         return 0;
     default:
-        bad_flag(argv[optind - 1], opt == ':', longopts);
+        llm_bad_flag("llm_server", argv[optind - 1], opt == ':', longopts, sizeof *longopts);
         return 2;
     }
     return -1;

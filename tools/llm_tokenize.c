@@ -367,7 +367,8 @@ int main(int argc, char **argv) {
     const char *model = NULL, *bench = NULL;
     int add_special = 1, decode = 0, skip = 0, stream = 0, json = 0, chat = 0, gen_prompt = 1;
     int opt;
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    opterr = 0; // a bad flag is reported in one line, with the closest one
+    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'm':
             model = optarg;
@@ -400,7 +401,7 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
+            llm_bad_flag("llm_tokenize", argv[optind - 1], opt == ':', longopts, sizeof *longopts);
             return 2;
         }
     }

@@ -4,6 +4,7 @@ names the closest one, the waiting gauge counts the backlog, /docs and a valid
 /openapi.json, /generate streams, /chat's full_text, the memory gauges."""
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -226,3 +227,15 @@ def test_systemd_unit_says_where_it_cannot_run():
     # the comment explains both before the settings, with the way out
     head = unit.split("[Unit]")[0]
     assert "a build under /home or /tmp" in head and "ProtectHome=read-only" in head
+
+
+def test_every_tool_names_the_closest_flag():
+    for tool in ["llm_generate", "llm_tokenize", "llm_quantize", "llm_server"]:
+        exe = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "build", "bin", tool)
+        p = subprocess.run([exe, "--modle", "x"], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2, (tool, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and "did you mean --model?" in lines[0], (tool, p.stderr)
+        p = subprocess.run([exe, "--model"], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2 and "--model needs a value" in p.stderr, (tool, p.stderr)
