@@ -327,3 +327,80 @@ TEST(gpu_engine_dtype_rule_bf16_model) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
 }
+
+// --- batch-invariant mode (backend.h batch_invariant, --batch-invariant) ------------
+
+// First page of companion sequence s (1: up to 14 pages, the others 2).
+static int page_of(int s) {
+    return s == 1 ? 16 : 32 + 4 * (s - 2);
+}
+
+// One sequence's logits, alone and inside batches of 1..64 rows that mix
+// prefill chunks and decode rows, F16 weights (the default mode runs cuBLAS
+// with fp16 activations above 8 rows): the same bits, and the same bits when
+// its prompt is cut into other chunks (a 1-row chunk of the prompt runs as a
+// decode row). Without the flag these logits differ from the 13-row steps on
+// (cuBLAS above 8 rows, the decode kernel for a 1-row chunk).
+TEST(gpu_forward_batch_invariant_mode_bitwise_1_to_64_rows) {
+    backend *g = gpu_backend();
+    if (!g) return;
+    char err[LLM_ERR_LEN] = "";
+    model_config cfg = tiny_config(ARCH_QWEN2); // biases too
+    model_weights *m = model_random(&cfg, 18, LLM_F16, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m) return;
+    rig r;
+    if (rig_open(&r, g, m)) {
+        model_free(m);
+        return;
+    }
+    g->batch_invariant = 1;
+    const int V = cfg.vocab_size;
+    int a[64], o[8][64];
+    for (int i = 0; i < 64; i++) a[i] = irand(V);
+    for (int s = 0; s < 8; s++)
+        for (int i = 0; i < 64; i++) o[s][i] = irand(V);
+    // a alone: 13 prompt tokens, then 3 decode steps; its last row's logits
+    float *alone = malloc(sizeof(float) * 4 * V), *got = malloc(sizeof(float) * 8 * V);
+    chunk pa = {a, 0, 13, 0};
+    run_step(&r, &pa, 1, alone, 0);
+    for (int t = 13; t < 16; t++) {
+        chunk dc = {a, t, 1, 0};
+        run_step(&r, &dc, 1, alone + (size_t)(t - 12) * V, 0);
+    }
+    // the same chunks of a next to others, {rows of a prefill chunk over 4
+    // cached tokens (1: a one-row chunk), decode rows}: 1 to 64 rows a step
+    const int others[][2] = {{0, 0}, {1, 1}, {3, 1}, {16, 2}, {50, 1}, {30, 4}};
+    for (size_t k = 0; k < sizeof others / sizeof others[0]; k++) {
+        const int extra = others[k][0], n_dec = others[k][1];
+        // companion s on pages from page_of(s); 4 tokens of each into the cache
+        for (int s = 1; s <= 1 + n_dec; s++) {
+            chunk c0 = {o[s], 0, 4, page_of(s)};
+            run_step(&r, &c0, 1, got, 0);
+        }
+        for (int t = 12; t < 16; t++) {
+            const int len = t == 12 ? 13 : 1, done = t == 12 ? 0 : t;
+            chunk ch[6];
+            int ns = 0;
+            ch[ns++] = (chunk){a, done, len, 0};
+            if (extra) ch[ns++] = (chunk){o[1], 4, extra, page_of(1)};
+            for (int s = 2; s < 2 + n_dec; s++) ch[ns++] = (chunk){o[s], 4, 1, page_of(s)};
+            if (run_step(&r, ch, ns, got, 0)) break;
+            CHECK_MSG(memcmp(got, alone + (size_t)(t - 12) * V, sizeof(float) * V) == 0,
+                      "case %zu step %d: logits differ alone and batched", k, t);
+        }
+    }
+    // the prompt in other chunks: 5 + 7 + 1 rows (the last as a decode row)
+    chunk c1 = {a, 0, 5, 0}, c2 = {a, 5, 7, 0}, c3 = {a, 12, 1, 0};
+    run_step(&r, &c1, 1, got, 0);
+    run_step(&r, &c2, 1, got, 0);
+    run_step(&r, &c3, 1, got, 0);
+    CHECK_MSG(memcmp(got, alone, sizeof(float) * V) == 0,
+              "prompt chunked 5+7+1: last logits differ from one 13-row chunk");
+    g->batch_invariant = 0;
+    free(alone), free(got);
+    forward_destroy(r.f);
+    model_free(m);
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}
