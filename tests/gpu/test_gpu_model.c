@@ -10,6 +10,7 @@
 // except that after a step where the reference's two best tokens are within
 // NEAR_TIE nats the sequences may part (rounding can pick either); the test
 // stops comparing that request there and says so.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -400,6 +401,74 @@ TEST(gpu_forward_batch_invariant_mode_bitwise_1_to_64_rows) {
     g->batch_invariant = 0;
     free(alone), free(got);
     forward_destroy(r.f);
+    model_free(m);
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}
+
+// --- fp16 activation overflow --------------------------------------------------------
+
+// An fp16 model whose last MLP sees activations beyond 65504 (its ffn_norm
+// scaled by 1e5: ~1e5 into gate/up, ~1e10 into down): the CPU backend (fp32
+// activations) gives finite logits; CUDA's 12-row prefill (cuBLAS, fp16
+// activations) fails the step naming the matmul, never inf/NaN logits;
+// its decode rows (the GEMV, fp32 activations) and the batch-invariant mode
+// run and match the CPU.
+TEST(gpu_forward_fp16_overflow_fails_clearly_or_runs_fp32) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    char err[LLM_ERR_LEN] = "";
+    model_config cfg = tiny_config(ARCH_LLAMA);
+    model_weights *m = model_random(&cfg, 65504, LLM_F16, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m) return;
+    const int last = cfg.n_layers - 1;
+    CHECK(m->layers[last].ffn_norm.dtype == LLM_F32);
+    float *nw = (float *)m->layers[last].ffn_norm.data;
+    for (int i = 0; i < cfg.dim; i++) nw[i] *= 1e5f;
+    rig rc, rg;
+    if (rig_open(&rc, c, m) || rig_open(&rg, g, m)) {
+        forward_destroy(rc.f);
+        model_free(m);
+        return;
+    }
+    const int V = cfg.vocab_size;
+    int a[16];
+    for (int i = 0; i < 16; i++) a[i] = irand(V);
+    float *want = malloc(sizeof(float) * 12 * V), *got = malloc(sizeof(float) * 12 * V);
+    chunk p = {a, 0, 12, 0};
+    if (!run_step(&rc, &p, 1, want, 1)) {
+        int finite = 1;
+        for (int i = 0; i < 12 * V; i++) finite &= isfinite(want[i]) != 0;
+        CHECK_MSG(finite, "the CPU reference has non-finite logits");
+    }
+    // default mode: the step fails and says where
+    rig_chunk rch = {a, 0, 12, NULL};
+    int pages[16];
+    for (int j = 0; j < 16; j++) pages[j] = j;
+    rch.pages = pages;
+    rig_batch rb;
+    CHECK(rig_batch_build(&rb, &rch, 1, BS, 16, 1) == 0);
+    const int rc_fail = forward_run(rg.f, &rb.fb, got, err);
+    rig_batch_free(&rb);
+    CHECK_MSG(rc_fail != 0, "a 12-row fp16 prefill with activations past 65504 did not fail");
+    CHECK_MSG(strstr(err, "fp16 overflow") && strstr(err, "layer 1 gate_proj"),
+              "error does not name the overflow and the matmul: %s", err);
+    g->failed = 0;
+    // decode rows (GEMV, fp32 activations) run and match the CPU
+    for (int t = 0; t < 4; t++) {
+        chunk dc = {a, t, 1, 0};
+        if (!run_step(&rc, &dc, 1, want, 0) && !run_step(&rg, &dc, 1, got, 0))
+            CHECK_REL(got, want, (size_t)V, 5e-3, "decode at %d", t);
+    }
+    // batch-invariant mode: the prefill runs on fp32 activations
+    g->batch_invariant = 1;
+    if (!run_step(&rc, &p, 1, want, 1) && !run_step(&rg, &p, 1, got, 1))
+        CHECK_REL(got, want, (size_t)12 * V, 5e-3, "batch-invariant prefill");
+    g->batch_invariant = 0;
+    free(want), free(got);
+    forward_destroy(rc.f);
+    forward_destroy(rg.f);
     model_free(m);
     CHECK_MSG(!g->failed, "backend error: %s", g->error);
     g->failed = 0;
