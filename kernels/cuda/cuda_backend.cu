@@ -144,7 +144,7 @@ int cuda_check_overflow(cuda_backend *c) {
     else if (c->ovf_ops[k].name)
         snprintf(where, sizeof where, "%s", c->ovf_ops[k].name);
     cuda_fail(b,
-              "fp16 overflow: an activation entering %s (%dx%d fp16 weights) is beyond the fp16 "
+              "fp16 overflow: an activation entering %s (%dx%d weights) is beyond the fp16 "
               "range (|x| > 65504) and would be inf in the fp16 GEMM; the step's results are "
               "dropped. Run this model with --dtype bf16 or f32, or --batch-invariant (fp32 "
               "activations)",
