@@ -187,6 +187,7 @@ engine *engine_create(const engine_config *cfg, char *err) {
         e->bk = backend_create(&dev, err);
     }
     if (!e->bk) goto fail;
+    e->bk->batch_invariant = cfg->batch_invariant;
     if (load_model(e, cfg, err)) goto fail;
     const model_config *mc = &e->model->cfg;
     if (engine_resolve_limits(&e->cfg, mc, e->bk->info.kind, err)) goto fail;

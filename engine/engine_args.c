@@ -126,6 +126,10 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
         c->prefix_caching = 0;
         return 1;
     }
+    if (strcmp(name, "batch-invariant") == 0) {
+        c->batch_invariant = 1;
+        return 1;
+    }
     if (strcmp(name, "allow-long-max-model-len") == 0) {
         c->allow_long_max_model_len = 1;
         return 1;
@@ -153,5 +157,8 @@ void engine_args_usage(FILE *f) {
         "  --block-size N               tokens per KV page (16)\n"
         "  --kv-cache-dtype T           K/V cache as auto|fp16|bf16 (default auto: the model's\n"
         "                               dtype; bf16 for bf16 models, else fp16)\n"
-        "  --no-prefix-caching          do not reuse cached prompt pages\n");
+        "  --no-prefix-caching          do not reuse cached prompt pages\n"
+        "  --batch-invariant            a request's greedy tokens do not depend on what shares\n"
+        "                               its steps (CUDA: GEMV matmuls and one attention\n"
+        "                               kernel at every batch size, slower prefill)\n");
 }

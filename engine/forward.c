@@ -382,6 +382,14 @@ static void upload_batch(forward_ctx *f, const forward_batch *bt, bk_attn_batch 
     };
 }
 
+// A matmul, named for the backend's error messages (layer -1: none).
+static void mm(backend *b, int layer, const char *name, float *out, const float *x,
+               const bk_matrix *w, const float *bias, int n) {
+    b->op_layer = layer;
+    b->op_name = name;
+    b->matmul(b, out, x, w, bias, n);
+}
+
 // The model: token ids in, the final-normed hidden state of every row in f->xb.
 static void transformer(forward_ctx *f, const bk_attn_batch *ab) {
     backend *b = f->b;
@@ -398,9 +406,9 @@ static void transformer(forward_ctx *f, const bk_attn_batch *ab) {
             b->rmsnorm(b, f->xb, f->x, L->attn_norm, n, dim, eps);
         else
             b->add_rmsnorm(b, f->xb, f->x, f->out, L->attn_norm, n, dim, eps);
-        b->matmul(b, f->q, f->xb, &L->wq, L->bq, n);
-        b->matmul(b, f->k, f->xb, &L->wk, L->bk, n);
-        b->matmul(b, f->v, f->xb, &L->wv, L->bv, n);
+        mm(b, l, "q_proj", f->q, f->xb, &L->wq, L->bq, n);
+        mm(b, l, "k_proj", f->k, f->xb, &L->wk, L->bk, n);
+        mm(b, l, "v_proj", f->v, f->xb, &L->wv, L->bv, n);
         if (L->q_norm) { // Qwen3: RMSNorm over each head before rope
             b->rmsnorm(b, f->q, f->q, L->q_norm, n * c->n_heads, hd, eps);
             b->rmsnorm(b, f->k, f->k, L->k_norm, n * c->n_kv_heads, hd, eps);
@@ -410,13 +418,13 @@ static void transformer(forward_ctx *f, const bk_attn_batch *ab) {
                     f->o.block_size, f->kv_dtype);
         b->attention(b, f->att, f->q, L->k_cache, L->v_cache, ab, c->n_heads, c->n_kv_heads, hd,
                      f->o.block_size, scale, f->kv_dtype, L->window);
-        b->matmul(b, f->out, f->att, &L->wo, NULL, n);
+        mm(b, l, "o_proj", f->out, f->att, &L->wo, NULL, n);
         // MLP block: x += att_out; xb = norm(x); out = down(silu(gate(xb)) * up(xb))
         b->add_rmsnorm(b, f->xb, f->x, f->out, L->ffn_norm, n, dim, eps);
-        b->matmul(b, f->gate, f->xb, &L->w_gate, NULL, n);
-        b->matmul(b, f->up, f->xb, &L->w_up, NULL, n);
+        mm(b, l, "gate_proj", f->gate, f->xb, &L->w_gate, NULL, n);
+        mm(b, l, "up_proj", f->up, f->xb, &L->w_up, NULL, n);
         b->silu_mul(b, f->gate, f->gate, f->up, n, c->hidden_dim);
-        b->matmul(b, f->out, f->gate, &L->w_down, NULL, n);
+        mm(b, l, "down_proj", f->out, f->gate, &L->w_down, NULL, n);
     }
     b->add_rmsnorm(b, f->xb, f->x, f->out, f->final_norm, n, dim, eps);
 }
@@ -435,7 +443,7 @@ static void lm_head(forward_ctx *f, const forward_batch *bt, float *logits, int3
     for (int r0 = 0; r0 < m; r0 += f->logit_rows) {
         int cnt = m - r0 < f->logit_rows ? m - r0 : f->logit_rows;
         b->gather_rows(b, f->sel, f->xb, f->d_rows + r0, cnt, c->dim);
-        b->matmul(b, f->logits, f->sel, &f->lm_head, NULL, cnt);
+        mm(b, -1, "lm_head", f->logits, f->sel, &f->lm_head, NULL, cnt);
         if (ids)
             b->argmax(b, f->d_argmax + r0, f->logits, cnt, c->vocab_size);
         else

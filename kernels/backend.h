@@ -62,6 +62,18 @@ struct backend {
     // pass checks it after each step and reports error.
     int failed;
     char error[512];
+    // Batch-invariant mode (--batch-invariant; the engine sets it before the
+    // first step): every op computes a row with the same operations in the
+    // same order whatever other rows share the call, so a row's bits do not
+    // depend on the batch. The CPU backend always is (a no-op there); the
+    // CUDA backend then runs every matmul through its GEMV (fp32
+    // activations, 8 rows at a time) and every attention row through one
+    // kernel whose key split depends on the row's own position only.
+    int batch_invariant;
+    // The op the forward pass is running, for error messages: layer (-1:
+    // none) and matrix name (NULL: unknown). Set before each matmul.
+    int op_layer;
+    const char *op_name;
 
     // --- memory ---
     // Device allocation; NULL when out of memory. free(NULL) is a no-op.
@@ -102,7 +114,10 @@ struct backend {
 
     // out [n, w.rows] f32 = x [n, w.cols] f32 @ w^T (+ bias [w.rows] f32 if not NULL).
     // An I8 w is dequantized on the fly (q * scales[row]); no full-precision
-    // copy of the weights is made. PRECOND: out does not alias x.
+    // copy of the weights is made. A backend that rounds x to fp16 (CUDA, more
+    // than 8 rows) fails the step, naming op_layer/op_name, when a value of x
+    // is beyond the fp16 range (|x| > 65504): never silent inf/NaN.
+    // PRECOND: out does not alias x.
     void (*matmul)(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
                    int n);
 

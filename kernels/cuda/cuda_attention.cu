@@ -13,6 +13,12 @@
 //   partition); a context longer than DC_PART tokens is split into up to
 //   DC_MAX_PARTS partitions (the split depends only on the sequence's own
 //   length) whose partial results attn_reduce_kernel merges by log-sum-exp.
+// Batch-invariant mode (backend.h): attn_prefill_kernel takes the decode rows
+// too, so a row's result does not depend on whether it was scheduled as a
+// decode step or inside a prefill chunk (nor on anything else in the batch):
+// its key tiles start at 0 (or its window) in steps of PF_KT and tiles it
+// cannot see leave it unchanged exactly. Costs the decode split: one block
+// walks a sequence's whole context, up to PF_QT decode rows one after another.
 //
 // Napkin math (llama-3-8b: 32 layers, 8 kv heads of 128, fp16): each decode
 // token reads 32 x 2 x 8 x 128 x 2 B = 128 KiB of K/V per token of context, so
@@ -47,8 +53,8 @@ __device__ __forceinline__ size_t cache_off(const int32_t *bt, int t, int kvh, i
 
 // q [n_tokens, n_heads * hd] f32, caches [num_blocks, n_kv_heads, block_size, hd]
 // KV -> out [n_tokens, n_heads * hd] f32, for the rows of sequences with
-// q_len > 1. Grid (ceil(n_tokens / PF_QT), n_heads); block b takes the flat
-// rows [b*PF_QT, b*PF_QT + PF_QT), split at sequence boundaries. Row i of a
+// q_len >= min_q_len (2, or 1 in batch-invariant mode). Grid (ceil(n_tokens / PF_QT), n_heads);
+// block b takes the flat rows [b*PF_QT, b*PF_QT + PF_QT), split at sequence boundaries. Row i of a
 // sequence sits at position ctx - q_len + i and sees keys 0..position (with
 // a window w > 0: position - w < key <= position; keys the tile's rows cannot
 // see are never read).
@@ -62,7 +68,7 @@ __global__ void __launch_bounds__(PF_THREADS)
                         const int32_t *query_start, const int32_t *context_len,
                         const int32_t *block_tables, const int32_t *seq_of_token, int max_blocks,
                         int n_tokens, int n_heads, int n_kv_heads, int hd, int block_size,
-                        float scale, int window) {
+                        float scale, int window, int min_q_len) {
     extern __shared__ float4 smem4[];
     float *qs = (float *)smem4;        // [PF_QT, hd] query rows
     float *os = qs + PF_QT * hd;       // [PF_QT, hd] unnormalized outputs
@@ -84,7 +90,7 @@ __global__ void __launch_bounds__(PF_THREADS)
         const int qs0 = query_start[s], qs1 = query_start[s + 1];
         const int r1 = min(tile_end, qs1);
         const int q_len = qs1 - qs0, nr = r1 - r0;
-        if (q_len > 1) {
+        if (q_len >= min_q_len) {
             const int first_pos = context_len[s] - q_len + (r0 - qs0);
             const int last_pos = first_pos + nr - 1;
             // the first key any row of the tile sees
@@ -346,7 +352,8 @@ static void attention_launch(cuda_backend *c, float *out, const float *q, const 
                              int head_dim, int block_size, float scale, int window) {
     backend *b = &c->base;
     // prefill rows exist unless every sequence has one row
-    if (bt->max_query_len > 1) {
+    const int inv = c->base.batch_invariant;
+    if (bt->max_query_len > 1 || inv) {
         const size_t smem = prefill_smem(head_dim);
         if (smem > c->smem_optin) {
             cuda_fail(b, "attention: head_dim %d needs %zu bytes of shared memory (device: %zu)",
@@ -356,11 +363,12 @@ static void attention_launch(cuda_backend *c, float *out, const float *q, const 
         dim3 grid(blocks_for((size_t)bt->n_tokens, PF_QT), n_heads);
         attn_prefill_kernel<KV><<<grid, PF_THREADS, smem, c->stream>>>(
             out, q, kc, vc, bt->query_start, bt->context_len, bt->block_tables, bt->seq_of_token,
-            bt->max_blocks, bt->n_tokens, n_heads, n_kv_heads, head_dim, block_size, scale, window);
+            bt->max_blocks, bt->n_tokens, n_heads, n_kv_heads, head_dim, block_size, scale, window,
+            inv ? 1 : 2);
         LAUNCH_CHECK(b, "attn_prefill_kernel");
     }
     // decode rows exist unless one sequence holds every row
-    if (bt->n_seqs == 1 && bt->max_query_len > 1) return;
+    if (inv || (bt->n_seqs == 1 && bt->max_query_len > 1)) return;
     const int seen = window > 0 && window < bt->max_context_len ? window : bt->max_context_len;
     int zdim = (seen + DC_PART - 1) / DC_PART;
     zdim = zdim < 1 ? 1 : zdim > DC_MAX_PARTS ? DC_MAX_PARTS : zdim;

@@ -122,11 +122,42 @@ static void cu_upload(backend *b, void *dst, const void *host_src, size_t bytes)
     CUDA_CHECK(b, cudaStreamSynchronize(c->stream));
 }
 
+int cuda_check_overflow(cuda_backend *c) {
+    backend *b = &c->base;
+    const int n = c->ovf_n;
+    if (n == 0) return 0;
+    c->ovf_n = 0;
+    unsigned flags[OVF_SLOTS];
+    CUDA_CHECK_OR(b,
+                  cudaMemcpyAsync(flags, c->ovf_flags, (size_t)n * sizeof(unsigned),
+                                  cudaMemcpyDeviceToHost, c->stream),
+                  return -1);
+    CUDA_CHECK_OR(b, cudaStreamSynchronize(c->stream), return -1);
+    int k = 0;
+    while (k < n && !flags[k]) k++;
+    if (k == n) return 0;
+    CUDA_CHECK_OR(b, cudaMemsetAsync(c->ovf_flags, 0, (size_t)n * sizeof(unsigned), c->stream),
+                  return -1);
+    char where[96] = "a matmul";
+    if (c->ovf_ops[k].name && c->ovf_ops[k].layer >= 0)
+        snprintf(where, sizeof where, "layer %d %s", c->ovf_ops[k].layer, c->ovf_ops[k].name);
+    else if (c->ovf_ops[k].name)
+        snprintf(where, sizeof where, "%s", c->ovf_ops[k].name);
+    cuda_fail(b,
+              "fp16 overflow: an activation entering %s (%dx%d weights) is beyond the fp16 "
+              "range (|x| > 65504) and would be inf in the fp16 GEMM; the step's results are "
+              "dropped. Run this model with --dtype bf16 or f32, or --batch-invariant (fp32 "
+              "activations)",
+              where, c->ovf_ops[k].rows, c->ovf_ops[k].cols);
+    return -1;
+}
+
 static void cu_download(backend *b, void *host_dst, const void *src, size_t bytes) {
     cuda_backend *c = cuda_of(b);
     if (bytes)
         CUDA_CHECK(b, cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
     CUDA_CHECK(b, cudaStreamSynchronize(c->stream));
+    cuda_check_overflow(c);
 }
 
 static void cu_memset(backend *b, void *dst, int value, size_t bytes) {
@@ -135,6 +166,7 @@ static void cu_memset(backend *b, void *dst, int value, size_t bytes) {
 
 static void cu_sync(backend *b) {
     CUDA_CHECK(b, cudaStreamSynchronize(cuda_of(b)->stream));
+    cuda_check_overflow(cuda_of(b));
 }
 
 static void cu_memory_info(backend *b, uint64_t *free_bytes, uint64_t *total_bytes) {
@@ -154,6 +186,7 @@ static void cu_destroy(backend *b) {
     cudaFree(c->wtile);
     cudaFree(c->gemv_part);
     cudaFree(c->gemv_count);
+    cudaFree(c->ovf_flags);
     cudaFree(c->attn_part.p);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
@@ -197,6 +230,8 @@ extern "C" backend *cuda_backend_create(const device_info *dev, char *err) {
     CREATE_CHECK(cudaMalloc(&c->gemv_part, GEMV_PARTIAL_FLOATS * sizeof(float)));
     CREATE_CHECK(cudaMalloc(&c->gemv_count, GEMV_COUNTERS * sizeof(unsigned)));
     CREATE_CHECK(cudaMemsetAsync(c->gemv_count, 0, GEMV_COUNTERS * sizeof(unsigned), c->stream));
+    CREATE_CHECK(cudaMalloc(&c->ovf_flags, OVF_SLOTS * sizeof(unsigned)));
+    CREATE_CHECK(cudaMemsetAsync(c->ovf_flags, 0, OVF_SLOTS * sizeof(unsigned), c->stream));
     CREATE_CHECK(cudaStreamSynchronize(c->stream));
     cublasStatus_t s = cublasCreate(&c->blas);
     // after cublasSetStream, which resets the workspace to cuBLAS's own pool

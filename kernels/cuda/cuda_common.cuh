@@ -45,6 +45,8 @@ typedef struct {
 // n_seqs x n_heads x 16 partitions x (head_dim + 2) floats, 1.5x rounded to
 // 2 MiB when it grows; 102 MiB at 256 sequences of 32 heads of 128.
 
+#define OVF_SLOTS 1024 // fp16-converting matmuls between two overflow checks
+
 typedef struct {
     backend base; // first: a backend * is a cuda_backend *
     cudaStream_t stream;
@@ -57,7 +59,22 @@ typedef struct {
     float *gemv_part;         // GEMV_PARTIAL_FLOATS: split-K GEMV partial sums
     unsigned *gemv_count;     // GEMV_COUNTERS, zero between launches
     cuda_workspace attn_part; // split-decode partial results (grown on first use)
+    // fp16 overflow: the matmuls since the last check that rounded their
+    // activations to fp16 each own a flag (ovf_flags[k], zero between checks)
+    // that the conversion sets when a value is beyond the fp16 range; their
+    // names are in ovf_ops. cuda_check_overflow reads them.
+    unsigned *ovf_flags; // [OVF_SLOTS] device
+    int ovf_n;
+    struct {
+        int layer, rows, cols;
+        const char *name;
+    } ovf_ops[OVF_SLOTS];
 } cuda_backend;
+
+// Waits for queued work and fails the backend, naming the first matmul whose
+// activations overflowed fp16 since the last check (download() and sync()
+// call it). Returns -1 then, else 0.
+int cuda_check_overflow(cuda_backend *c);
 
 // Records the first error of the backend (printf-style message).
 void cuda_fail(backend *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

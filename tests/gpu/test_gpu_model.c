@@ -10,6 +10,7 @@
 // except that after a step where the reference's two best tokens are within
 // NEAR_TIE nats the sequences may part (rounding can pick either); the test
 // stops comparing that request there and says so.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -326,4 +327,225 @@ TEST(gpu_engine_dtype_rule_bf16_model) {
     char cmd[64];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
+}
+
+// --- batch-invariant mode (backend.h batch_invariant, --batch-invariant) ------------
+
+// First page of companion sequence s (1: up to 14 pages, the others 2).
+static int page_of(int s) {
+    return s == 1 ? 16 : 32 + 4 * (s - 2);
+}
+
+// One sequence's logits, alone and inside batches of 1..64 rows that mix
+// prefill chunks and decode rows, F16 weights (the default mode runs cuBLAS
+// with fp16 activations above 8 rows): the same bits, and the same bits when
+// its prompt is cut into other chunks (a 1-row chunk of the prompt runs as a
+// decode row). Without the flag these logits differ from the 13-row steps on
+// (cuBLAS above 8 rows, the decode kernel for a 1-row chunk).
+TEST(gpu_forward_batch_invariant_mode_bitwise_1_to_64_rows) {
+    backend *g = gpu_backend();
+    if (!g) return;
+    char err[LLM_ERR_LEN] = "";
+    model_config cfg = tiny_config(ARCH_QWEN2); // biases too
+    model_weights *m = model_random(&cfg, 18, LLM_F16, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m) return;
+    rig r;
+    if (rig_open(&r, g, m)) {
+        model_free(m);
+        return;
+    }
+    g->batch_invariant = 1;
+    const int V = cfg.vocab_size;
+    int a[64], o[8][64];
+    for (int i = 0; i < 64; i++) a[i] = irand(V);
+    for (int s = 0; s < 8; s++)
+        for (int i = 0; i < 64; i++) o[s][i] = irand(V);
+    // a alone: 13 prompt tokens, then 3 decode steps; its last row's logits
+    float *alone = malloc(sizeof(float) * 4 * V), *got = malloc(sizeof(float) * 8 * V);
+    chunk pa = {a, 0, 13, 0};
+    run_step(&r, &pa, 1, alone, 0);
+    for (int t = 13; t < 16; t++) {
+        chunk dc = {a, t, 1, 0};
+        run_step(&r, &dc, 1, alone + (size_t)(t - 12) * V, 0);
+    }
+    // the same chunks of a next to others, {rows of a prefill chunk over 4
+    // cached tokens (1: a one-row chunk), decode rows}: 1 to 64 rows a step
+    const int others[][2] = {{0, 0}, {1, 1}, {3, 1}, {16, 2}, {50, 1}, {30, 4}};
+    for (size_t k = 0; k < sizeof others / sizeof others[0]; k++) {
+        const int extra = others[k][0], n_dec = others[k][1];
+        // companion s on pages from page_of(s); 4 tokens of each into the cache
+        for (int s = 1; s <= 1 + n_dec; s++) {
+            chunk c0 = {o[s], 0, 4, page_of(s)};
+            run_step(&r, &c0, 1, got, 0);
+        }
+        for (int t = 12; t < 16; t++) {
+            const int len = t == 12 ? 13 : 1, done = t == 12 ? 0 : t;
+            chunk ch[6];
+            int ns = 0;
+            ch[ns++] = (chunk){a, done, len, 0};
+            if (extra) ch[ns++] = (chunk){o[1], 4, extra, page_of(1)};
+            for (int s = 2; s < 2 + n_dec; s++) ch[ns++] = (chunk){o[s], 4, 1, page_of(s)};
+            if (run_step(&r, ch, ns, got, 0)) break;
+            CHECK_MSG(memcmp(got, alone + (size_t)(t - 12) * V, sizeof(float) * V) == 0,
+                      "case %zu step %d: logits differ alone and batched", k, t);
+        }
+    }
+    // the prompt in other chunks: 5 + 7 + 1 rows (the last as a decode row)
+    chunk c1 = {a, 0, 5, 0}, c2 = {a, 5, 7, 0}, c3 = {a, 12, 1, 0};
+    run_step(&r, &c1, 1, got, 0);
+    run_step(&r, &c2, 1, got, 0);
+    run_step(&r, &c3, 1, got, 0);
+    CHECK_MSG(memcmp(got, alone, sizeof(float) * V) == 0,
+              "prompt chunked 5+7+1: last logits differ from one 13-row chunk");
+    g->batch_invariant = 0;
+    free(alone), free(got);
+    forward_destroy(r.f);
+    model_free(m);
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}
+
+// --- fp16 activation overflow --------------------------------------------------------
+
+// An fp16 model whose last MLP sees activations beyond 65504 (its ffn_norm
+// scaled by 1e5: ~1e5 into gate/up, ~1e10 into down): the CPU backend (fp32
+// activations) gives finite logits; CUDA's 12-row prefill (cuBLAS, fp16
+// activations) fails the step naming the matmul, never inf/NaN logits;
+// its decode rows (the GEMV, fp32 activations) and the batch-invariant mode
+// run and match the CPU.
+TEST(gpu_forward_fp16_overflow_fails_clearly_or_runs_fp32) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    char err[LLM_ERR_LEN] = "";
+    model_config cfg = tiny_config(ARCH_LLAMA);
+    model_weights *m = model_random(&cfg, 65504, LLM_F16, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m) return;
+    const int last = cfg.n_layers - 1;
+    CHECK(m->layers[last].ffn_norm.dtype == LLM_F32);
+    float *nw = (float *)m->layers[last].ffn_norm.data;
+    for (int i = 0; i < cfg.dim; i++) nw[i] *= 1e5f;
+    rig rc, rg;
+    if (rig_open(&rc, c, m) || rig_open(&rg, g, m)) {
+        forward_destroy(rc.f);
+        model_free(m);
+        return;
+    }
+    const int V = cfg.vocab_size;
+    int a[16];
+    for (int i = 0; i < 16; i++) a[i] = irand(V);
+    float *want = malloc(sizeof(float) * 12 * V), *got = malloc(sizeof(float) * 12 * V);
+    chunk p = {a, 0, 12, 0};
+    if (!run_step(&rc, &p, 1, want, 1)) {
+        int finite = 1;
+        for (int i = 0; i < 12 * V; i++) finite &= isfinite(want[i]) != 0;
+        CHECK_MSG(finite, "the CPU reference has non-finite logits");
+    }
+    // default mode: the step fails and says where
+    rig_chunk rch = {a, 0, 12, NULL};
+    int pages[16];
+    for (int j = 0; j < 16; j++) pages[j] = j;
+    rch.pages = pages;
+    rig_batch rb;
+    CHECK(rig_batch_build(&rb, &rch, 1, BS, 16, 1) == 0);
+    const int rc_fail = forward_run(rg.f, &rb.fb, got, err);
+    rig_batch_free(&rb);
+    CHECK_MSG(rc_fail != 0, "a 12-row fp16 prefill with activations past 65504 did not fail");
+    CHECK_MSG(strstr(err, "fp16 overflow") && strstr(err, "layer 1 gate_proj"),
+              "error does not name the overflow and the matmul: %s", err);
+    g->failed = 0;
+    // decode rows (GEMV, fp32 activations) run and match the CPU
+    for (int t = 0; t < 4; t++) {
+        chunk dc = {a, t, 1, 0};
+        if (!run_step(&rc, &dc, 1, want, 0) && !run_step(&rg, &dc, 1, got, 0))
+            CHECK_REL(got, want, (size_t)V, 5e-3, "decode at %d", t);
+    }
+    // batch-invariant mode: the prefill runs on fp32 activations
+    g->batch_invariant = 1;
+    if (!run_step(&rc, &p, 1, want, 1) && !run_step(&rg, &p, 1, got, 1))
+        CHECK_REL(got, want, (size_t)12 * V, 5e-3, "batch-invariant prefill");
+    g->batch_invariant = 0;
+    free(want), free(got);
+    forward_destroy(rc.f);
+    forward_destroy(rg.f);
+    model_free(m);
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}
+
+// --- --batch-invariant through the engine ---------------------------------------------
+
+// Runs one greedy request (prompt of 40, 16 tokens) through a CUDA engine
+// with fp16 weights, alone (load 0) or while companions of 2..90 prompt
+// tokens arrive at steps 0, 3 and 6 (steps of up to 64 rows mixing prefill
+// chunks and decode rows); its tokens into out, the most sequences that got
+// a token in one step into *widest.
+static int engine_under_load(int batch_invariant, int load, const int32_t *prompt, int *out,
+                             int *widest) {
+    engine_config ec = engine_config_default();
+    ec.model_dir = tiny_model_dir();
+    ec.dtype = LLM_F16;
+    ec.device = DEVICE_CUDA;
+    ec.kv_cache_memory = 64ull << 20;
+    ec.max_num_seqs = 16;
+    ec.max_num_batched_tokens = 64;
+    ec.max_num_batched_tokens_set = 1;
+    ec.max_model_len = 256;
+    ec.prefix_caching = 0;
+    ec.batch_invariant = batch_invariant;
+    char err[LLM_ERR_LEN] = "";
+    engine *e = engine_create(&ec, err);
+    CHECK_MSG(e != NULL, "engine: %s", err);
+    if (!e) return -1;
+    sampling_params sp = sampling_params_default();
+    sp.temperature = 0;
+    sp.max_tokens = 16;
+    sp.ignore_eos = 1;
+    const int64_t id = engine_add_request(e, prompt, 40, &sp, err);
+    CHECK_MSG(id >= 0, "%s", err);
+    static const int lens[] = {30, 45, 7, 60, 2, 25, 90, 12, 33};
+    int32_t other[100];
+    for (int i = 0; i < 100; i++) other[i] = (7 * i + 3) % 127;
+    int n = 0, step = 0, added = 0;
+    *widest = 0;
+    while (engine_has_work(e)) {
+        const int upto = !load ? 0 : step == 0 ? 3 : step == 3 ? 7 : step == 6 ? 9 : added;
+        for (; added < upto; added++) {
+            sampling_params so = sp;
+            so.max_tokens = 5 + added;
+            CHECK(engine_add_request(e, other + added, lens[added], &so, err) >= 0);
+        }
+        engine_output *o;
+        int n_out;
+        if (engine_step(e, &o, &n_out, err)) {
+            harness_fail(__FILE__, __LINE__, "engine_step: %s", err);
+            engine_destroy(e);
+            return -1;
+        }
+        if (n_out > *widest) *widest = n_out;
+        for (int k = 0; k < n_out; k++)
+            if (o[k].id == id && o[k].token >= 0 && n < 16) out[n++] = o[k].token;
+        step++;
+    }
+    engine_destroy(e);
+    CHECK_EQ(n, 16);
+    return n == 16 ? 0 : -1;
+}
+
+TEST(gpu_engine_batch_invariant_tokens_alone_and_under_load) {
+    if (!gpu_backend()) return;
+    int32_t prompt[40];
+    for (int i = 0; i < 40; i++) prompt[i] = irand(127);
+    int alone[16], loaded[16], dflt_alone[16], dflt_loaded[16], w0, w1;
+    if (engine_under_load(1, 0, prompt, alone, &w0) || engine_under_load(1, 1, prompt, loaded, &w1))
+        return;
+    CHECK_MSG(w1 >= 4, "the loaded run never had more than %d sequences in a step", w1);
+    CHECK_MSG(memcmp(alone, loaded, sizeof alone) == 0,
+              "--batch-invariant: greedy tokens differ alone and under load");
+    // the default mode: reported, not asserted (it may part on a near tie)
+    if (!engine_under_load(0, 0, prompt, dflt_alone, &w0) &&
+        !engine_under_load(0, 1, prompt, dflt_loaded, &w1) &&
+        memcmp(dflt_alone, dflt_loaded, sizeof alone) != 0)
+        fprintf(stderr, "  note: default mode: tokens differ alone and under load\n");
 }

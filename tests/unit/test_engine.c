@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "engine_args.h"
 #include "harness.h"
 #include "tiny_model.h"
 #include "util.h"
@@ -108,6 +109,18 @@ TEST(engine_batch_invariance_32_prompts) {
     CHECK_EQ(s.pages_used, 0);
     CHECK_EQ(s.generated_tokens, 32 * 8);
     engine_destroy(e);
+}
+
+// --batch-invariant: a flag without a value that sets the config field (the
+// CPU backend is batch-invariant already: the test above runs without it).
+TEST(engine_args_batch_invariant_flag) {
+    engine_config c = engine_config_default();
+    CHECK_EQ(c.batch_invariant, 0);
+    int used = -1;
+    char err[LLM_ERR_LEN] = "";
+    CHECK_EQ(engine_args_apply(&c, "batch-invariant", "next-arg", &used, err), 1);
+    CHECK_EQ(used, 0); // the next argument is not consumed
+    CHECK_EQ(c.batch_invariant, 1);
 }
 
 TEST(engine_preemption_keeps_outputs) {
