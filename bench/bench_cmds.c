@@ -308,80 +308,34 @@ int bench_sweep(const bench_options *o) {
 
 // ---- points.jsonl and merge ----
 
-// Every field of a point, for points.jsonl (full precision: merge rebuilds
-// the reports from it exactly as the sweep that measured them wrote them).
-enum { PF_D, PF_U64, PF_I, PF_I64 };
-#define PF(f, t)                                                                                   \
-    { #f, offsetof(point, f), t }
-static const struct {
-    const char *name;
-    size_t off;
-    int kind;
-} point_fields[] = {
-    PF(util, PF_D),
-    PF(bs, PF_I),
-    PF(in, PF_I),
-    PF(out, PF_I),
-    PF(ok, PF_I),
-    PF(weights, PF_U64),
-    PF(activations, PF_U64),
-    PF(overhead, PF_U64),
-    PF(kv_alloc, PF_U64),
-    PF(kv_peak, PF_U64),
-    PF(measured, PF_U64),
-    PF(predicted, PF_U64),
-    PF(act_used, PF_U64),
-    PF(resident, PF_U64),
-    PF(pages, PF_I),
-    PF(kv_tokens, PF_I64),
-    PF(max_conc, PF_D),
-    PF(preempt, PF_U64),
-    PF(prefill_s, PF_D),
-    PF(prefill_tps, PF_D),
-    PF(step_med, PF_D),
-    PF(step_p99, PF_D),
-    PF(decode_tps, PF_D),
-    PF(ttft_mean, PF_D),
-    PF(ttft_med, PF_D),
-    PF(ttft_p99, PF_D),
-    PF(tpot_mean, PF_D),
-    PF(tpot_med, PF_D),
-    PF(tpot_p99, PF_D),
-    PF(total_tps, PF_D),
-    PF(out_tps, PF_D),
-    PF(bw_gbs, PF_D),
-    PF(copy_gbs, PF_D),
-    PF(bw_frac, PF_D),
-    PF(tok_per_dollar, PF_D),
-    PF(usd_per_mtok, PF_D),
-};
-#define N_POINT_FIELDS ((int)(sizeof point_fields / sizeof point_fields[0]))
-
 // points.jsonl: one line per grid point of the run (its slice with --shard):
-// its grid index, the grid's size, the run's settings and every field.
+// its grid index, the grid's size, the run's settings, the grid columns to
+// read, and the point itself as the hex of its bytes: merge rebuilds the
+// reports from exactly what the sweep had, every field and NaN included
+// (a points.jsonl of another build, whose point differs, is refused).
 static int write_points(const char *dir, const sweep_spec *sp, const point *pts, const int *gidx,
                         int n, int grid) {
     char *path = llm_path_join(dir, "points.jsonl");
     FILE *f = path ? fopen(path, "w") : NULL;
     free(path);
     if (!f) return -1;
+    char hex[2 * sizeof(point) + 1];
     for (int i = 0; i < n; i++) {
-        cJSON *j = cJSON_CreateObject(), *p = cJSON_CreateObject();
+        cJSON *j = cJSON_CreateObject();
         cJSON_AddNumberToObject(j, "grid_index", gidx[i]);
         cJSON_AddNumberToObject(j, "grid_size", grid);
         cJSON_AddStringToObject(j, "model", sp->model ? sp->model : "");
         cJSON_AddStringToObject(j, "device", sp->device ? sp->device : "");
         cJSON_AddNumberToObject(j, "repeat", sp->repeat);
         cJSON_AddNumberToObject(j, "warmup", sp->warmup);
-        for (int k = 0; k < N_POINT_FIELDS; k++) {
-            const char *a = (const char *)&pts[i] + point_fields[k].off;
-            double v = point_fields[k].kind == PF_D     ? *(const double *)a
-                       : point_fields[k].kind == PF_U64 ? (double)*(const uint64_t *)a
-                       : point_fields[k].kind == PF_I   ? *(const int *)a
-                                                        : (double)*(const int64_t *)a;
-            cJSON_AddNumberToObject(p, point_fields[k].name, v);
-        }
-        cJSON_AddItemToObject(j, "point", p);
+        cJSON_AddNumberToObject(j, "util", pts[i].util);
+        cJSON_AddNumberToObject(j, "batch", pts[i].bs);
+        cJSON_AddNumberToObject(j, "input", pts[i].in);
+        cJSON_AddNumberToObject(j, "output", pts[i].out);
+        cJSON_AddBoolToObject(j, "ok", pts[i].ok);
+        const unsigned char *b = (const unsigned char *)&pts[i];
+        for (size_t k = 0; k < sizeof(point); k++) snprintf(hex + 2 * k, 3, "%02x", b[k]);
+        cJSON_AddStringToObject(j, "point_hex", hex);
         char *s = cJSON_PrintUnformatted(j);
         if (s) fprintf(f, "%s\n", s);
         free(s);
@@ -390,21 +344,18 @@ static int write_points(const char *dir, const sweep_spec *sp, const point *pts,
     return fclose(f);
 }
 
-static void read_point(const cJSON *p, point *out) {
-    memset(out, 0, sizeof *out);
-    for (int k = 0; k < N_POINT_FIELDS; k++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, point_fields[k].name);
-        double d = cJSON_IsNumber(v) ? v->valuedouble : NAN; // cJSON writes NaN as null
-        char *a = (char *)out + point_fields[k].off;
-        if (point_fields[k].kind == PF_D)
-            *(double *)a = d;
-        else if (point_fields[k].kind == PF_U64)
-            *(uint64_t *)a = isnan(d) ? 0 : (uint64_t)d;
-        else if (point_fields[k].kind == PF_I)
-            *(int *)a = isnan(d) ? 0 : (int)d;
-        else
-            *(int64_t *)a = isnan(d) ? 0 : (int64_t)d;
+// A point from its points.jsonl hex. Returns 0, or -1 when it is not a
+// point of this build.
+static int read_point(const cJSON *j, point *out) {
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "point_hex");
+    if (!cJSON_IsString(h) || strlen(h->valuestring) != 2 * sizeof(point)) return -1;
+    unsigned char *b = (unsigned char *)out;
+    for (size_t k = 0; k < sizeof(point); k++) {
+        unsigned v;
+        if (sscanf(h->valuestring + 2 * k, "%2x", &v) != 1) return -1;
+        b[k] = (unsigned char)v;
     }
+    return 0;
 }
 
 // A file's lines (NULL-terminated array, each malloc'd), or NULL.
@@ -443,75 +394,94 @@ static int raw_cmp(const void *a, const void *b) {
     return x->g != y->g ? (x->g > y->g) - (x->g < y->g) : (x->r > y->r) - (x->r < y->r);
 }
 
-int bench_merge(const bench_options *o) {
-    int grid = -1, rc = 0, nraw = 0;
-    point *pts = NULL;
-    int *have = NULL;
-    raw_line *raw = NULL;
-    char model[512] = "", device[300] = "";
-    int repeat = 1, warmup = 0;
-    for (int d = 0; d < o->n_merge_dirs && rc == 0; d++) {
-        const char *dir = o->merge_dirs[d];
-        int n;
-        char **lines = read_lines(dir, "points.jsonl", &n);
-        if (!lines) {
-            fprintf(stderr, "bench_engine: %s/points.jsonl: %s\n", dir, strerror(errno));
-            return 1;
-        }
-        for (int i = 0; i < n; i++) {
-            cJSON *j = cJSON_Parse(lines[i]);
-            const cJSON *gi = cJSON_GetObjectItemCaseSensitive(j, "grid_index"),
-                        *gs = cJSON_GetObjectItemCaseSensitive(j, "grid_size");
-            if (!cJSON_IsNumber(gi) || !cJSON_IsNumber(gs) || gs->valueint < 1 ||
-                gi->valueint < 0 || gi->valueint >= gs->valueint ||
-                (grid >= 0 && gs->valueint != grid)) {
-                fprintf(stderr, "bench_engine: %s/points.jsonl line %d: not a point of %s grid\n",
-                        dir, i + 1, grid < 0 ? "a" : "the same");
-                rc = 1;
-            } else {
-                if (grid < 0) {
-                    grid = gs->valueint;
-                    pts = calloc((size_t)grid, sizeof *pts);
-                    have = calloc((size_t)grid, sizeof *have);
-                    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model"),
-                                *dv = cJSON_GetObjectItemCaseSensitive(j, "device");
-                    snprintf(model, sizeof model, "%s", cJSON_IsString(m) ? m->valuestring : "");
-                    snprintf(device, sizeof device, "%s",
-                             cJSON_IsString(dv) ? dv->valuestring : "");
-                    repeat = cJSON_GetObjectItemCaseSensitive(j, "repeat")->valueint;
-                    warmup = cJSON_GetObjectItemCaseSensitive(j, "warmup")->valueint;
-                }
-                const cJSON *dv = cJSON_GetObjectItemCaseSensitive(j, "device");
-                if (!device[0] && cJSON_IsString(dv)) // a shard whose engines all failed has none
-                    snprintf(device, sizeof device, "%s", dv->valuestring);
-                if (have[gi->valueint]++) {
-                    fprintf(stderr, "bench_engine: grid point %d is in two shards (%s)\n",
-                            gi->valueint, dir);
-                    rc = 1;
-                }
-                read_point(cJSON_GetObjectItemCaseSensitive(j, "point"), &pts[gi->valueint]);
-            }
-            cJSON_Delete(j);
-            free(lines[i]);
-        }
-        free(lines);
-        char **rl = read_lines(dir, "raw.jsonl", &n);
-        for (int i = 0; rl && i < n; i++) {
-            cJSON *j = cJSON_Parse(rl[i]);
-            const cJSON *gi = cJSON_GetObjectItemCaseSensitive(j, "grid_index"),
-                        *ri = cJSON_GetObjectItemCaseSensitive(j, "repeat_index");
-            raw_line *nr = realloc(raw, sizeof *raw * (size_t)(nraw + 1));
-            if (nr) {
-                raw = nr;
-                raw[nraw++] = (raw_line){cJSON_IsNumber(gi) ? gi->valueint : -1,
-                                         cJSON_IsNumber(ri) ? ri->valueint : 0, rl[i]};
-            } else {
-                free(rl[i]);
-            }
-            cJSON_Delete(j);
-        }
-        free(rl);
+// What merge gathers from the directories.
+typedef struct {
+    int grid, nraw;
+    point *pts;
+    int *have;
+    raw_line *raw;
+    char model[512], device[300];
+    int repeat, warmup;
+} merge_acc;
+
+// One points.jsonl line into m. Returns 0, or 1 (printed).
+static int merge_point(merge_acc *m, const char *dir, int line, const cJSON *j) {
+    const cJSON *gi = cJSON_GetObjectItemCaseSensitive(j, "grid_index"),
+                *gs = cJSON_GetObjectItemCaseSensitive(j, "grid_size");
+    if (!cJSON_IsNumber(gi) || !cJSON_IsNumber(gs) || gs->valueint < 1 || gi->valueint < 0 ||
+        gi->valueint >= gs->valueint || (m->grid >= 0 && gs->valueint != m->grid)) {
+        fprintf(stderr, "bench_engine: %s/points.jsonl line %d: not a point of %s grid\n", dir,
+                line, m->grid < 0 ? "a" : "the same");
+        return 1;
     }
+    if (m->grid < 0) {
+        m->grid = gs->valueint;
+        m->pts = calloc((size_t)m->grid, sizeof *m->pts);
+        m->have = calloc((size_t)m->grid, sizeof *m->have);
+        if (!m->pts || !m->have) return 1;
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(j, "model"),
+                    *r = cJSON_GetObjectItemCaseSensitive(j, "repeat"),
+                    *w = cJSON_GetObjectItemCaseSensitive(j, "warmup");
+        snprintf(m->model, sizeof m->model, "%s", cJSON_IsString(md) ? md->valuestring : "");
+        m->repeat = cJSON_IsNumber(r) ? r->valueint : 1;
+        m->warmup = cJSON_IsNumber(w) ? w->valueint : 0;
+    }
+    const cJSON *dv = cJSON_GetObjectItemCaseSensitive(j, "device");
+    if (!m->device[0] && cJSON_IsString(dv)) // a shard whose engines all failed has none
+        snprintf(m->device, sizeof m->device, "%s", dv->valuestring);
+    if (m->have[gi->valueint]++) {
+        fprintf(stderr, "bench_engine: grid point %d is in two shards (%s)\n", gi->valueint, dir);
+        return 1;
+    }
+    if (read_point(j, &m->pts[gi->valueint])) {
+        fprintf(stderr, "bench_engine: %s/points.jsonl line %d: written by another build\n", dir,
+                line);
+        return 1;
+    }
+    return 0;
+}
+
+// One directory's points.jsonl and raw.jsonl into m. Returns 0, or 1 (printed).
+static int merge_dir(merge_acc *m, const char *dir) {
+    int n, rc = 0;
+    char **lines = read_lines(dir, "points.jsonl", &n);
+    if (!lines) {
+        fprintf(stderr, "bench_engine: %s/points.jsonl: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        cJSON *j = cJSON_Parse(lines[i]);
+        if (rc == 0) rc = merge_point(m, dir, i + 1, j);
+        cJSON_Delete(j);
+        free(lines[i]);
+    }
+    free(lines);
+    char **rl = read_lines(dir, "raw.jsonl", &n);
+    for (int i = 0; rl && i < n; i++) {
+        cJSON *j = cJSON_Parse(rl[i]);
+        const cJSON *gi = cJSON_GetObjectItemCaseSensitive(j, "grid_index"),
+                    *ri = cJSON_GetObjectItemCaseSensitive(j, "repeat_index");
+        raw_line *nr = realloc(m->raw, sizeof *m->raw * (size_t)(m->nraw + 1));
+        if (nr) {
+            m->raw = nr;
+            m->raw[m->nraw++] = (raw_line){cJSON_IsNumber(gi) ? gi->valueint : -1,
+                                           cJSON_IsNumber(ri) ? ri->valueint : 0, rl[i]};
+        } else {
+            free(rl[i]);
+        }
+        cJSON_Delete(j);
+    }
+    free(rl);
+    return rc;
+}
+
+int bench_merge(const bench_options *o) {
+    merge_acc m = {.grid = -1};
+    int rc = 0;
+    for (int d = 0; d < o->n_merge_dirs && rc == 0; d++) rc = merge_dir(&m, o->merge_dirs[d]);
+    int grid = m.grid, nraw = m.nraw, *have = m.have;
+    point *pts = m.pts;
+    raw_line *raw = m.raw;
     int missing = 0;
     for (int g = 0; g < grid && rc == 0; g++)
         if (!have[g]) {
@@ -542,7 +512,8 @@ int bench_merge(const bench_options *o) {
         for (int i = 0; f && i < nraw; i++) fprintf(f, "%s\n", raw[i].line);
         int *gidx = malloc(sizeof *gidx * (size_t)grid);
         for (int g = 0; gidx && g < grid; g++) gidx[g] = g;
-        sweep_spec sp = {.model = model, .device = device, .repeat = repeat, .warmup = warmup};
+        sweep_spec sp = {
+            .model = m.model, .device = m.device, .repeat = m.repeat, .warmup = m.warmup};
         if (!f || fclose(f) || !gidx || write_points(dir, &sp, pts, gidx, grid, grid)) {
             fprintf(stderr, "bench_engine: %s: cannot write: %s\n", dir, strerror(errno));
             rc = 1;
