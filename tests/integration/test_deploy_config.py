@@ -178,3 +178,20 @@ def test_kubernetes_manifests_agree():
     adapter = yaml.safe_load((K8S / "prometheus-adapter.yaml").read_text())
     assert hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] == adapter["rules"][0]["name"]["as"]
     assert hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
+
+
+def test_sweep_cluster_jobs_cover_every_shard():
+    job = yaml.safe_load((K8S / "sweep-indexed-job.yaml").read_text())
+    assert job["spec"]["completionMode"] == "Indexed"
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    shards = int(next(e["value"] for e in c["env"] if e["name"] == "SHARDS"))
+    assert job["spec"]["completions"] == shards
+    assert '--shard "${JOB_COMPLETION_INDEX}/${SHARDS}"' in c["args"][0]
+    assert '--out "/results/shard-${JOB_COMPLETION_INDEX}"' in c["args"][0]
+    sb = (DEPLOY / "slurm" / "sweep-array.sbatch").read_text()
+    first, last = map(int, re.search(r"^#SBATCH --array=(\d+)-(\d+)$", sb, re.M).groups())
+    n = int(re.search(r"^SHARDS=\$\{SHARDS:-(\d+)\}$", sb, re.M).group(1))
+    assert (first, last) == (0, n - 1)
+    assert '--shard "${SLURM_ARRAY_TASK_ID}/${SHARDS}"' in sb
+    rc, out = run(["bash", "-n", str(DEPLOY / "slurm" / "sweep-array.sbatch")])
+    assert rc == 0, out
