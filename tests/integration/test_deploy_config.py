@@ -143,7 +143,7 @@ CORE_MANIFESTS = ["deployment.yaml", "service.yaml", "pvc.yaml", "hpa.yaml", "sw
 def test_kubernetes_manifests_validate(tmp_path):
     kv = kubernetes_validate()
     if not kv:
-        pytest.skip("kubernetes-validate not installed: .venv/bin/pip install -r scripts/requirements-deploy.txt")
+        pytest.skip("kubernetes-validate not installed: make venv-deploy (PyPI kubernetes-validate==1.37.0)")
     files = [str(K8S / f) for f in CORE_MANIFESTS if (K8S / f).exists()]
     assert len(files) >= 4
     rc, out = run([kv, "--strict", *files])
