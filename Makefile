@@ -79,6 +79,7 @@ help:
 	@echo "make venv       create $(VENV) with the pinned Python dependencies"
 	@echo "make model      fetch and convert the default model into $(MODEL_DIR)"
 	@echo "make test       C unit tests, ASan/UBSan run, Python integration tests"
+	@echo "make test-deploy  3 replicas behind nginx + Prometheus, one killed, one drained (in make test)"
 	@echo "make asan       C unit tests under AddressSanitizer + UBSan"
 	@echo "make fuzz       fuzz the safetensors reader (FUZZ_SECONDS, default 120)"
 	@echo "make format     clang-format every C/CUDA source; format-check only checks"
@@ -127,6 +128,7 @@ test:
 	$(MAKE) --no-print-directory test-py
 	$(MAKE) --no-print-directory asan-server
 	$(MAKE) --no-print-directory test-gpu-emu
+	$(MAKE) --no-print-directory test-deploy
 
 # no folder includes a header of a layer above its own (README "Layout")
 check-layers:
@@ -142,6 +144,21 @@ test-c: $(BIN)/unit_tests
 test-py: all
 	@test -x $(VENV)/bin/pytest || { echo "no $(VENV): run 'make venv' first"; exit 1; }
 	$(VENV)/bin/pytest -q tests/integration
+
+# deploy/ run for real: 3 replicas behind nginx, Prometheus with deploy's
+# rules, 64 streams, one replica killed and one drained mid-run (about 70 s on
+# 2 cores; docs/deployment.md). nginx and prometheus from `make deps`; a
+# missing one fails here (the test skips it elsewhere).
+.PHONY: test-deploy
+test-deploy: all
+	@test -x $(VENV)/bin/pytest || { echo "no $(VENV): run 'make venv' first"; exit 1; }
+	LLM_DEPLOY_REQUIRE=1 $(VENV)/bin/pytest -q -s tests/deploy
+
+# kubernetes-validate (PyPI, pinned; ~150 MB of schemas, so not in `make venv`)
+# for tests/integration/test_deploy_config.py's check of deploy/kubernetes
+.PHONY: venv-deploy
+venv-deploy: venv
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r scripts/requirements-deploy.txt
 
 # --- GPU tests (CUDA=1) ----------------------------------------------------
 # gpu_tests checks every CUDA op, tiny models and the engine against the CPU
@@ -280,7 +297,8 @@ fuzz-%: tests/fuzz/fuzz_%.c
 
 DEB_PACKAGES := build-essential clang libclang-rt-dev libcjson-dev libmicrohttpd-dev \
                 libcurl4-openssl-dev libyaml-dev libgomp1 python3-venv python3-pip \
-                unicode-data curl ca-certificates unzip clang-format chromium prometheus
+                unicode-data curl ca-certificates unzip clang-format chromium prometheus \
+                nginx-light
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	    | grep -q 'install ok installed' || echo $$p; done); \

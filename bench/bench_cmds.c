@@ -4,6 +4,8 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +61,17 @@ typedef struct {
     mem_baseline mem0;
     double copy_gbs;
     progress pg;
-    point *pts;     // [nu x nb x ni x no]
+    point *pts;     // [nu x nb x ni x no], or this shard's slice of it
+    int *gidx;      // each point's index in the whole grid
     run_result *rr; // [repeat + warmup] one point's runs
     int np;         // points done
+    int cur;        // the grid index of the point being measured
 } sweep_run;
+
+// Whether grid point g is in this run's slice (every point without --shard).
+static int in_shard(const bench_options *o, int g) {
+    return o->shard_n <= 0 || g % o->shard_n == o->shard_k;
+}
 
 // What an engine has done over its life (the resident-memory prediction).
 typedef struct {
@@ -99,10 +108,18 @@ static int sweep_open(sweep_run *sw, const bench_options *o) {
         fprintf(stderr, "bench_engine: %s/raw.jsonl: %s\n", sw->dir, strerror(errno));
         return 1;
     }
-    const int n = sw->nu * sw->nb * sw->ni * sw->no;
+    const int grid = sw->nu * sw->nb * sw->ni * sw->no;
+    int n = 0;
+    for (int g = 0; g < grid; g++) n += in_shard(o, g);
+    if (!n) {
+        fprintf(stderr, "bench_engine: shard %d/%d has no grid point (the grid has %d)\n",
+                o->shard_k, o->shard_n, grid);
+        return 2;
+    }
     sw->pts = calloc((size_t)n, sizeof *sw->pts);
+    sw->gidx = calloc((size_t)n, sizeof *sw->gidx);
     sw->rr = calloc((size_t)(o->repeat + o->warmup), sizeof *sw->rr);
-    if (!sw->pts || !sw->rr) {
+    if (!sw->pts || !sw->rr || !sw->gidx) {
         fprintf(stderr, "bench_engine: out of memory\n");
         return 1;
     }
@@ -120,6 +137,7 @@ static void write_raw_line(sweep_run *sw, const engine_config *ec, const engine_
     cJSON_AddStringToObject(j, "model", sw->model);
     cJSON_AddStringToObject(j, "device", sw->devname);
     cJSON_AddStringToObject(j, "arch", mc->arch_name);
+    cJSON_AddNumberToObject(j, "grid_index", sw->cur);
     cJSON_AddNumberToObject(j, "repeat_index", repeat_index);
     cJSON_AddNumberToObject(j, "gpu_memory_utilization", one->util);
     cJSON_AddNumberToObject(j, "device_total_bytes", (double)st->device_total);
@@ -195,14 +213,19 @@ static int sweep_point(sweep_run *sw, engine *e, const engine_config *ec, point 
 // Every point of utilization u on one engine. Returns 0, or 1 on an engine failure.
 static int sweep_utilization(sweep_run *sw, int u) {
     const int per_engine = sw->nb * sw->ni * sw->no;
+    int mine = 0;
+    for (int k = 0; k < per_engine; k++) mine += in_shard(sw->o, u * per_engine + k);
+    if (!mine) return 0; // no point of this engine in the shard
     engine_config ec = sw->o->ec;
     ec.gpu_memory_utilization = sw->utils[u];
     char err[LLM_ERR_LEN], what[96];
     engine *e = engine_create(&ec, err);
     if (!e) { // its points stay not ok: the report says they did not fit
         fprintf(stderr, "\nbench_engine: utilization %.2f: %s\n", sw->utils[u], err);
-        for (int k = 0; k < per_engine; k++, sw->np++) {
-            point *p = &sw->pts[sw->np];
+        for (int k = 0; k < per_engine; k++) {
+            if (!in_shard(sw->o, u * per_engine + k)) continue;
+            sw->gidx[sw->np] = u * per_engine + k;
+            point *p = &sw->pts[sw->np++];
             p->util = sw->utils[u];
             p->bs = (int)sw->bss[k / (sw->ni * sw->no)];
             p->in = (int)sw->ins[k / sw->no % sw->ni];
@@ -216,6 +239,8 @@ static int sweep_utilization(sweep_run *sw, int u) {
     engine_life life = {0, 1, 1};
     int rc = 0;
     for (int k = 0; k < per_engine && rc == 0; k++) {
+        if (!in_shard(sw->o, u * per_engine + k)) continue;
+        sw->cur = sw->gidx[sw->np] = u * per_engine + k;
         point *p = &sw->pts[sw->np++];
         p->util = sw->utils[u];
         p->bs = (int)sw->bss[k / (sw->ni * sw->no)];
@@ -247,6 +272,9 @@ static void sweep_print(const sweep_run *sw) {
     }
 }
 
+static int write_points(const char *dir, const sweep_spec *sp, const point *pts, const int *gidx,
+                        int n, int grid);
+
 int bench_sweep(const bench_options *o) {
     sweep_run sw = {0};
     int rc = sweep_open(&sw, o);
@@ -265,10 +293,247 @@ int bench_sweep(const bench_options *o) {
         fprintf(stderr, "bench_engine: %s\n", err);
         rc = 1;
     }
+    if (rc == 0 &&
+        write_points(sw.dir, &sp, sw.pts, sw.gidx, sw.np, sw.nu * sw.nb * sw.ni * sw.no)) {
+        fprintf(stderr, "bench_engine: %s/points.jsonl: %s\n", sw.dir, strerror(errno));
+        rc = 1;
+    }
     if (rc == 0 && o->format) sweep_print(&sw);
     if (rc == 0) fprintf(stderr, "bench_engine: results in %s/\n", sw.dir);
     free(sw.pts);
+    free(sw.gidx);
     free(sw.rr);
+    return rc;
+}
+
+// ---- points.jsonl and merge ----
+
+// points.jsonl: one line per grid point of the run (its slice with --shard):
+// its grid index, the grid's size, the run's settings, the grid columns to
+// read, and the point itself as the hex of its bytes: merge rebuilds the
+// reports from exactly what the sweep had, every field and NaN included
+// (a points.jsonl of another build, whose point differs, is refused).
+static int write_points(const char *dir, const sweep_spec *sp, const point *pts, const int *gidx,
+                        int n, int grid) {
+    char *path = llm_path_join(dir, "points.jsonl");
+    FILE *f = path ? fopen(path, "w") : NULL;
+    free(path);
+    if (!f) return -1;
+    char hex[2 * sizeof(point) + 1];
+    for (int i = 0; i < n; i++) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "grid_index", gidx[i]);
+        cJSON_AddNumberToObject(j, "grid_size", grid);
+        cJSON_AddStringToObject(j, "model", sp->model ? sp->model : "");
+        cJSON_AddStringToObject(j, "device", sp->device ? sp->device : "");
+        cJSON_AddNumberToObject(j, "repeat", sp->repeat);
+        cJSON_AddNumberToObject(j, "warmup", sp->warmup);
+        cJSON_AddNumberToObject(j, "util", pts[i].util);
+        cJSON_AddNumberToObject(j, "batch", pts[i].bs);
+        cJSON_AddNumberToObject(j, "input", pts[i].in);
+        cJSON_AddNumberToObject(j, "output", pts[i].out);
+        cJSON_AddBoolToObject(j, "ok", pts[i].ok);
+        const unsigned char *b = (const unsigned char *)&pts[i];
+        for (size_t k = 0; k < sizeof(point); k++) snprintf(hex + 2 * k, 3, "%02x", b[k]);
+        cJSON_AddStringToObject(j, "point_hex", hex);
+        char *s = cJSON_PrintUnformatted(j);
+        if (s) fprintf(f, "%s\n", s);
+        free(s);
+        cJSON_Delete(j);
+    }
+    return fclose(f);
+}
+
+// A point from its points.jsonl hex. Returns 0, or -1 when it is not a
+// point of this build.
+static int read_point(const cJSON *j, point *out) {
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "point_hex");
+    if (!cJSON_IsString(h) || strlen(h->valuestring) != 2 * sizeof(point)) return -1;
+    unsigned char *b = (unsigned char *)out;
+    for (size_t k = 0; k < sizeof(point); k++) {
+        unsigned v;
+        if (sscanf(h->valuestring + 2 * k, "%2x", &v) != 1) return -1;
+        b[k] = (unsigned char)v;
+    }
+    return 0;
+}
+
+// A file's lines (NULL-terminated array, each malloc'd), or NULL.
+static char **read_lines(const char *dir, const char *name, int *n) {
+    char *path = llm_path_join(dir, name);
+    FILE *f = path ? fopen(path, "r") : NULL;
+    free(path);
+    *n = 0;
+    if (!f) return NULL;
+    char **v = NULL, *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (!len) continue;
+        char **nv = realloc(v, sizeof *v * (size_t)(*n + 2));
+        if (!nv) break;
+        v = nv;
+        v[(*n)++] = strdup(line);
+        v[*n] = NULL;
+    }
+    free(line);
+    fclose(f);
+    if (!v) v = calloc(1, sizeof *v);
+    return v;
+}
+
+// A raw.jsonl line's order: grid index, then repeat index.
+typedef struct {
+    int g, r;
+    char *line;
+} raw_line;
+
+static int raw_cmp(const void *a, const void *b) {
+    const raw_line *x = a, *y = b;
+    return x->g != y->g ? (x->g > y->g) - (x->g < y->g) : (x->r > y->r) - (x->r < y->r);
+}
+
+// What merge gathers from the directories.
+typedef struct {
+    int grid, nraw;
+    point *pts;
+    int *have;
+    raw_line *raw;
+    char model[512], device[300];
+    int repeat, warmup;
+} merge_acc;
+
+// One points.jsonl line into m. Returns 0, or 1 (printed).
+static int merge_point(merge_acc *m, const char *dir, int line, const cJSON *j) {
+    const cJSON *gi = cJSON_GetObjectItemCaseSensitive(j, "grid_index"),
+                *gs = cJSON_GetObjectItemCaseSensitive(j, "grid_size");
+    if (!cJSON_IsNumber(gi) || !cJSON_IsNumber(gs) || gs->valueint < 1 || gi->valueint < 0 ||
+        gi->valueint >= gs->valueint || (m->grid >= 0 && gs->valueint != m->grid)) {
+        fprintf(stderr, "bench_engine: %s/points.jsonl line %d: not a point of %s grid\n", dir,
+                line, m->grid < 0 ? "a" : "the same");
+        return 1;
+    }
+    if (m->grid < 0) {
+        m->grid = gs->valueint;
+        m->pts = calloc((size_t)m->grid, sizeof *m->pts);
+        m->have = calloc((size_t)m->grid, sizeof *m->have);
+        if (!m->pts || !m->have) return 1;
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(j, "model"),
+                    *r = cJSON_GetObjectItemCaseSensitive(j, "repeat"),
+                    *w = cJSON_GetObjectItemCaseSensitive(j, "warmup");
+        snprintf(m->model, sizeof m->model, "%s", cJSON_IsString(md) ? md->valuestring : "");
+        m->repeat = cJSON_IsNumber(r) ? r->valueint : 1;
+        m->warmup = cJSON_IsNumber(w) ? w->valueint : 0;
+    }
+    const cJSON *dv = cJSON_GetObjectItemCaseSensitive(j, "device");
+    if (!m->device[0] && cJSON_IsString(dv)) // a shard whose engines all failed has none
+        snprintf(m->device, sizeof m->device, "%s", dv->valuestring);
+    if (m->have[gi->valueint]++) {
+        fprintf(stderr, "bench_engine: grid point %d is in two shards (%s)\n", gi->valueint, dir);
+        return 1;
+    }
+    if (read_point(j, &m->pts[gi->valueint])) {
+        fprintf(stderr, "bench_engine: %s/points.jsonl line %d: written by another build\n", dir,
+                line);
+        return 1;
+    }
+    return 0;
+}
+
+// One directory's points.jsonl and raw.jsonl into m. Returns 0, or 1 (printed).
+static int merge_dir(merge_acc *m, const char *dir) {
+    int n, rc = 0;
+    char **lines = read_lines(dir, "points.jsonl", &n);
+    if (!lines) {
+        fprintf(stderr, "bench_engine: %s/points.jsonl: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        cJSON *j = cJSON_Parse(lines[i]);
+        if (rc == 0) rc = merge_point(m, dir, i + 1, j);
+        cJSON_Delete(j);
+        free(lines[i]);
+    }
+    free(lines);
+    char **rl = read_lines(dir, "raw.jsonl", &n);
+    for (int i = 0; rl && i < n; i++) {
+        cJSON *j = cJSON_Parse(rl[i]);
+        const cJSON *gi = cJSON_GetObjectItemCaseSensitive(j, "grid_index"),
+                    *ri = cJSON_GetObjectItemCaseSensitive(j, "repeat_index");
+        raw_line *nr = realloc(m->raw, sizeof *m->raw * (size_t)(m->nraw + 1));
+        if (nr) {
+            m->raw = nr;
+            m->raw[m->nraw++] = (raw_line){cJSON_IsNumber(gi) ? gi->valueint : -1,
+                                           cJSON_IsNumber(ri) ? ri->valueint : 0, rl[i]};
+        } else {
+            free(rl[i]);
+        }
+        cJSON_Delete(j);
+    }
+    free(rl);
+    return rc;
+}
+
+int bench_merge(const bench_options *o) {
+    merge_acc m = {.grid = -1};
+    int rc = 0;
+    for (int d = 0; d < o->n_merge_dirs && rc == 0; d++) rc = merge_dir(&m, o->merge_dirs[d]);
+    int grid = m.grid, nraw = m.nraw, *have = m.have;
+    point *pts = m.pts;
+    raw_line *raw = m.raw;
+    int missing = 0;
+    for (int g = 0; g < grid && rc == 0; g++)
+        if (!have[g]) {
+            if (!missing++) fprintf(stderr, "bench_engine: grid points missing from the shards:");
+            fprintf(stderr, " %d", g);
+        }
+    if (missing) {
+        fprintf(stderr, " (of %d)\n", grid);
+        rc = 1;
+    }
+    if (grid < 0 && rc == 0) {
+        fprintf(stderr, "bench_engine: no points in the directories\n");
+        rc = 1;
+    }
+    char dir[512], err[LLM_ERR_LEN];
+    if (rc == 0) {
+        llm_run_dir(dir, sizeof dir, o->out_dir, "");
+        if (sweep_mkdirs(dir)) {
+            fprintf(stderr, "bench_engine: %s: %s\n", dir, strerror(errno));
+            rc = 1;
+        }
+    }
+    if (rc == 0) {
+        qsort(raw, (size_t)nraw, sizeof *raw, raw_cmp);
+        char *path = llm_path_join(dir, "raw.jsonl");
+        FILE *f = path ? fopen(path, "w") : NULL;
+        free(path);
+        for (int i = 0; f && i < nraw; i++) fprintf(f, "%s\n", raw[i].line);
+        int *gidx = malloc(sizeof *gidx * (size_t)grid);
+        for (int g = 0; gidx && g < grid; g++) gidx[g] = g;
+        sweep_spec sp = {
+            .model = m.model, .device = m.device, .repeat = m.repeat, .warmup = m.warmup};
+        if (!f || fclose(f) || !gidx || write_points(dir, &sp, pts, gidx, grid, grid)) {
+            fprintf(stderr, "bench_engine: %s: cannot write: %s\n", dir, strerror(errno));
+            rc = 1;
+        } else if (sweep_write_reports(dir, &sp, pts, grid, err)) {
+            fprintf(stderr, "bench_engine: %s\n", err);
+            rc = 1;
+        }
+        free(gidx);
+    }
+    if (rc == 0 && o->format) {
+        sweep_run sw = {.o = o, .pts = pts, .np = grid};
+        sweep_print(&sw);
+    }
+    if (rc == 0)
+        fprintf(stderr, "bench_engine: merged %d grid points from %d directories into %s/\n", grid,
+                o->n_merge_dirs, dir);
+    for (int i = 0; i < nraw; i++) free(raw[i].line);
+    free(raw);
+    free(pts);
+    free(have);
     return rc;
 }
 

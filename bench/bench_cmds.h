@@ -17,6 +17,7 @@ typedef struct {
     const char *utils, *bss, *ins, *outs, *seq_lens;
     const char *out_dir; // sweep: result directory (NULL: results/<timestamp>)
     const char *format;  // sweep: also print the summary as md, csv or json
+    const char *shard;   // sweep: --shard K/N as given
     int repeat, warmup, dry_run, num_requests;
     double hourly; // $/hour of the device: cost figures when > 0
     // plan
@@ -25,6 +26,11 @@ typedef struct {
     const char *cc;                      // a custom card's compute capability, "8.9"
     double bandwidth, flops, efficiency; // a custom card's GB/s and TFLOP/s; roofline fraction
     int calibrate;                       // plan --gpu cpu: also measure decode
+    // sweep --shard K/N: only the grid points whose index is K modulo N (0 <= K < N)
+    int shard_k, shard_n;
+    // merge: the sweep (or shard) directories to join
+    char **merge_dirs;
+    int n_merge_dirs;
 } bench_options;
 
 // Parses a comma-separated list of positive numbers into v (at most
@@ -34,6 +40,10 @@ int bench_parse_list(const char *s, double *v, int *n);
 // Each returns the process exit status: 0, 1 on a failure (printed on
 // stderr), 2 on a bad option value.
 int bench_sweep(const bench_options *o);
+// Joins the points.jsonl and raw.jsonl of sweep shards (o->merge_dirs) that
+// cover a grid exactly once into one result directory (o->out_dir), as a
+// single sweep of the whole grid writes it.
+int bench_merge(const bench_options *o);
 int bench_memory(const bench_options *o);
 int bench_latency(const bench_options *o);
 int bench_throughput(const bench_options *o);

@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "       bench_engine throughput (--model DIR | --synthetic NAME) [--num-requests N "
             "--input-lens I --output-lens O]\n"
             "       bench_engine memory (--model DIR | --synthetic NAME) [--dry-run] [options]\n"
+            "       bench_engine merge DIR... [--out DIR] [--format md|csv|json]\n"
             "       bench_engine plan (--model DIR | --synthetic NAME | --config FILE) (--gpu "
             "CARD | --gpu cpu | --device-memory B --bandwidth GBS --flops TFLOPS) [options]\n"
             "sweep:\n"
@@ -32,6 +33,10 @@ static void usage(FILE *f) {
             "  --out DIR              run directory (results/<timestamp>)\n"
             "  --format md|csv|json   also print the summary to stdout\n"
             "  --gpu-hourly-cost X    $/hour of the device: tokens per dollar\n"
+            "  --shard K/N            only the grid points whose index is K modulo N (0 <= K <\n"
+            "                         N): one of N cluster jobs; `merge` joins their directories\n"
+            "merge: joins sweep shards' directories (points.jsonl, raw.jsonl) into one run\n"
+            "  directory (--out) with the summary and reports of the whole grid\n"
             "memory:\n"
             "  --utilizations L       (0.5,0.7,0.8,0.9,0.95)\n"
             "  --seq-lens L           (512,2048,8192)\n"
@@ -68,6 +73,7 @@ static const char **string_option(bench_options *o, const char *name) {
         {"gpu", offsetof(bench_options, gpu)},
         {"config", offsetof(bench_options, config)},
         {"compute-capability", offsetof(bench_options, cc)},
+        {"shard", offsetof(bench_options, shard)},
     };
     if (!strcmp(name, "model")) return &o->ec.model_dir;
     if (!strcmp(name, "synthetic")) return &o->ec.synthetic;
@@ -149,6 +155,36 @@ static int parse_args(int argc, char **argv, bench_options *o) {
     return -1;
 }
 
+// bench_engine merge DIR... [--out DIR] [--format F]
+static int merge_main(int argc, char **argv, bench_options *o) {
+    char **dirs = calloc((size_t)argc, sizeof *dirs);
+    if (!dirs) return 1;
+    for (int i = 2; i < argc; i++) {
+        if ((!strcmp(argv[i], "--out") || !strcmp(argv[i], "--format")) && i + 1 < argc) {
+            *(argv[i][2] == 'o' ? &o->out_dir : &o->format) = argv[i + 1];
+            i++;
+        } else if (!strncmp(argv[i], "--", 2)) {
+            fprintf(stderr, "bench_engine: merge DIR... [--out DIR] [--format md|csv|json]\n");
+            free(dirs);
+            return 2;
+        } else {
+            dirs[o->n_merge_dirs++] = argv[i];
+        }
+    }
+    int rc = 2;
+    if (!o->n_merge_dirs)
+        fprintf(stderr, "bench_engine: merge needs the shards' directories\n");
+    else if (o->format && strcmp(o->format, "md") && strcmp(o->format, "csv") &&
+             strcmp(o->format, "json"))
+        fprintf(stderr, "bench_engine: --format md, csv or json\n");
+    else {
+        o->merge_dirs = dirs;
+        rc = bench_merge(o);
+    }
+    free(dirs);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
@@ -156,6 +192,7 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     bench_options o = {.ec = engine_config_default(), .repeat = 1, .num_requests = 16};
+    if (!strcmp(cmd, "merge")) return merge_main(argc, argv, &o);
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0) return rc;
     if (o.repeat < 1 || o.warmup < 0 || o.hourly < 0 || o.efficiency < 0 || o.efficiency > 1) {
@@ -177,12 +214,24 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_engine: --config is for plan; give --model DIR\n");
         return 2;
     }
+    if (o.shard) {
+        char *end;
+        o.shard_k = (int)strtol(o.shard, &end, 10);
+        o.shard_n = *end == '/' ? (int)strtol(end + 1, &end, 10) : 0;
+        if (*end || o.shard_n < 1 || o.shard_k < 0 || o.shard_k >= o.shard_n ||
+            strcmp(cmd, "sweep")) {
+            fprintf(stderr, "bench_engine: --shard K/N (sweep only; 0 <= K < N)\n");
+            return 2;
+        }
+    }
     if (!strcmp(cmd, "sweep")) return bench_sweep(&o);
     if (!strcmp(cmd, "memory")) return bench_memory(&o);
     if (!strcmp(cmd, "latency")) return bench_latency(&o);
     if (!strcmp(cmd, "throughput")) return bench_throughput(&o);
     if (!strcmp(cmd, "plan")) return bench_plan_cmd(&o);
-    fprintf(stderr,
-            "bench_engine: unknown command '%s' (sweep, memory, latency, throughput, plan)\n", cmd);
+    fprintf(
+        stderr,
+        "bench_engine: unknown command '%s' (sweep, merge, memory, latency, throughput, plan)\n",
+        cmd);
     return 2;
 }
