@@ -34,7 +34,8 @@ int bench_parse_list(const char *s, double *v, int *n) {
 
 // ---- sweep ----
 
-// A one-line progress report on a terminal (point i of n, ETA); silent in pipes.
+// Progress: a line redrawn in place on a terminal; in a pipe or a log, one
+// line per finished point (point i of n, elapsed, ETA).
 typedef struct {
     int tty, n, done;
     double t0;
@@ -42,10 +43,10 @@ typedef struct {
 
 static void progress_point(progress *g, const char *what) {
     g->done++;
-    if (!g->tty) return;
     double el = llm_now() - g->t0, eta = g->done ? el / g->done * (g->n - g->done) : 0;
-    fprintf(stderr, "\rsweep: point %d of %d (%s), %.0f s elapsed, ETA %.0f s   %s", g->done, g->n,
-            what, el, eta, g->done == g->n ? "\n" : "");
+    fprintf(stderr, "%ssweep: point %d of %d (%s), %.0f s elapsed, ETA %.0f s%s",
+            g->tty ? "\r" : "", g->done, g->n, what, el, eta,
+            !g->tty || g->done == g->n ? "\n" : "   ");
     fflush(stderr);
 }
 
@@ -154,6 +155,7 @@ static void write_raw_line(sweep_run *sw, const engine_config *ec, const engine_
     cJSON_Delete(m);
     char *s = cJSON_PrintUnformatted(j);
     if (s) fprintf(sw->raw, "%s\n", s);
+    fflush(sw->raw); // whole lines on disk as they come: an interrupted sweep leaves them
     free(s);
     cJSON_Delete(j);
 }

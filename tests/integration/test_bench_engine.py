@@ -38,6 +38,7 @@ def sweep(tmp_path_factory):
             "--output-lens", "4", "--gpu-memory-utilization", "0.5,0.9", "--device-memory", "1GiB", "--device", "cpu",
             "--repeat", "1", "--warmup", "1",
             "--gpu-hourly-cost", "2", "--out", str(out), "--format", "json")
+    (out.parent / "sweep.stderr").write_text(p.stderr)
     return out, json.loads(p.stdout)
 
 
@@ -82,6 +83,16 @@ def test_numbers_positive_and_memory_predicted(sweep):
         assert p["predicted_resident_bytes"] >= p["predicted_bytes"]
         rel = abs(p["predicted_resident_bytes"] - p["measured_bytes"]) / p["measured_bytes"]
         assert rel < 0.10, p
+
+
+def test_progress_one_line_per_point_in_a_pipe(sweep):
+    out, _ = sweep
+    lines = [l for l in (out.parent / "sweep.stderr").read_text().splitlines()
+             if l.startswith("sweep: point ")]
+    n = len(grid())
+    assert [int(l.split()[2]) for l in lines] == list(range(1, n + 1)), lines
+    assert all(f" of {n} (" in l and "elapsed, ETA" in l for l in lines)
+    assert "\r" not in (out.parent / "sweep.stderr").read_text()
 
 
 def test_percentiles_p50_p95_p99_in_every_summary(sweep):
