@@ -41,6 +41,15 @@ static int rig_open(rig *r, backend *b, const model_weights *m) {
     return r->f ? 0 : -1;
 }
 
+// The CPU backend's rig and the GPU's over model m. Returns 0, or -1 with
+// both closed and m freed.
+static int rigs_open(rig *rc, rig *rg, backend *c, backend *g, model_weights *m) {
+    if (!rig_open(rc, c, m) && !rig_open(rg, g, m)) return 0;
+    forward_destroy(rc->f);
+    model_free(m);
+    return -1;
+}
+
 // One step: sequence k gets ids[k][done[k] .. done[k] + len[k]) on pages page0[k]...
 typedef struct {
     const int *ids;
@@ -79,11 +88,7 @@ TEST(gpu_forward_tiny_models_every_arch) {
             CHECK_MSG(m != NULL, "%s", err);
             if (!m) return;
             rig rc, rg;
-            if (rig_open(&rc, c, m) || rig_open(&rg, g, m)) {
-                forward_destroy(rc.f);
-                model_free(m);
-                return;
-            }
+            if (rigs_open(&rc, &rg, c, g, m)) return;
             const int V = cfg.vocab_size;
             int a[40], bb[40], d[40];
             for (int i = 0; i < 40; i++) a[i] = irand(V), bb[i] = irand(V), d[i] = irand(V);
@@ -427,11 +432,7 @@ TEST(gpu_forward_fp16_overflow_fails_clearly_or_runs_fp32) {
     float *nw = (float *)m->layers[last].ffn_norm.data;
     for (int i = 0; i < cfg.dim; i++) nw[i] *= 1e5f;
     rig rc, rg;
-    if (rig_open(&rc, c, m) || rig_open(&rg, g, m)) {
-        forward_destroy(rc.f);
-        model_free(m);
-        return;
-    }
+    if (rigs_open(&rc, &rg, c, g, m)) return;
     const int V = cfg.vocab_size;
     int a[16];
     for (int i = 0; i < 16; i++) a[i] = irand(V);

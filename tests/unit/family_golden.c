@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "forward.h"
 #include "harness.h"
+#include "rig.h"
 #include "util.h"
 
 const family_fixture family_fixtures[] = {
@@ -97,9 +98,8 @@ int family_check_logits(backend *b, const family_fixture *fx, int kv_dtype, doub
     }
     r->kv_dtype = forward_kv_dtype(f);
     const int vocab = m->cfg.vocab_size;
-    int32_t pos[FG_MAX], slot[FG_MAX], bt[FG_MAX / FG_BS];
+    int bt[FG_MAX / FG_BS];
     for (int i = 0; i < nb; i++) bt[i] = (i * 7 + 2) % (nb + 3); // scattered pages
-    for (int i = 0; i < FG_MAX; i++) pos[i] = i, slot[i] = bt[i / FG_BS] * FG_BS + i % FG_BS;
     float *got = malloc(sizeof(float) * FG_MAX * (size_t)vocab);
     const cJSON *p;
     cJSON_ArrayForEach(p, cJSON_GetObjectItem(g, "prompts")) {
@@ -107,18 +107,12 @@ int family_check_logits(backend *b, const family_fixture *fx, int kv_dtype, doub
         int32_t *ids = ids_of(cJSON_GetObjectItem(p, "ids"), &n);
         float *want = load_logits(fx->name, cJSON_GetObjectItem(p, "logits_file")->valuestring,
                                   (size_t)n * vocab);
-        int32_t qs[2] = {0, n}, ctx[1] = {n};
-        forward_batch fb = {.n_tokens = n,
-                            .n_seqs = 1,
-                            .token_ids = ids,
-                            .positions = pos,
-                            .slot_mapping = slot,
-                            .query_start = qs,
-                            .context_len = ctx,
-                            .block_tables = bt,
-                            .max_blocks = nb,
-                            .all_logits = 1};
-        if (!want || n > FG_MAX || forward_run(f, &fb, got, err)) {
+        rig_batch rb = {0};
+        int bad = !want || n > FG_MAX ||
+                  rig_batch_build(&rb, &(rig_chunk){ids, 0, n, bt}, 1, FG_BS, nb, 1) ||
+                  forward_run(f, &rb.fb, got, err);
+        rig_batch_free(&rb);
+        if (bad) {
             CHECK_MSG(0, "%s/%s: %s", fx->name, fx->dtype, err);
             free(ids), free(want);
             continue;
