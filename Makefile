@@ -204,7 +204,7 @@ test-gpu:
 EMU_DIR := tests/gpu/emu
 EMU_OTHER_CC := 75 80 89
 EMU_CC_TESTS := gpu_op_matmul gpu_forward_tiny gpu_engine_dtype
-EMU_CU  := cuda_backend cuda_ops cuda_matmul cuda_attention cuda_device
+EMU_CU  := $(basename $(notdir $(wildcard kernels/cuda/*.cu)))
 EMU_OBJ := $(OBJ)/emu/emu.o $(patsubst %,$(OBJ)/emu/%.o,$(EMU_CU))
 EMU_CXXFLAGS = -std=c++17 -O1 -g -I$(EMU_DIR)/include $(INC_kernels) -Ikernels/cuda -DLLM_CUDA=1 \
                -Wall -Wextra -Werror -Wno-unused-parameter -Wno-unknown-pragmas

@@ -9,7 +9,10 @@
 //   attn_prefill_kernel, a tile of PF_QT query rows of one sequence per block
 //   and head, walking the keys in tiles of PF_KT with an online softmax;
 //   each K/V tile is loaded once for the PF_QT rows.
-// - q_len == 1 (decode): attn_decode_kernel, one block per (sequence, head,
+// - q_len == 1 (decode): for head_dim 32/64/128/256 and up to 8 query heads
+//   per KV head, attn_decode_gqa_kernel (cuda_decode_attention.cu), one block
+//   per (sequence, KV head, partition) for the whole group; other shapes
+//   attn_decode_kernel, one block per (sequence, head,
 //   partition); a context longer than DC_PART tokens is split into up to
 //   DC_MAX_PARTS partitions (the split depends only on the sequence's own
 //   length) whose partial results attn_reduce_kernel merges by log-sum-exp.
@@ -369,6 +372,10 @@ static void attention_launch(cuda_backend *c, float *out, const float *q, const 
     }
     // decode rows exist unless one sequence holds every row
     if (inv || (bt->n_seqs == 1 && bt->max_query_len > 1)) return;
+    // grouped-query shapes: one block per KV head for its query heads
+    if (cuda_attn_decode_gqa(c, out, q, kc, vc, bt, n_heads, n_kv_heads, head_dim, block_size,
+                             scale, kv_dtype_of(kc), window) <= 0)
+        return;
     const int seen = window > 0 && window < bt->max_context_len ? window : bt->max_context_len;
     int zdim = (seen + DC_PART - 1) / DC_PART;
     zdim = zdim < 1 ? 1 : zdim > DC_MAX_PARTS ? DC_MAX_PARTS : zdim;

@@ -197,6 +197,13 @@ __device__ __forceinline__ float2 kv2_to_f32(const __half *p) { // p 4-byte alig
 __device__ __forceinline__ float2 kv2_to_f32(const __nv_bfloat16 *p) {
     return __bfloat1622float2(*(const __nv_bfloat162 *)p);
 }
+// The dtype of a K/V element type.
+static inline llm_dtype kv_dtype_of(const __half *) {
+    return LLM_F16;
+}
+static inline llm_dtype kv_dtype_of(const __nv_bfloat16 *) {
+    return LLM_BF16;
+}
 __device__ __forceinline__ void kv_store(__half *p, float v) {
     *p = __float2half_rn(v);
 }
@@ -211,6 +218,13 @@ void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, con
 void cuda_attention(backend *b, float *out, const float *q, const uint16_t *k_cache,
                     const uint16_t *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                     int head_dim, int block_size, float scale, llm_dtype kv_dtype, int window);
+// Decode rows of grouped-query attention (cuda_decode_attention.cu): one
+// block per (sequence, KV head, partition) for the whole query-head group.
+// Returns 0 when launched, 1 when the shape is not covered (the caller runs
+// the per-head kernel), -1 on error (set in c->base).
+int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void *k_cache,
+                         const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
+                         int hd, int block_size, float scale, llm_dtype kv_dtype, int window);
 void cuda_embedding(backend *b, float *out, const bk_matrix *t, const int32_t *ids, int n);
 void cuda_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
                   float eps);

@@ -178,13 +178,18 @@ TEST(gpu_op_attention_prefill_decode_gqa) {
         {4, 1, 256, 16, 2, {{20, 20}, {1, 600}}},
         // head 96 and an odd block size
         {3, 1, 96, 7, 2, {{18, 50}, {1, 130}}},
+        // the grouped decode kernel's padded groups: 3 heads per KV head
+        // (SmolLM2) and 7 (Qwen2), head 32 and its 256-key chunks, odd pages
+        {9, 3, 64, 16, 3, {{1, 300}, {1, 1}, {1, 2100}}},
+        {14, 2, 32, 5, 3, {{1, 257}, {4, 9}, {1, 700}}},
     };
     static const attn_case fast_cases[] = {
         {4, 2, 16, 4, 4, {{5, 5}, {1, 1}, {1, 37}, {17, 40}}},
         {8, 2, 64, 16, 3, {{1, 700}, {9, 20}, {1, 1}}},
+        {9, 3, 64, 16, 2, {{1, 300}, {1, 1}}},
     };
     const attn_case *cs = gpu_fast() ? fast_cases : cases;
-    const int n = gpu_fast() ? 2 : 5;
+    const int n = gpu_fast() ? 3 : 7;
     for (int i = 0; i < n; i++) {
         // head 256 needs 68 KB of shared memory: more than sm_75 has (64 KB)
         if (cs[i].head_dim == 256 && g->info.cc_major < 8) continue;

@@ -71,6 +71,9 @@ struct alignas(16) uint4 {
 inline float2 make_float2(float a, float b) {
     return float2{a, b};
 }
+inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) {
+    return uint4{a, b, c, d};
+}
 inline float4 make_float4(float a, float b, float c, float d) {
     return float4{a, b, c, d};
 }
