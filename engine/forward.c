@@ -10,8 +10,14 @@
 
 typedef struct {
     bk_matrix wq, wk, wv, wo, w_gate, w_up, w_down;
+    // On a device: q|k|v and gate|up concatenated into one matrix each (one
+    // launch instead of three and two; wq, wk, wv, w_gate, w_up then empty).
+    // data NULL: the separate matrices (the CPU backend uses the weights in
+    // place, where concatenating would copy them).
+    bk_matrix wqkv, w_gu;
     const float *attn_norm, *ffn_norm; // [dim]
     const float *bq, *bk, *bv;         // [q_dim], [kv_dim], [kv_dim] or NULL
+    const float *bqkv;                 // wqkv's bias [q_dim + 2 kv_dim] or NULL
     const float *q_norm, *k_norm;      // [head_dim] or NULL
     uint16_t *k_cache, *v_cache;       // [num_blocks, n_kv_heads, block_size, head_dim] kv_dtype
     int window;                        // sliding window in tokens, 0: full causal attention
@@ -34,11 +40,12 @@ struct forward_ctx {
     float *xb;     // normed input of a sub-layer, dim
     float *q;      // q_dim
     float *k;      // kv_dim
-    float *v;      // kv_dim
+    float *v;      // kv_dim (after k's rows)
+    float *qkv;    // q_dim + 2 kv_dim: a fused projection's rows (the buffer of k and v)
     float *att;    // attention output, q_dim
     float *out;    // sub-layer output before the residual add, dim
-    float *gate;   // hidden_dim
-    float *up;     // hidden_dim
+    float *gate;   // 2 hidden_dim: gate, or a fused projection's gate|up rows
+    float *up;     // hidden_dim: up, or silu(gate) * up of the fused path
     float *sel;    // [logit_rows, dim] rows whose logits are wanted
     float *logits; // [logit_rows, vocab]
     // batch metadata on the device
@@ -102,6 +109,62 @@ static int place_vector(forward_ctx *f, const float **v, const llm_tensor *t, ch
     return !t->data || *v ? 0 : -1;
 }
 
+// Uploads the matrices parts[0..np) one after the other as one matrix [sum of
+// rows, cols] (their I8 scales and biases likewise, bias_out NULL: none
+// wanted). Returns 1 without placing anything when the parts cannot be one
+// matrix (different dtypes or widths, some with a bias and some without).
+static int place_fused(forward_ctx *f, bk_matrix *m, const float **bias_out,
+                       const llm_tensor *const *parts, const llm_tensor *const *biases, int np,
+                       char *err) {
+    int rows = 0, n_bias = 0;
+    for (int i = 0; i < np; i++) {
+        const llm_tensor *t = parts[i];
+        if (t->dtype != parts[0]->dtype || t->shape[1] != parts[0]->shape[1]) return 1;
+        rows += (int)t->shape[0];
+        n_bias += biases && biases[i]->data ? 1 : 0;
+    }
+    if (n_bias != 0 && n_bias != np) return 1;
+    const size_t cols = (size_t)parts[0]->shape[1], esz = dtype_size(parts[0]->dtype);
+    uint8_t *d = dev_alloc(f, (size_t)rows * cols * esz, &f->weight_upload_bytes, err);
+    float *sc = parts[0]->dtype == LLM_I8
+                    ? dev_alloc(f, (size_t)rows * sizeof(float), &f->weight_upload_bytes, err)
+                    : NULL;
+    float *bias =
+        n_bias ? dev_alloc(f, (size_t)rows * sizeof(float), &f->weight_upload_bytes, err) : NULL;
+    if (!d || (parts[0]->dtype == LLM_I8 && !sc) || (n_bias && !bias)) return -1;
+    for (int i = 0, r0 = 0; i < np; i++) {
+        const size_t r = (size_t)parts[i]->shape[0];
+        f->b->upload(f->b, d + r0 * cols * esz, parts[i]->data, r * cols * esz);
+        if (sc) f->b->upload(f->b, sc + r0, parts[i]->scale, r * sizeof(float));
+        if (bias) f->b->upload(f->b, bias + r0, biases[i]->data, r * sizeof(float));
+        r0 += (int)r;
+    }
+    *m = (bk_matrix){
+        .data = d, .dtype = parts[0]->dtype, .rows = rows, .cols = (int)cols, .scales = sc};
+    if (bias_out) *bias_out = bias;
+    return 0;
+}
+
+// A layer's q|k|v and gate|up projections fused on a device; separate where
+// they cannot be (place_fused) and on the CPU.
+static int place_projections(forward_ctx *f, fwd_layer *L, const layer_weights *w, char *err) {
+    int r_qkv = 1, r_gu = 1;
+    if (f->b->info.kind != DEVICE_CPU) {
+        const llm_tensor *qkv[3] = {&w->wq, &w->wk, &w->wv}, *b3[3] = {&w->bq, &w->bk, &w->bv};
+        const llm_tensor *gu[2] = {&w->w_gate, &w->w_up};
+        if ((r_qkv = place_fused(f, &L->wqkv, &L->bqkv, qkv, b3, 3, err)) < 0) return -1;
+        if ((r_gu = place_fused(f, &L->w_gu, NULL, gu, NULL, 2, err)) < 0) return -1;
+    }
+    if (r_qkv && (place_matrix(f, &L->wq, &w->wq, err) || place_matrix(f, &L->wk, &w->wk, err) ||
+                  place_matrix(f, &L->wv, &w->wv, err) || place_vector(f, &L->bq, &w->bq, err) ||
+                  place_vector(f, &L->bk, &w->bk, err) || place_vector(f, &L->bv, &w->bv, err)))
+        return -1;
+    if (r_gu &&
+        (place_matrix(f, &L->w_gate, &w->w_gate, err) || place_matrix(f, &L->w_up, &w->w_up, err)))
+        return -1;
+    return 0;
+}
+
 // inv_freq[i] = theta^(-2i/head_dim), with Llama 3's frequency-dependent
 // scaling when configured (transformers' _compute_llama3_parameters).
 static void rope_inv_freq(const model_config *c, float *inv_freq) {
@@ -136,12 +199,11 @@ enum {
     WS_X,
     WS_XB,
     WS_Q,
-    WS_K,
-    WS_V,
+    WS_KV, // k then v, or a fused projection's q|k|v rows
     WS_ATT,
     WS_OUT,
-    WS_GATE,
-    WS_UP, // [max_tokens, width] f32
+    WS_GATE, // gate, or a fused projection's gate|up rows
+    WS_UP,   // [max_tokens, width] f32
     WS_SEL,
     WS_LOGITS,   // [logit_rows, dim/vocab] f32
     WS_INV_FREQ, // [head_dim / 2] f32
@@ -172,8 +234,9 @@ static void workspace_sizes(const model_config *c, const forward_opts *o, size_t
     const size_t f32 = sizeof(float), i32 = sizeof(int32_t);
     ws[WS_X] = ws[WS_XB] = ws[WS_OUT] = T * dim * f32;
     ws[WS_Q] = ws[WS_ATT] = T * q_dim * f32;
-    ws[WS_K] = ws[WS_V] = T * kv_dim * f32;
-    ws[WS_GATE] = ws[WS_UP] = T * hidden * f32;
+    ws[WS_KV] = T * (q_dim + 2 * kv_dim) * f32;
+    ws[WS_GATE] = T * 2 * hidden * f32;
+    ws[WS_UP] = T * hidden * f32;
     ws[WS_SEL] = R * dim * f32;
     ws[WS_LOGITS] = R * (size_t)c->vocab_size * f32;
     ws[WS_INV_FREQ] = (size_t)c->head_dim / 2 * f32;
@@ -234,15 +297,11 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
         const layer_weights *w = &m->layers[l];
         fwd_layer *L = &f->layers[l];
         L->window = config_layer_window(c, l);
-        if (place_matrix(f, &L->wq, &w->wq, err) || place_matrix(f, &L->wk, &w->wk, err) ||
-            place_matrix(f, &L->wv, &w->wv, err) || place_matrix(f, &L->wo, &w->wo, err) ||
-            place_matrix(f, &L->w_gate, &w->w_gate, err) ||
-            place_matrix(f, &L->w_up, &w->w_up, err) ||
+        if (place_projections(f, L, w, err) || place_matrix(f, &L->wo, &w->wo, err) ||
             place_matrix(f, &L->w_down, &w->w_down, err) ||
             place_vector(f, &L->attn_norm, &w->attn_norm, err) ||
             place_vector(f, &L->ffn_norm, &w->ffn_norm, err) ||
-            place_vector(f, &L->bq, &w->bq, err) || place_vector(f, &L->bk, &w->bk, err) ||
-            place_vector(f, &L->bv, &w->bv, err) || place_vector(f, &L->q_norm, &w->q_norm, err) ||
+            place_vector(f, &L->q_norm, &w->q_norm, err) ||
             place_vector(f, &L->k_norm, &w->k_norm, err))
             goto fail;
     }
@@ -254,7 +313,8 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
     void *p[WS_COUNT];
     for (int i = 0; i < WS_COUNT; i++)
         if (!(p[i] = dev_alloc(f, ws[i], &f->workspace_bytes, err))) goto fail;
-    f->x = p[WS_X], f->xb = p[WS_XB], f->q = p[WS_Q], f->k = p[WS_K], f->v = p[WS_V];
+    f->x = p[WS_X], f->xb = p[WS_XB], f->q = p[WS_Q], f->k = p[WS_KV], f->qkv = p[WS_KV];
+    f->v = f->k + (size_t)opts->max_tokens * config_kv_dim(c);
     f->att = p[WS_ATT], f->out = p[WS_OUT], f->gate = p[WS_GATE], f->up = p[WS_UP];
     f->sel = p[WS_SEL], f->logits = p[WS_LOGITS], f->inv_freq = p[WS_INV_FREQ];
     f->d_ids = p[WS_IDS], f->d_pos = p[WS_POS], f->d_slots = p[WS_SLOTS];
@@ -406,25 +466,39 @@ static void transformer(forward_ctx *f, const bk_attn_batch *ab) {
             b->rmsnorm(b, f->xb, f->x, L->attn_norm, n, dim, eps);
         else
             b->add_rmsnorm(b, f->xb, f->x, f->out, L->attn_norm, n, dim, eps);
-        mm(b, l, "q_proj", f->q, f->xb, &L->wq, L->bq, n);
-        mm(b, l, "k_proj", f->k, f->xb, &L->wk, L->bk, n);
-        mm(b, l, "v_proj", f->v, f->xb, &L->wv, L->bv, n);
-        if (L->q_norm) { // Qwen3: RMSNorm over each head before rope
-            b->rmsnorm(b, f->q, f->q, L->q_norm, n * c->n_heads, hd, eps);
-            b->rmsnorm(b, f->k, f->k, L->k_norm, n * c->n_kv_heads, hd, eps);
+        if (L->wqkv.data) { // one projection, then norm + rope + cache write in one op
+            mm(b, l, "qkv_proj", f->qkv, f->xb, &L->wqkv, L->bqkv, n);
+            b->qkv_rope_write(b, f->q, f->qkv, L->q_norm, L->k_norm, eps, f->d_pos, f->inv_freq,
+                              L->k_cache, L->v_cache, f->d_slots, n, c->n_heads, c->n_kv_heads, hd,
+                              f->o.block_size, f->kv_dtype);
+        } else {
+            mm(b, l, "q_proj", f->q, f->xb, &L->wq, L->bq, n);
+            mm(b, l, "k_proj", f->k, f->xb, &L->wk, L->bk, n);
+            mm(b, l, "v_proj", f->v, f->xb, &L->wv, L->bv, n);
+            if (L->q_norm) { // Qwen3: RMSNorm over each head before rope
+                b->rmsnorm(b, f->q, f->q, L->q_norm, n * c->n_heads, hd, eps);
+                b->rmsnorm(b, f->k, f->k, L->k_norm, n * c->n_kv_heads, hd, eps);
+            }
+            b->rope(b, f->q, f->k, f->d_pos, f->inv_freq, n, c->n_heads, c->n_kv_heads, hd);
+            b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, f->d_slots, n, c->n_kv_heads, hd,
+                        f->o.block_size, f->kv_dtype);
         }
-        b->rope(b, f->q, f->k, f->d_pos, f->inv_freq, n, c->n_heads, c->n_kv_heads, hd);
-        b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, f->d_slots, n, c->n_kv_heads, hd,
-                    f->o.block_size, f->kv_dtype);
         b->attention(b, f->att, f->q, L->k_cache, L->v_cache, ab, c->n_heads, c->n_kv_heads, hd,
                      f->o.block_size, scale, f->kv_dtype, L->window);
         mm(b, l, "o_proj", f->out, f->att, &L->wo, NULL, n);
         // MLP block: x += att_out; xb = norm(x); out = down(silu(gate(xb)) * up(xb))
         b->add_rmsnorm(b, f->xb, f->x, f->out, L->ffn_norm, n, dim, eps);
-        mm(b, l, "gate_proj", f->gate, f->xb, &L->w_gate, NULL, n);
-        mm(b, l, "up_proj", f->up, f->xb, &L->w_up, NULL, n);
-        b->silu_mul(b, f->gate, f->gate, f->up, n, c->hidden_dim);
-        mm(b, l, "down_proj", f->out, f->gate, &L->w_down, NULL, n);
+        const int hid = c->hidden_dim;
+        if (L->w_gu.data) {
+            mm(b, l, "gate_up_proj", f->gate, f->xb, &L->w_gu, NULL, n);
+            b->silu_mul(b, f->up, f->gate, f->gate + hid, n, hid, 2 * hid);
+            mm(b, l, "down_proj", f->out, f->up, &L->w_down, NULL, n);
+        } else {
+            mm(b, l, "gate_proj", f->gate, f->xb, &L->w_gate, NULL, n);
+            mm(b, l, "up_proj", f->up, f->xb, &L->w_up, NULL, n);
+            b->silu_mul(b, f->gate, f->gate, f->up, n, hid, hid);
+            mm(b, l, "down_proj", f->out, f->gate, &L->w_down, NULL, n);
+        }
     }
     b->add_rmsnorm(b, f->xb, f->x, f->out, f->final_norm, n, dim, eps);
 }

@@ -137,6 +137,20 @@ struct backend {
                      const float *v, const int32_t *slot_mapping, int n, int n_kv_heads,
                      int head_dim, int block_size, llm_dtype kv_dtype);
 
+    // The step after a fused q|k|v projection, one op for what rmsnorm (per
+    // head), rope and kv_write do to separate q, k and v:
+    // qkv [n, (n_heads + 2 n_kv_heads) * head_dim] f32, each row q | k | v;
+    // q_norm, k_norm [head_dim] f32 or NULL (Qwen3: RMSNorm over each head
+    // with eps, before rope); then rope (as rope()) on q and k;
+    // q_out [n, n_heads * head_dim] f32 = the rotated q; the rotated k and v
+    // are written into the caches at slot_mapping as kv_write does (a
+    // negative slot skips the row). q_out does not alias qkv.
+    void (*qkv_rope_write)(backend *b, float *q_out, const float *qkv, const float *q_norm,
+                           const float *k_norm, float eps, const int32_t *positions,
+                           const float *inv_freq, uint16_t *k_cache, uint16_t *v_cache,
+                           const int32_t *slot_mapping, int n, int n_heads, int n_kv_heads,
+                           int head_dim, int block_size, llm_dtype kv_dtype);
+
     // Causal paged attention over the batch (see bk_attn_batch):
     // q [n_tokens, n_heads * head_dim] f32 -> out [n_tokens, n_heads * head_dim] f32,
     // softmax(q k^T * scale) v over each row's visible cache positions, query
@@ -150,8 +164,12 @@ struct backend {
                       int n_kv_heads, int head_dim, int block_size, float scale, llm_dtype kv_dtype,
                       int window);
 
-    // out [n, hidden] = silu(gate) * up; gate, up [n, hidden] f32 (out may alias gate).
-    void (*silu_mul)(backend *b, float *out, const float *gate, const float *up, int n, int hidden);
+    // out [n, hidden] = silu(gate) * up; gate, up [n, hidden] f32 whose rows
+    // are ld >= hidden floats apart (hidden: contiguous; 2 * hidden: the two
+    // halves of a fused gate|up projection, up = gate + hidden). out is
+    // contiguous; it may alias gate only when ld == hidden.
+    void (*silu_mul)(backend *b, float *out, const float *gate, const float *up, int n, int hidden,
+                     int ld);
 
     // out [m, dim] = x[rows[j]] for j < m; x [n, dim] f32, rows [m].
     void (*gather_rows)(backend *b, float *out, const float *x, const int32_t *rows, int m,

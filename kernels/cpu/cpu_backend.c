@@ -297,13 +297,45 @@ static void cpu_attention(backend *b, float *out, const float *q, const uint16_t
 }
 
 static void cpu_silu_mul(backend *b, float *out, const float *gate, const float *up, int n,
-                         int hidden) {
-    size_t total = (size_t)n * hidden;
+                         int hidden, int ld) {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < total; i++) {
-        float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
+    for (int i = 0; i < n; i++) {
+        const float *gi = gate + (size_t)i * ld, *ui = up + (size_t)i * ld;
+        float *oi = out + (size_t)i * hidden;
+        for (int j = 0; j < hidden; j++) {
+            float g = gi[j];
+            oi[j] = g / (1.0f + expf(-g)) * ui[j];
+        }
     }
+}
+
+// The fused q|k|v step: the rows' q into q_out, k and v into a scratch pair,
+// then the same per-head norm, rope and kv_write as the separate ops.
+static void cpu_qkv_rope_write(backend *b, float *q_out, const float *qkv, const float *q_norm,
+                               const float *k_norm, float eps, const int32_t *positions,
+                               const float *inv_freq, uint16_t *k_cache, uint16_t *v_cache,
+                               const int32_t *slot_mapping, int n, int n_heads, int n_kv_heads,
+                               int head_dim, int block_size, llm_dtype kv_dtype) {
+    const size_t q_dim = (size_t)n_heads * head_dim, kv_dim = (size_t)n_kv_heads * head_dim;
+    const size_t row = q_dim + 2 * kv_dim;
+    float *kv = malloc((size_t)n * 2 * kv_dim * sizeof(float) + 1);
+    if (!kv) {
+        llm_errf(b->error, "cpu qkv_rope_write: out of memory for %d rows", n);
+        b->failed = 1;
+        return;
+    }
+    float *k = kv, *v = kv + (size_t)n * kv_dim;
+    for (int i = 0; i < n; i++) {
+        memcpy(q_out + i * q_dim, qkv + i * row, q_dim * sizeof(float));
+        memcpy(k + i * kv_dim, qkv + i * row + q_dim, kv_dim * sizeof(float));
+        memcpy(v + i * kv_dim, qkv + i * row + q_dim + kv_dim, kv_dim * sizeof(float));
+    }
+    if (q_norm) cpu_rmsnorm(b, q_out, q_out, q_norm, n * n_heads, head_dim, eps);
+    if (k_norm) cpu_rmsnorm(b, k, k, k_norm, n * n_kv_heads, head_dim, eps);
+    cpu_rope(b, q_out, k, positions, inv_freq, n, n_heads, n_kv_heads, head_dim);
+    cpu_kv_write(b, k_cache, v_cache, k, v, slot_mapping, n, n_kv_heads, head_dim, block_size,
+                 kv_dtype);
+    free(kv);
 }
 
 static void cpu_gather_rows(backend *b, float *out, const float *x, const int32_t *rows, int m,
@@ -371,6 +403,7 @@ backend *cpu_backend_create(char *err) {
     b->kv_write = cpu_kv_write;
     b->attention = cpu_attention;
     b->silu_mul = cpu_silu_mul;
+    b->qkv_rope_write = cpu_qkv_rope_write;
     b->gather_rows = cpu_gather_rows;
     b->argmax = cpu_argmax;
     b->destroy = cpu_destroy;

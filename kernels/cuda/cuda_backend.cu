@@ -265,6 +265,7 @@ extern "C" backend *cuda_backend_create(const device_info *dev, char *err) {
     b->kv_write = cuda_kv_write;
     b->attention = cuda_attention;
     b->silu_mul = cuda_silu_mul;
+    b->qkv_rope_write = cuda_qkv_rope_write;
     b->gather_rows = cuda_gather_rows;
     b->argmax = cuda_argmax;
     b->destroy = cu_destroy;

@@ -235,7 +235,13 @@ void cuda_rope(backend *b, float *q, float *k, const int32_t *positions, const f
 void cuda_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k, const float *v,
                    const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim, int block_size,
                    llm_dtype kv_dtype);
-void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden);
+void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden,
+                   int ld);
+void cuda_qkv_rope_write(backend *b, float *q_out, const float *qkv, const float *q_norm,
+                         const float *k_norm, float eps, const int32_t *positions,
+                         const float *inv_freq, uint16_t *k_cache, uint16_t *v_cache,
+                         const int32_t *slot_mapping, int n, int n_heads, int n_kv_heads,
+                         int head_dim, int block_size, llm_dtype kv_dtype);
 void cuda_gather_rows(backend *b, float *out, const float *x, const int32_t *rows, int m, int dim);
 void cuda_argmax(backend *b, int32_t *out, const float *x, int n, int dim);
 

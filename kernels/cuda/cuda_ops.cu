@@ -266,27 +266,119 @@ __device__ __forceinline__ float4 silu_mul1(float4 g, float4 u) {
                        silu_mul1(g.w, u.w));
 }
 
-// gate, up [total] VT -> out [total] = silu(gate) * up, VT float4 (16-byte
-// aligned pointers, total counted in float4s) or float. out may alias gate
-// (each element is read before it is written, by the same thread).
+// gate, up [n, hv] VT, rows ldv apart -> out [n, hv] = silu(gate) * up, VT
+// float4 (16-byte aligned pointers, hv and ldv counted in float4s) or float.
+// out may alias gate when ldv == hv (each element is read before it is
+// written, by the same thread).
 template <typename VT>
 __global__ void __launch_bounds__(EW_THREADS)
-    silu_mul_kernel(VT *out, const VT *gate, const VT *__restrict__ up, size_t total) {
+    silu_mul_kernel(VT *out, const VT *gate, const VT *__restrict__ up, int n, int hv, int ldv) {
+    const size_t total = (size_t)n * hv;
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total;
-         e += (size_t)gridDim.x * blockDim.x)
-        out[e] = silu_mul1(gate[e], up[e]);
+         e += (size_t)gridDim.x * blockDim.x) {
+        const size_t src = e / hv * ldv + e % hv;
+        out[e] = silu_mul1(gate[src], up[src]);
+    }
 }
 
-void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden) {
-    const size_t total = (size_t)(n > 0 ? n : 0) * (size_t)(hidden > 0 ? hidden : 0);
-    if (!total) return;
+void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden,
+                   int ld) {
+    if (n <= 0 || hidden <= 0) return;
     cudaStream_t st = cuda_of(b)->stream;
-    if (total % 4 == 0 && aligned16(out) && aligned16(gate) && aligned16(up))
+    const size_t total = (size_t)n * hidden;
+    if (hidden % 4 == 0 && ld % 4 == 0 && aligned16(out) && aligned16(gate) && aligned16(up))
         silu_mul_kernel<float4><<<ew_grid(total / 4), EW_THREADS, 0, st>>>(
-            (float4 *)out, (const float4 *)gate, (const float4 *)up, total / 4);
+            (float4 *)out, (const float4 *)gate, (const float4 *)up, n, hidden / 4, ld / 4);
     else
-        silu_mul_kernel<float><<<ew_grid(total), EW_THREADS, 0, st>>>(out, gate, up, total);
+        silu_mul_kernel<float><<<ew_grid(total), EW_THREADS, 0, st>>>(out, gate, up, n, hidden, ld);
     LAUNCH_CHECK(b, "silu_mul_kernel");
+}
+
+// --- qkv_rope_write ---------------------------------------------------------------
+
+// qkv [n, (n_heads + 2 n_kv_heads) * hd] f32 (q | k | v per row) -> q_out
+// [n, n_heads * hd] rotated, k rotated and v into the caches at
+// slot_mapping[row] (slot < 0: skipped). Block (row, head) over the q, k and
+// v heads of the row in that order; thread j < hd / 2 takes the pair (j, j +
+// hd / 2): per-head RMSNorm (q_norm / k_norm when not NULL, the sum of
+// squares by block_sum), then rope as rope_kernel. A v head is a copy.
+// PRECOND: blockDim.x a multiple of 32, >= hd / 2.
+template <class KV>
+__global__ void __launch_bounds__(256)
+    qkv_rope_write_kernel(float *__restrict__ q_out, const float *__restrict__ qkv,
+                          const float *__restrict__ q_norm, const float *__restrict__ k_norm,
+                          float eps, const int32_t *__restrict__ positions,
+                          const float *__restrict__ inv_freq, KV *__restrict__ k_cache,
+                          KV *__restrict__ v_cache, const int32_t *__restrict__ slot_mapping,
+                          int n_heads, int n_kv_heads, int hd, int block_size) {
+    __shared__ float red[32];
+    const int i = blockIdx.x, h = blockIdx.y, half = hd / 2, j = threadIdx.x;
+    const size_t q_dim = (size_t)n_heads * hd, row = q_dim + 2 * (size_t)n_kv_heads * hd;
+    const float *src = qkv + (size_t)i * row + (size_t)h * hd;
+    const int slot = slot_mapping[i];
+    const bool is_q = h < n_heads, is_v = h >= n_heads + n_kv_heads;
+    // the cache row of this k or v head (block-uniform)
+    const int kvh = is_v ? h - n_heads - n_kv_heads : h - n_heads;
+    const size_t dst = slot < 0 ? 0
+                                : (((size_t)(slot / block_size) * n_kv_heads + kvh) * block_size +
+                                   (size_t)(slot % block_size)) *
+                                      hd;
+    if (is_v) {
+        if (slot >= 0)
+            for (int d = j; d < hd; d += blockDim.x) kv_store(v_cache + dst + d, src[d]);
+        return;
+    }
+    float a = 0.0f, bb = 0.0f;
+    if (j < half) {
+        a = src[j];
+        bb = src[j + half];
+    }
+    const float *w = is_q ? q_norm : k_norm;
+    if (w) { // block-uniform: every thread reaches block_sum
+        const float ss = block_sum(a * a + bb * bb, red);
+        const float inv = 1.0f / sqrtf(ss / (float)hd + eps);
+        if (j < half) {
+            a = a * inv * w[j];
+            bb = bb * inv * w[j + half];
+        }
+    }
+    if (j >= half || (!is_q && slot < 0)) return;
+    const float angle = (float)positions[i] * inv_freq[j];
+    const float c = cosf(angle), sn = sinf(angle);
+    const float ra = a * c - bb * sn, rb = bb * c + a * sn;
+    if (is_q) {
+        float *o = q_out + (size_t)i * q_dim + (size_t)h * hd;
+        o[j] = ra;
+        o[j + half] = rb;
+    } else {
+        kv_store(k_cache + dst + j, ra);
+        kv_store(k_cache + dst + j + half, rb);
+    }
+}
+
+void cuda_qkv_rope_write(backend *b, float *q_out, const float *qkv, const float *q_norm,
+                         const float *k_norm, float eps, const int32_t *positions,
+                         const float *inv_freq, uint16_t *k_cache, uint16_t *v_cache,
+                         const int32_t *slot_mapping, int n, int n_heads, int n_kv_heads,
+                         int head_dim, int block_size, llm_dtype kv_dtype) {
+    if (n <= 0) return;
+    if (head_dim < 2 || head_dim % 2 || head_dim > 512 || n_heads + 2 * n_kv_heads > 65535) {
+        cuda_fail(b, "qkv_rope_write: head_dim %d (even, <= 512), %d + 2 x %d heads", head_dim,
+                  n_heads, n_kv_heads);
+        return;
+    }
+    const int threads = (head_dim / 2 + 31) / 32 * 32;
+    const dim3 grid((unsigned)n, (unsigned)(n_heads + 2 * n_kv_heads));
+    cudaStream_t st = cuda_of(b)->stream;
+    if (kv_dtype == LLM_BF16)
+        qkv_rope_write_kernel<__nv_bfloat16><<<grid, threads, 0, st>>>(
+            q_out, qkv, q_norm, k_norm, eps, positions, inv_freq, (__nv_bfloat16 *)k_cache,
+            (__nv_bfloat16 *)v_cache, slot_mapping, n_heads, n_kv_heads, head_dim, block_size);
+    else
+        qkv_rope_write_kernel<__half><<<grid, threads, 0, st>>>(
+            q_out, qkv, q_norm, k_norm, eps, positions, inv_freq, (__half *)k_cache,
+            (__half *)v_cache, slot_mapping, n_heads, n_kv_heads, head_dim, block_size);
+    LAUNCH_CHECK(b, "qkv_rope_write_kernel");
 }
 
 // x [*, dim] VT, rows [m] -> out [m, dim] = x[rows[j]] (dim counted in VT;

@@ -453,7 +453,7 @@ TEST(gpu_forward_fp16_overflow_fails_clearly_or_runs_fp32) {
     const int rc_fail = forward_run(rg.f, &rb.fb, got, err);
     rig_batch_free(&rb);
     CHECK_MSG(rc_fail != 0, "a 12-row fp16 prefill with activations past 65504 did not fail");
-    CHECK_MSG(strstr(err, "fp16 overflow") && strstr(err, "layer 1 gate_proj"),
+    CHECK_MSG(strstr(err, "fp16 overflow") && strstr(err, "layer 1 gate_up_proj"),
               "error does not name the overflow and the matmul: %s", err);
     g->failed = 0;
     // decode rows (GEMV, fp32 activations) run and match the CPU

@@ -329,6 +329,65 @@ TEST(gpu_op_kv_write) {
     check_backend(g);
 }
 
+// K/V cache elements as floats, to compare caches whose values may differ by
+// the rounding of a last bit (rope's sin/cos on the device vs the host's).
+static float *cache_f32(const uint16_t *c, size_t n, llm_dtype dt) {
+    float *f = malloc(n * sizeof(float) + 1);
+    for (size_t i = 0; i < n; i++) f[i] = dt == LLM_BF16 ? bf16_to_f32(c[i]) : fp16_to_f32(c[i]);
+    return f;
+}
+
+// The fused q|k|v step against the CPU's, which is built from the separate
+// ops (rmsnorm per head, rope, kv_write): q out, and both caches.
+static void check_qkv_rope_write(backend *g, backend *c, int nh, int nkv, int hd, int bs, int norm,
+                                 llm_dtype kvdt) {
+    const int n = 6, nb = 4;
+    const size_t row = (size_t)(nh + 2 * nkv) * hd, qn = (size_t)n * nh * hd;
+    const size_t cache_n = (size_t)nb * nkv * bs * hd;
+    float *qkv = rand_floats(n * row, 3.0f), *qw = rand_floats(hd, 1.0f),
+          *kw = rand_floats(hd, 1.0f);
+    float inv[256], *want = malloc(qn * 4);
+    int32_t pos[6], slots[6] = {3, 0, -1, 9, 14, 5};
+    for (int i = 0; i < hd / 2; i++) inv[i] = powf(10000.0f, -2.0f * i / hd);
+    for (int i = 0; i < n; i++) pos[i] = irand(4096);
+    uint16_t *kc = calloc(cache_n, 2), *vc = calloc(cache_n, 2);
+    uint16_t *gkc = gpu_copy_in(g, kc, cache_n * 2), *gvc = gpu_copy_in(g, vc, cache_n * 2);
+    float *gqkv = gpu_copy_in(g, qkv, n * row * 4), *gq = gpu_poisoned(g, qn);
+    float *gqw = gpu_copy_in(g, qw, hd * 4), *gkw = gpu_copy_in(g, kw, hd * 4);
+    float *ginv = gpu_copy_in(g, inv, sizeof(float) * hd / 2);
+    int32_t *gpos = gpu_copy_in(g, pos, sizeof pos), *gs = gpu_copy_in(g, slots, sizeof slots);
+    c->qkv_rope_write(c, want, qkv, norm ? qw : NULL, norm ? kw : NULL, 1e-6f, pos, inv, kc, vc,
+                      slots, n, nh, nkv, hd, bs, kvdt);
+    g->qkv_rope_write(g, gq, gqkv, norm ? gqw : NULL, norm ? gkw : NULL, 1e-6f, gpos, ginv, gkc,
+                      gvc, gs, n, nh, nkv, hd, bs, kvdt);
+    float *got = gpu_copy_out(g, gq, qn);
+    CHECK_REL(got, want, qn, TOL_F32, "qkv_rope_write q, %d/%d heads of %d, norm %d", nh, nkv, hd,
+              norm);
+    free(got);
+    const double tol = kvdt == LLM_BF16 ? 4e-3 : 1e-3; // a last bit of the cache dtype
+    for (int which = 0; which < 2; which++) {
+        uint16_t *gc = malloc(cache_n * 2);
+        g->download(g, gc, which ? gvc : gkc, cache_n * 2);
+        float *a = cache_f32(gc, cache_n, kvdt), *b = cache_f32(which ? vc : kc, cache_n, kvdt);
+        CHECK_REL(a, b, cache_n, tol, "qkv_rope_write %s cache, %d/%d heads of %d, %s, norm %d",
+                  which ? "V" : "K", nh, nkv, hd, dtype_name(kvdt), norm);
+        free(a), free(b), free(gc);
+    }
+    free(qkv), free(qw), free(kw), free(want), free(kc), free(vc);
+    g->free(g, gkc), g->free(g, gvc), g->free(g, gqkv), g->free(g, gq), g->free(g, gqw);
+    g->free(g, gkw), g->free(g, ginv), g->free(g, gpos), g->free(g, gs);
+}
+
+TEST(gpu_op_qkv_rope_write) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    check_qkv_rope_write(g, c, 4, 2, 16, 4, 0, LLM_F16);
+    check_qkv_rope_write(g, c, 8, 2, 128, 16, 1, LLM_BF16); // Qwen3's per-head norms
+    check_qkv_rope_write(g, c, 3, 1, 96, 5, 1, LLM_F16);
+    if (!gpu_fast()) check_qkv_rope_write(g, c, 4, 1, 256, 16, 0, LLM_BF16);
+    check_backend(g);
+}
+
 TEST(gpu_op_silu_mul_and_gather_rows) {
     backend *g = gpu_backend(), *c = cpu_ref();
     if (!g || !c) return;
@@ -338,12 +397,21 @@ TEST(gpu_op_silu_mul_and_gather_rows) {
         const size_t tot = (size_t)n * hidden;
         float *gate = rand_floats(tot, 6.0f), *up = rand_floats(tot, 2.0f), *want = malloc(tot * 4);
         float *ggate = gpu_copy_in(g, gate, tot * 4), *gup = gpu_copy_in(g, up, tot * 4);
-        c->silu_mul(c, want, gate, up, n, hidden);
-        g->silu_mul(g, ggate, ggate, gup, n, hidden); // out aliasing gate
+        c->silu_mul(c, want, gate, up, n, hidden, hidden);
+        g->silu_mul(g, ggate, ggate, gup, n, hidden, hidden); // out aliasing gate
         float *got = gpu_copy_out(g, ggate, tot);
         CHECK_REL(got, want, tot, TOL_F32, "silu_mul hidden %d", hidden);
-        free(got), free(gate), free(up), free(want);
+        free(got), free(gate), free(up);
         g->free(g, ggate), g->free(g, gup);
+        // a fused gate|up projection's rows: gate and up 2 x hidden apart
+        float *gu = rand_floats(2 * tot, 6.0f), *ggu = gpu_copy_in(g, gu, 2 * tot * 4);
+        float *gout2 = gpu_poisoned(g, tot);
+        c->silu_mul(c, want, gu, gu + hidden, n, hidden, 2 * hidden);
+        g->silu_mul(g, gout2, ggu, ggu + hidden, n, hidden, 2 * hidden);
+        got = gpu_copy_out(g, gout2, tot);
+        CHECK_REL(got, want, tot, TOL_F32, "silu_mul of gate|up rows, hidden %d", hidden);
+        free(got), free(gu), free(want);
+        g->free(g, ggu), g->free(g, gout2);
 
         float *x = rand_floats((size_t)9 * dim, 1.0f), *cw = malloc(sizeof(float) * m * dim);
         int32_t rows[4] = {8, 0, 3, 3};

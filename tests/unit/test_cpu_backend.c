@@ -88,7 +88,7 @@ TEST(cpu_rmsnorm_silu_rope_kv_write) {
     CHECK_NEAR(out[0], 1 / sqrt(ms + 1e-6), 1e-6);
     CHECK_NEAR(out[7], 2 * 8 / sqrt(ms + 1e-6), 1e-5);
     float g[2] = {1.5f, -2}, u[2] = {2, 3}, s[2];
-    b->silu_mul(b, s, g, u, 1, 2);
+    b->silu_mul(b, s, g, u, 1, 2, 2);
     CHECK_NEAR(s[0], 1.5 / (1 + exp(-1.5)) * 2, 1e-6);
     CHECK_NEAR(s[1], -2 / (1 + exp(2.0)) * 3, 1e-6);
     // rope: head_dim 4, pairs (0,2) and (1,3)
