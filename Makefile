@@ -203,7 +203,7 @@ test-gpu:
 # semantics, a naive cuBLAS), small shapes. Needs no nvcc. EMU_CC=75 emulates sm_75.
 EMU_DIR := tests/gpu/emu
 EMU_OTHER_CC := 75 80 89
-EMU_CC_TESTS := gpu_op_matmul gpu_forward_tiny gpu_engine_dtype
+EMU_CC_TESTS := gpu_op_matmul gpu_forward_tiny gpu_engine_dtype gpu_forward_decode_graphs
 EMU_CU  := $(basename $(notdir $(wildcard kernels/cuda/*.cu)))
 EMU_OBJ := $(OBJ)/emu/emu.o $(patsubst %,$(OBJ)/emu/%.o,$(EMU_CU))
 EMU_CXXFLAGS = -std=c++17 -O1 -g -I$(EMU_DIR)/include $(INC_kernels) -Ikernels/cuda -DLLM_CUDA=1 \

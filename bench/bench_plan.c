@@ -35,8 +35,10 @@ const plan_card plan_cards[] = {
 
 // What a GPU holds besides our weights, workspace and KV before the first
 // step: the CUDA context and cuBLAS handle (measured on other engines at
-// 300-600 MiB; the engine measures the real figure at start-up) plus the
-// 256 MiB the engine reserves for lazily grown workspaces (engine.c).
+// 300-600 MiB; the engine measures the real figure at start-up), the CUDA
+// backend's fixed workspaces (~97 MiB: cuBLAS's, fp16 activations, int8
+// tiles, GEMV partials) and the 64 MiB the engine keeps for what appears
+// later (decode graphs, lazily loaded modules; engine.c).
 #define PLAN_GPU_OVERHEAD_BYTES (768ull << 20)
 
 const plan_card *plan_card_find(const char *name) {

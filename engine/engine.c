@@ -86,11 +86,13 @@ static void log_startup(const engine *e) {
             s->max_model_len, s->max_concurrency);
 }
 
-// Device memory the CUDA backend allocates on first use, after the KV pool
-// is sized: cuBLAS workspace (32 MiB), int8 dequantization tiles (32 MiB),
-// fp16 copies of a step's activations (max_num_batched_tokens x 14336 x 2 B
-// = 56 MiB for llama-3-8b at 2048 tokens), split-decode partial sums.
-#define GPU_LAZY_WORKSPACE_BYTES (256ull << 20)
+// Device memory that appears after the KV pool is sized: the CUDA backend's
+// workspaces (cuBLAS's, the fp16 activations, int8 tiles, GEMV partials) are
+// allocated with it and measured as resident, and the split-decode partials
+// are in the forward workspace; what is left is the decode graphs (a few
+// hundred kernel nodes per padded batch size) and the kernel modules cuBLAS
+// and the driver load on first use.
+#define GPU_LAZY_WORKSPACE_BYTES (64ull << 20)
 
 // Sizes the KV pool by the memory plan (engine.h), from the device's memory
 // now that the weights and the workspace are in it.
@@ -201,7 +203,8 @@ engine *engine_create(const engine_config *cfg, char *err) {
                        .max_context = e->cfg.max_model_len,
                        .block_size = cfg->block_size,
                        .num_blocks = 0,
-                       .kv_dtype = cfg->kv_cache_dtype > 0 ? cfg->kv_cache_dtype : 0};
+                       .kv_dtype = cfg->kv_cache_dtype > 0 ? cfg->kv_cache_dtype : 0,
+                       .enforce_eager = cfg->enforce_eager};
     e->fwd = forward_create(e->bk, e->model, &fo, err);
     if (!e->fwd || size_kv(e, err) || forward_alloc_kv(e->fwd, e->st.pages_total, err)) goto fail;
     e->bm = bm_create(e->st.pages_total, cfg->block_size, cfg->prefix_caching, err);

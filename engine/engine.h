@@ -33,6 +33,7 @@ typedef struct {
     int max_num_batched_tokens_set; // 1: chosen (the flag sets it), kept even if 2048
     int max_model_len;              // tokens per sequence (0: the model's maximum)
     int prefix_caching;             // 1: reuse cached prompt pages
+    int enforce_eager;              // 1: no CUDA graphs for decode steps (--enforce-eager)
     int batch_invariant;            // 1: a row's result does not depend on its batch
                                     // (backend.h batch_invariant; --batch-invariant)
     int device_sampling;            // 1: a step whose sampled rows are all plain greedy

@@ -130,6 +130,10 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
         c->batch_invariant = 1;
         return 1;
     }
+    if (strcmp(name, "enforce-eager") == 0) {
+        c->enforce_eager = 1;
+        return 1;
+    }
     if (strcmp(name, "allow-long-max-model-len") == 0) {
         c->allow_long_max_model_len = 1;
         return 1;
@@ -160,5 +164,7 @@ void engine_args_usage(FILE *f) {
         "  --no-prefix-caching          do not reuse cached prompt pages\n"
         "  --batch-invariant            a request's greedy tokens do not depend on what shares\n"
         "                               its steps (CUDA: GEMV matmuls and one attention\n"
-        "                               kernel at every batch size, slower prefill)\n");
+        "                               kernel at every batch size, slower prefill)\n"
+        "  --enforce-eager              CUDA: run decode steps kernel by kernel instead of\n"
+        "                               replaying a CUDA graph per padded batch size\n");
 }

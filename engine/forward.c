@@ -24,6 +24,16 @@ typedef struct {
 } fwd_layer;
 
 #define MAX_ALLOCS 1024
+#define MAX_GRAPHS 24 // padded decode batch sizes: powers of two up to 2^22, and the cap
+
+// The decode graphs' metadata, int32 sections of one device buffer (and of
+// its page-locked host mirror) so that a step uploads it in one copy:
+// ids, positions, slots, seq_of [S], query_start [S + 1], context_len [S],
+// then the block tables [S, max_blocks] last (a step copies only its rows).
+enum { GM_IDS, GM_POS, GM_SLOTS, GM_SEQ_OF, GM_QSTART, GM_CTX, GM_BTAB };
+static size_t gm_off(int section, size_t S) {
+    return section <= GM_QSTART ? (size_t)section * S : (size_t)section * S + 1;
+}
 
 struct forward_ctx {
     backend *b;
@@ -52,6 +62,14 @@ struct forward_ctx {
     int32_t *d_ids, *d_pos, *d_slots, *d_seq_of, *d_qstart, *d_ctx, *d_btab, *d_rows;
     int32_t *d_argmax;          // [max_tokens] greedy token of each wanted row
     int32_t *h_seq_of, *h_rows; // host staging
+    // decode graphs (backends with graph_begin): [size index][argmax?]
+    void *graphs[MAX_GRAPHS][2];
+    int n_graph_sizes, graph_sizes[MAX_GRAPHS];
+    int32_t *d_gmeta, *h_gmeta; // the graphs' metadata (gm_off), device and page-locked host
+    int graphs_recorded;
+    uint64_t graph_steps;
+    float *attn_scratch; // split-decode partials (device_workspace), or NULL
+    size_t attn_scratch_floats;
     // everything allocated on the device, freed at destroy
     void *allocs[MAX_ALLOCS];
     int n_allocs;
@@ -215,7 +233,9 @@ enum {
     WS_ARGMAX, // [max_tokens] int32
     WS_QSTART,
     WS_CTX,
-    WS_BTAB, // per sequence, int32
+    WS_BTAB,         // per sequence, int32
+    WS_ATTN_SCRATCH, // device_workspace: split-decode partials
+    WS_GMETA,        // device_workspace: the decode graphs' metadata (gm_off)
     WS_COUNT
 };
 
@@ -244,6 +264,9 @@ static void workspace_sizes(const model_config *c, const forward_opts *o, size_t
     ws[WS_QSTART] = (S + 1) * i32;
     ws[WS_CTX] = S * i32;
     ws[WS_BTAB] = S * max_blocks * i32;
+    ws[WS_ATTN_SCRATCH] =
+        o->device_workspace ? attention_scratch_floats((int)S, c->n_heads, c->head_dim) * f32 : 0;
+    ws[WS_GMETA] = o->device_workspace ? (gm_off(GM_BTAB, S) + S * max_blocks) * i32 : 0;
 }
 
 uint64_t forward_workspace_estimate(const model_config *c, const forward_opts *opts) {
@@ -277,6 +300,7 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
     f->b = b;
     f->cfg = c;
     f->o = *opts;
+    f->o.device_workspace = b->info.kind != DEVICE_CPU;
     if (opts->kv_dtype != 0 && opts->kv_dtype != LLM_F16 && opts->kv_dtype != LLM_BF16) {
         llm_errf(err, "forward: the KV cache is F16 or BF16, not %s",
                  dtype_name((llm_dtype)opts->kv_dtype));
@@ -309,7 +333,7 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
     if (opts->num_blocks > 0 && forward_alloc_kv(f, opts->num_blocks, err)) goto fail;
 
     size_t ws[WS_COUNT];
-    workspace_sizes(c, opts, ws);
+    workspace_sizes(c, &f->o, ws);
     void *p[WS_COUNT];
     for (int i = 0; i < WS_COUNT; i++)
         if (!(p[i] = dev_alloc(f, ws[i], &f->workspace_bytes, err))) goto fail;
@@ -320,6 +344,20 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
     f->d_ids = p[WS_IDS], f->d_pos = p[WS_POS], f->d_slots = p[WS_SLOTS];
     f->d_seq_of = p[WS_SEQ_OF], f->d_rows = p[WS_ROWS], f->d_argmax = p[WS_ARGMAX];
     f->d_qstart = p[WS_QSTART], f->d_ctx = p[WS_CTX], f->d_btab = p[WS_BTAB];
+    if (f->o.device_workspace) {
+        f->attn_scratch = p[WS_ATTN_SCRATCH];
+        f->attn_scratch_floats = ws[WS_ATTN_SCRATCH] / sizeof(float);
+        f->d_gmeta = p[WS_GMETA];
+        if (b->graph_begin && !(f->h_gmeta = b->host_alloc(b, ws[WS_GMETA]))) {
+            llm_errf(err, "forward: out of page-locked host memory for the graphs' metadata");
+            goto fail;
+        }
+    }
+    // decode graph sizes: powers of two below the cap, then the cap
+    const int cap = opts->max_seqs < opts->max_tokens ? opts->max_seqs : opts->max_tokens;
+    for (int sz = 1; sz < cap && f->n_graph_sizes < MAX_GRAPHS - 1; sz *= 2)
+        f->graph_sizes[f->n_graph_sizes++] = sz;
+    f->graph_sizes[f->n_graph_sizes++] = cap;
     f->logit_rows = logit_rows(opts);
     const size_t T = (size_t)opts->max_tokens;
     f->h_seq_of = llm_malloc(T * 4, err);
@@ -337,8 +375,19 @@ fail:
     return NULL;
 }
 
+// Drops the recorded decode graphs (they hold the cache pointers of their time).
+static void drop_graphs(forward_ctx *f) {
+    for (int i = 0; i < MAX_GRAPHS; i++)
+        for (int a = 0; a < 2; a++)
+            if (f->graphs[i][a]) {
+                f->b->graph_destroy(f->b, f->graphs[i][a]);
+                f->graphs[i][a] = NULL;
+            }
+}
+
 int forward_alloc_kv(forward_ctx *f, int num_blocks, char *err) {
     const model_config *c = f->cfg;
+    drop_graphs(f);
     for (int l = 0; l < c->n_layers; l++) { // the pool is the last thing allocated
         fwd_layer *L = &f->layers[l];
         if (!L->k_cache) continue;
@@ -439,6 +488,8 @@ static void upload_batch(forward_ctx *f, const forward_batch *bt, bk_attn_batch 
         .seq_of_token = f->d_seq_of,
         .positions = f->d_pos,
         .slot_mapping = f->d_slots,
+        .scratch = f->attn_scratch,
+        .scratch_floats = f->attn_scratch_floats,
     };
 }
 
@@ -450,15 +501,16 @@ static void mm(backend *b, int layer, const char *name, float *out, const float 
     b->matmul(b, out, x, w, bias, n);
 }
 
-// The model: token ids in, the final-normed hidden state of every row in f->xb.
-static void transformer(forward_ctx *f, const bk_attn_batch *ab) {
+// The model: token ids (device, [n_tokens]) in, the final-normed hidden
+// state of every row in f->xb.
+static void transformer(forward_ctx *f, const bk_attn_batch *ab, const int32_t *ids) {
     backend *b = f->b;
     const model_config *c = f->cfg;
     const int n = ab->n_tokens, dim = c->dim, hd = c->head_dim;
     const float eps = (float)c->rms_eps;
     const float scale = 1.0f / sqrtf((float)hd);
 
-    b->embedding(b, f->x, &f->embed, f->d_ids, n);
+    b->embedding(b, f->x, &f->embed, ids, n);
     for (int l = 0; l < c->n_layers; l++) {
         const fwd_layer *L = &f->layers[l];
         // attention block: xb = norm(x); att = attention(rope(q), rope(k), v)
@@ -468,9 +520,9 @@ static void transformer(forward_ctx *f, const bk_attn_batch *ab) {
             b->add_rmsnorm(b, f->xb, f->x, f->out, L->attn_norm, n, dim, eps);
         if (L->wqkv.data) { // one projection, then norm + rope + cache write in one op
             mm(b, l, "qkv_proj", f->qkv, f->xb, &L->wqkv, L->bqkv, n);
-            b->qkv_rope_write(b, f->q, f->qkv, L->q_norm, L->k_norm, eps, f->d_pos, f->inv_freq,
-                              L->k_cache, L->v_cache, f->d_slots, n, c->n_heads, c->n_kv_heads, hd,
-                              f->o.block_size, f->kv_dtype);
+            b->qkv_rope_write(b, f->q, f->qkv, L->q_norm, L->k_norm, eps, ab->positions,
+                              f->inv_freq, L->k_cache, L->v_cache, ab->slot_mapping, n, c->n_heads,
+                              c->n_kv_heads, hd, f->o.block_size, f->kv_dtype);
         } else {
             mm(b, l, "q_proj", f->q, f->xb, &L->wq, L->bq, n);
             mm(b, l, "k_proj", f->k, f->xb, &L->wk, L->bk, n);
@@ -479,9 +531,9 @@ static void transformer(forward_ctx *f, const bk_attn_batch *ab) {
                 b->rmsnorm(b, f->q, f->q, L->q_norm, n * c->n_heads, hd, eps);
                 b->rmsnorm(b, f->k, f->k, L->k_norm, n * c->n_kv_heads, hd, eps);
             }
-            b->rope(b, f->q, f->k, f->d_pos, f->inv_freq, n, c->n_heads, c->n_kv_heads, hd);
-            b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, f->d_slots, n, c->n_kv_heads, hd,
-                        f->o.block_size, f->kv_dtype);
+            b->rope(b, f->q, f->k, ab->positions, f->inv_freq, n, c->n_heads, c->n_kv_heads, hd);
+            b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, ab->slot_mapping, n, c->n_kv_heads,
+                        hd, f->o.block_size, f->kv_dtype);
         }
         b->attention(b, f->att, f->q, L->k_cache, L->v_cache, ab, c->n_heads, c->n_kv_heads, hd,
                      f->o.block_size, scale, f->kv_dtype, L->window);
@@ -527,11 +579,97 @@ static void lm_head(forward_ctx *f, const forward_batch *bt, float *logits, int3
     if (ids) b->download(b, ids, f->d_argmax, (size_t)m * 4);
 }
 
+// --- decode graphs -------------------------------------------------------------------
+
+// The index of the graph size a decode batch of n sequences pads to, or -1
+// when the batch is not one a graph takes.
+static int graph_slot(const forward_ctx *f, const forward_batch *bt) {
+    if (!f->h_gmeta || f->o.enforce_eager || bt->all_logits || bt->n_tokens != bt->n_seqs)
+        return -1;
+    for (int i = 0; i < f->n_graph_sizes; i++)
+        if (bt->n_seqs <= f->graph_sizes[i]) return i;
+    return -1;
+}
+
+// Fills the page-locked metadata for the batch padded to B rows and queues
+// its upload; *ab views it. A padding row is a sequence of one token that
+// writes no K/V (slot -1) and reads the first page of sequence 0 (written, so
+// finite); its results are never read.
+static void upload_graph_batch(forward_ctx *f, const forward_batch *bt, int B, bk_attn_batch *ab) {
+    const size_t S = (size_t)f->o.max_seqs;
+    const int MB = (f->o.max_context + f->o.block_size - 1) / f->o.block_size, n = bt->n_seqs;
+    int32_t *h = f->h_gmeta, *d = f->d_gmeta;
+    for (int i = 0; i < B; i++) {
+        const int real = i < n;
+        h[gm_off(GM_IDS, S) + i] = real ? bt->token_ids[i] : 0;
+        h[gm_off(GM_POS, S) + i] = real ? bt->positions[i] : 0;
+        h[gm_off(GM_SLOTS, S) + i] = real ? bt->slot_mapping[i] : -1;
+        h[gm_off(GM_SEQ_OF, S) + i] = i;
+        h[gm_off(GM_QSTART, S) + i] = i;
+        h[gm_off(GM_CTX, S) + i] = real ? bt->context_len[i] : 1;
+        int32_t *row = h + gm_off(GM_BTAB, S) + (size_t)i * MB;
+        if (real) {
+            const int used = (bt->context_len[i] + f->o.block_size - 1) / f->o.block_size;
+            memcpy(row, bt->block_tables + (size_t)i * bt->max_blocks, (size_t)used * 4);
+        } else {
+            row[0] = bt->block_tables[0];
+        }
+    }
+    h[gm_off(GM_QSTART, S) + B] = B;
+    f->b->upload_async(f->b, d, h, (gm_off(GM_BTAB, S) + (size_t)B * MB) * sizeof(int32_t));
+    *ab = (bk_attn_batch){
+        .n_tokens = B,
+        .n_seqs = B,
+        .max_query_len = 1,
+        .max_context_len = f->o.max_context, // the split's grid covers any context
+        .max_blocks = MB,
+        .query_start = d + gm_off(GM_QSTART, S),
+        .context_len = d + gm_off(GM_CTX, S),
+        .block_tables = d + gm_off(GM_BTAB, S),
+        .seq_of_token = d + gm_off(GM_SEQ_OF, S),
+        .positions = d + gm_off(GM_POS, S),
+        .slot_mapping = d + gm_off(GM_SLOTS, S),
+        .scratch = f->attn_scratch,
+        .scratch_floats = f->attn_scratch_floats,
+    };
+}
+
+// A decode step through the graph of its padded size (recorded on first use):
+// the model and the lm_head over every row (row i is sequence i's last), then
+// the argmax when ids is not NULL.
+static int run_graph(forward_ctx *f, const forward_batch *bt, int slot, float *logits, int32_t *ids,
+                     char *err) {
+    backend *b = f->b;
+    const int B = f->graph_sizes[slot], n = bt->n_seqs, vocab = f->cfg->vocab_size;
+    bk_attn_batch ab;
+    upload_graph_batch(f, bt, B, &ab);
+    void **g = &f->graphs[slot][ids != NULL];
+    if (!*g && !b->failed && b->graph_begin(b) == 0) {
+        transformer(f, &ab, f->d_gmeta + gm_off(GM_IDS, (size_t)f->o.max_seqs));
+        mm(b, -1, "lm_head", f->logits, f->xb, &f->lm_head, NULL, B);
+        if (ids) b->argmax(b, f->d_argmax, f->logits, B, vocab);
+        *g = b->graph_end(b);
+        f->graphs_recorded += *g != NULL;
+    }
+    if (*g) {
+        b->graph_launch(b, *g);
+        f->graph_steps++;
+    }
+    if (ids)
+        b->download(b, ids, f->d_argmax, (size_t)n * 4);
+    else
+        b->download(b, logits, f->logits, (size_t)n * vocab * 4);
+    if (b->failed || !*g) return llm_errf(err, "forward: %s", b->error);
+    return 0;
+}
+
 static int run(forward_ctx *f, const forward_batch *bt, float *logits, int32_t *ids, char *err) {
     if (check_batch(f, bt, err)) return -1;
+    const int slot = graph_slot(f, bt);
+    if (slot >= 0) return run_graph(f, bt, slot, logits, ids, err);
     bk_attn_batch ab;
     upload_batch(f, bt, &ab);
-    transformer(f, &ab);
+    transformer(f, &ab, f->d_ids);
     lm_head(f, bt, logits, ids);
     if (f->b->failed) return llm_errf(err, "forward: %s", f->b->error);
     return 0;
@@ -545,6 +683,11 @@ int forward_run_argmax(forward_ctx *f, const forward_batch *bt, int32_t *ids, ch
     return run(f, bt, NULL, ids, err);
 }
 
+void forward_graph_counts(const forward_ctx *f, int *recorded, uint64_t *replayed) {
+    *recorded = f->graphs_recorded;
+    *replayed = f->graph_steps;
+}
+
 uint64_t forward_kv_bytes(const forward_ctx *f) {
     return f->kv_bytes;
 }
@@ -554,6 +697,8 @@ uint64_t forward_workspace_bytes(const forward_ctx *f) {
 
 void forward_destroy(forward_ctx *f) {
     if (!f) return;
+    drop_graphs(f);
+    if (f->h_gmeta) f->b->host_free(f->b, f->h_gmeta);
     for (int i = 0; i < f->n_allocs; i++) f->b->free(f->b, f->allocs[i]);
     free(f->h_seq_of);
     free(f->h_rows);

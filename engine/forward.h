@@ -24,6 +24,14 @@ typedef struct {
     // K/V element type: LLM_F16 or LLM_BF16; 0 (LLM_F32, never a KV type)
     // picks the model's (forward_resolve_kv_dtype).
     int kv_dtype;
+    // 1: decode steps run eagerly, op by op, on a backend that has graphs
+    // (vLLM's --enforce-eager); 0: each padded batch size is recorded once
+    // and replayed (see forward_run).
+    int enforce_eager;
+    // 1: the workspace also holds what a GPU backend needs (split-decode
+    // scratch, the decode graphs' metadata). forward_create sets it from the
+    // backend; the memory plan sets it for the device it plans.
+    int device_workspace;
 } forward_opts;
 
 // One step's batch, host arrays (see bk_attn_batch for the semantics).
@@ -53,6 +61,12 @@ int forward_alloc_kv(forward_ctx *f, int num_blocks, char *err);
 // Runs the batch: writes its K/V into the cache and fills logits (host,
 // [n_seqs or n_tokens, vocab] f32, see all_logits). Returns 0, or -1 with err
 // (a batch beyond the opts' limits, a backend failure).
+// On a backend with graphs (CUDA) a batch of decode rows only (one row per
+// sequence, not all_logits) is padded to the next size of 1, 2, 4, ... up to
+// min(max_seqs, max_tokens) with rows that write nothing; the first step of
+// each size records the step as a graph, later ones replay it: one packed
+// upload, one graph launch, one download. The padding rows do not change the
+// real rows' results (every op computes a row from that row alone).
 int forward_run(forward_ctx *f, const forward_batch *batch, float *logits, char *err);
 
 // As forward_run, but fills ids (host, [n_seqs or n_tokens] int32, see
@@ -73,6 +87,10 @@ llm_dtype forward_resolve_kv_dtype(int requested, llm_dtype weights, llm_dtype c
 
 // The context's KV cache dtype (LLM_F16 or LLM_BF16).
 llm_dtype forward_kv_dtype(const forward_ctx *f);
+
+// Decode graphs recorded since creation and steps run through one (0 on
+// backends without graphs or with enforce_eager).
+void forward_graph_counts(const forward_ctx *f, int *recorded, uint64_t *replayed);
 
 // Bytes of the KV pool, of one page (all layers, K and V, 16-bit either
 // dtype), and of the workspace.

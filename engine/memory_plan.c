@@ -46,6 +46,7 @@ int engine_resolve_limits(engine_config *cfg, const model_config *mc, device_kin
                 "%d (--allow-long-max-model-len); outputs past %d tokens may be garbage\n",
                 cfg->max_model_len, mc->max_position, mc->max_position);
     cfg->max_model_len = engine_max_model_len(cfg, mc);
+    cfg->device = kind; // the plan counts the workspace of this device's backend
     // On the CPU a step of 2048 prompt tokens lasts seconds, and every running
     // stream waits for it: the default budget is smaller there (a user's value stays)
     if (kind == DEVICE_CPU && !cfg->max_num_batched_tokens_set &&
@@ -75,7 +76,8 @@ int engine_plan_memory(const engine_config *cfg, const model_config *mc, uint64_
     forward_opts fo = {.max_tokens = cfg->max_num_batched_tokens,
                        .max_seqs = cfg->max_num_seqs,
                        .max_context = p->max_model_len,
-                       .block_size = cfg->block_size};
+                       .block_size = cfg->block_size,
+                       .device_workspace = cfg->device != DEVICE_CPU};
     p->activations = forward_workspace_estimate(mc, &fo);
     p->page_bytes = forward_page_bytes(mc, cfg->block_size);
     const uint64_t fixed = p->weights + p->activations + p->overhead;

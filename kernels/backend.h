@@ -52,7 +52,20 @@ typedef struct {
     const int32_t *seq_of_token; // [n_tokens] index of the sequence of each row
     const int32_t *positions;    // [n_tokens]
     const int32_t *slot_mapping; // [n_tokens] cache slot each row's K/V goes to
+    // Device scratch for split decode partials, or NULL: the backend then
+    // keeps its own, grown on first use (a GPU's synchronizes to grow it).
+    // attention_scratch_floats() says how much a batch may need.
+    float *scratch;
+    size_t scratch_floats;
 } bk_attn_batch;
+
+// Split-decode attention (the CUDA backend's) writes at most
+// max_seqs x n_heads x BK_DECODE_MAX_PARTS partial results of head_dim + 2
+// floats each.
+#define BK_DECODE_MAX_PARTS 16
+static inline size_t attention_scratch_floats(int max_seqs, int n_heads, int head_dim) {
+    return (size_t)max_seqs * (size_t)n_heads * BK_DECODE_MAX_PARTS * ((size_t)head_dim + 2);
+}
 
 typedef struct backend backend;
 
@@ -89,6 +102,10 @@ struct backend {
     // is a no-op. Freed before the backend is destroyed.
     void *(*host_alloc)(backend *b, size_t bytes);
     void (*host_free)(backend *b, void *p);
+    // host -> device copy that does not wait for the copy: host_src must come
+    // from host_alloc and stay unchanged until the next download() or sync()
+    // returns. (The CPU backend copies at once.)
+    void (*upload_async)(backend *b, void *dst, const void *host_src, size_t bytes);
     // Fills bytes with a byte value (tests poison outputs with it).
     void (*memset)(backend *b, void *dst, int value, size_t bytes);
     // Waits for all queued work.
@@ -181,6 +198,17 @@ struct backend {
     // (so +inf ties with FLT_MAX, and -0 with +0); a row with no value above
     // -inf (all -inf or NaN) gives -1, where the sampler reports an error.
     void (*argmax)(backend *b, int32_t *out, const float *x, int n, int dim);
+
+    // --- graphs (NULL where the backend has none, as the CPU's) ---
+    // graph_begin: the ops queued until graph_end are recorded, not run (no
+    // download, sync, upload or alloc in between). graph_end returns the
+    // recording (NULL with the error set on failure); graph_launch queues it
+    // as one launch with the same arguments: the same pointers and sizes,
+    // while the data they point to may change between launches.
+    int (*graph_begin)(backend *b);
+    void *(*graph_end)(backend *b);
+    void (*graph_launch)(backend *b, void *graph);
+    void (*graph_destroy)(backend *b, void *graph);
 
     // Releases the backend and everything it allocated internally.
     void (*destroy)(backend *b);

@@ -35,6 +35,14 @@ for m in llama-3.2-1b llama-3-8b; do
     step "prefill-$m" build/bin/bench_engine latency --synthetic "$m" --device cuda --dtype f16 \
         --batch-sizes 1 --input-lens 2048 --output-lens 1 --repeat 2 --warmup 1
 done
+# decode graphs vs kernel by kernel, and the grouped decode attention at 4K context
+step eager-llama-3-8b build/bin/bench_engine latency --synthetic llama-3-8b --device cuda \
+    --dtype bf16 --batch-sizes 1,8 --input-lens 128 --output-lens 64 --repeat 2 --warmup 1 \
+    --enforce-eager
+step graph-llama-3-8b build/bin/bench_engine latency --synthetic llama-3-8b --device cuda \
+    --dtype bf16 --batch-sizes 1,8 --input-lens 128 --output-lens 64 --repeat 2 --warmup 1
+step longctx-llama-3-8b build/bin/bench_engine latency --synthetic llama-3-8b --device cuda \
+    --dtype bf16 --batch-sizes 1,64 --input-lens 4096 --output-lens 32 --repeat 1 --warmup 1
 step int8-latency build/bin/bench_engine latency --synthetic llama-3-8b --device cuda \
     --quantization int8 --batch-sizes 1,64 --input-lens 128 --output-lens 64 --repeat 2 --warmup 1
 log done

@@ -403,6 +403,7 @@ backend *cpu_backend_create(char *err) {
     b->kv_write = cpu_kv_write;
     b->attention = cpu_attention;
     b->silu_mul = cpu_silu_mul;
+    b->upload_async = cpu_copy;
     b->qkv_rope_write = cpu_qkv_rope_write;
     b->gather_rows = cpu_gather_rows;
     b->argmax = cpu_argmax;

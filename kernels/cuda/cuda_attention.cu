@@ -38,7 +38,7 @@
 #define DC_THREADS 128
 #define DC_CHUNK 128 // keys scored per pass of the decode kernel (one per thread)
 #define DC_PART 512  // target keys per partition
-#define DC_MAX_PARTS 16
+#define DC_MAX_PARTS BK_DECODE_MAX_PARTS
 #define MAX_HEAD_DIM 256 // decode: one thread per pair of dims, DC_THREADS pairs
 
 // Shared memory of the prefill kernel for head_dim hd, bytes.
@@ -333,6 +333,13 @@ __global__ void attn_reduce_kernel(float *out, const int32_t *query_start,
     }
 }
 
+float *cuda_attn_scratch(cuda_backend *c, const bk_attn_batch *bt, size_t floats) {
+    if (bt->scratch && floats <= bt->scratch_floats) return bt->scratch;
+    if (cuda_ws_reserve(c, &c->attn_part, floats * sizeof(float), "split-decode attention"))
+        return NULL;
+    return (float *)c->attn_part.p;
+}
+
 int cuda_attention_init(cuda_backend *c) {
     // the largest tile (head_dim 256) may need more than the default 48 KB
     size_t need = prefill_smem(MAX_HEAD_DIM);
@@ -382,10 +389,8 @@ static void attention_launch(cuda_backend *c, float *out, const float *q, const 
     decode_parts parts = {NULL, NULL, zdim};
     if (zdim > 1) {
         const size_t slots = (size_t)bt->n_seqs * n_heads * zdim;
-        if (cuda_ws_reserve(c, &c->attn_part, slots * (2 + (size_t)head_dim) * sizeof(float),
-                            "split-decode attention"))
-            return;
-        parts.ml = (float *)c->attn_part.p;
+        parts.ml = cuda_attn_scratch(c, bt, slots * (2 + (size_t)head_dim));
+        if (!parts.ml) return;
         parts.o = parts.ml + 2 * slots;
     }
     dim3 grid((unsigned)bt->n_seqs, n_heads, zdim);

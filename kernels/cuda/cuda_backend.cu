@@ -61,6 +61,10 @@ const char *cublas_status_name(cublasStatus_t s) {
 int cuda_ws_reserve(cuda_backend *c, cuda_workspace *w, size_t bytes, const char *what) {
     if (bytes <= w->bytes) return 0;
     backend *b = &c->base;
+    if (c->capturing) {
+        cuda_fail(b, "the %s workspace would grow while a graph is recorded", what);
+        return -1;
+    }
     size_t want = bytes + bytes / 2;
     want = (want + WS_ROUND - 1) / WS_ROUND * WS_ROUND;
     if (w->p) {
@@ -120,6 +124,82 @@ static void cu_upload(backend *b, void *dst, const void *host_src, size_t bytes)
     if (!bytes) return;
     CUDA_CHECK(b, cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, c->stream));
     CUDA_CHECK(b, cudaStreamSynchronize(c->stream));
+}
+
+static void cu_upload_async(backend *b, void *dst, const void *host_src, size_t bytes) {
+    if (bytes)
+        CUDA_CHECK(
+            b, cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, cuda_of(b)->stream));
+}
+
+// --- graphs -----------------------------------------------------------------------
+//
+// A step recorded by stream capture and replayed by one cudaGraphLaunch: the
+// ~300 kernels of a decode step cost one launch's host time, and the GPU runs
+// them back to back. The fp16-overflow bookkeeping is host-side (which
+// matmul owns which flag, cuda_check_overflow): the recording keeps the
+// matmuls it captured and each launch re-arms them.
+typedef struct {
+    cudaGraphExec_t exec;
+    int ovf_n;
+    struct {
+        int layer, rows, cols;
+        const char *name;
+    } ovf_ops[OVF_SLOTS];
+} cuda_graph;
+
+static int cu_graph_begin(backend *b) {
+    cuda_backend *c = cuda_of(b);
+    if (c->ovf_n && cuda_check_overflow(c)) return -1; // flags of earlier work first
+    CUDA_CHECK_OR(b, cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal),
+                  return -1);
+    c->capturing = 1;
+    return 0;
+}
+
+static void *cu_graph_end(backend *b) {
+    cuda_backend *c = cuda_of(b);
+    cudaGraph_t g = NULL;
+    c->capturing = 0;
+    const int n_ovf = c->ovf_n;
+    c->ovf_n = 0; // nothing ran: the recording owns these flags now
+    CUDA_CHECK_OR(b, cudaStreamEndCapture(c->stream, &g), return NULL);
+    if (b->failed) { // an op failed while recording
+        cudaGraphDestroy(g);
+        return NULL;
+    }
+    cuda_graph *cg = (cuda_graph *)calloc(1, sizeof *cg);
+    if (!cg) {
+        cudaGraphDestroy(g);
+        cuda_fail(b, "out of host memory for a graph");
+        return NULL;
+    }
+    cudaError_t e = cudaGraphInstantiate(&cg->exec, g, 0);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) {
+        free(cg);
+        cuda_fail(b, "cudaGraphInstantiate: %s (%s)", cudaGetErrorName(e), cudaGetErrorString(e));
+        return NULL;
+    }
+    cg->ovf_n = n_ovf;
+    memcpy(cg->ovf_ops, c->ovf_ops, (size_t)n_ovf * sizeof cg->ovf_ops[0]);
+    return cg;
+}
+
+static void cu_graph_launch(backend *b, void *graph) {
+    cuda_backend *c = cuda_of(b);
+    cuda_graph *cg = (cuda_graph *)graph;
+    if (c->ovf_n && cuda_check_overflow(c)) return;
+    CUDA_CHECK(b, cudaGraphLaunch(cg->exec, c->stream));
+    c->ovf_n = cg->ovf_n;
+    memcpy(c->ovf_ops, cg->ovf_ops, (size_t)cg->ovf_n * sizeof c->ovf_ops[0]);
+}
+
+static void cu_graph_destroy(backend *b, void *graph) {
+    cuda_graph *cg = (cuda_graph *)graph;
+    if (!cg) return;
+    cudaGraphExecDestroy(cg->exec);
+    free(cg);
 }
 
 int cuda_check_overflow(cuda_backend *c) {
@@ -186,6 +266,7 @@ static void cu_destroy(backend *b) {
     cudaFree(c->wtile);
     cudaFree(c->gemv_part);
     cudaFree(c->gemv_count);
+    cudaFree(c->attn_count);
     cudaFree(c->ovf_flags);
     cudaFree(c->attn_part.p);
     if (c->blas) cublasDestroy(c->blas);
@@ -230,6 +311,8 @@ extern "C" backend *cuda_backend_create(const device_info *dev, char *err) {
     CREATE_CHECK(cudaMalloc(&c->gemv_part, GEMV_PARTIAL_FLOATS * sizeof(float)));
     CREATE_CHECK(cudaMalloc(&c->gemv_count, GEMV_COUNTERS * sizeof(unsigned)));
     CREATE_CHECK(cudaMemsetAsync(c->gemv_count, 0, GEMV_COUNTERS * sizeof(unsigned), c->stream));
+    CREATE_CHECK(cudaMalloc(&c->attn_count, ATTN_COUNTERS * sizeof(unsigned)));
+    CREATE_CHECK(cudaMemsetAsync(c->attn_count, 0, ATTN_COUNTERS * sizeof(unsigned), c->stream));
     CREATE_CHECK(cudaMalloc(&c->ovf_flags, OVF_SLOTS * sizeof(unsigned)));
     CREATE_CHECK(cudaMemsetAsync(c->ovf_flags, 0, OVF_SLOTS * sizeof(unsigned), c->stream));
     CREATE_CHECK(cudaStreamSynchronize(c->stream));
@@ -253,6 +336,11 @@ extern "C" backend *cuda_backend_create(const device_info *dev, char *err) {
     b->host_alloc = cu_host_alloc;
     b->host_free = cu_host_free;
     b->upload = cu_upload;
+    b->upload_async = cu_upload_async;
+    b->graph_begin = cu_graph_begin;
+    b->graph_end = cu_graph_end;
+    b->graph_launch = cu_graph_launch;
+    b->graph_destroy = cu_graph_destroy;
     b->download = cu_download;
     b->memset = cu_memset;
     b->sync = cu_sync;

@@ -41,9 +41,14 @@ typedef struct {
 //   row per warp), and splits x rows < 1024 x 32, times 8 rows of x.
 #define GEMV_COUNTERS 2048
 #define GEMV_PARTIAL_FLOATS (1u << 18) // 1 MiB
-// The one workspace still grown on first use is attn_part (cuda_attention.cu):
-// n_seqs x n_heads x 16 partitions x (head_dim + 2) floats, 1.5x rounded to
-// 2 MiB when it grows; 102 MiB at 256 sequences of 32 heads of 128.
+// - the grouped decode attention's arrival counters, one per (sequence, KV
+//   head) of a split step, zero between launches (256 KiB: 8192 sequences of
+//   8 KV heads);
+#define ATTN_COUNTERS (1u << 16)
+// The split-decode attention partials (n_seqs x n_heads x 16 partitions x
+// (head_dim + 2) floats, 68 MiB at 256 sequences of 32 heads of 128) come
+// from the forward pass's workspace (bk_attn_batch.scratch), counted by the
+// memory plan; attn_part, grown on first use, only serves callers without it.
 
 #define OVF_SLOTS 1024 // fp16-converting matmuls between two overflow checks
 
@@ -58,6 +63,7 @@ typedef struct {
     void *wtile;              // WTILE_BYTES: weight tiles dequantized to fp16 for cuBLAS
     float *gemv_part;         // GEMV_PARTIAL_FLOATS: split-K GEMV partial sums
     unsigned *gemv_count;     // GEMV_COUNTERS, zero between launches
+    unsigned *attn_count;     // ATTN_COUNTERS, zero between launches
     cuda_workspace attn_part; // split-decode partial results (grown on first use)
     // fp16 overflow: the matmuls since the last check that rounded their
     // activations to fp16 each own a flag (ovf_flags[k], zero between checks)
@@ -65,6 +71,7 @@ typedef struct {
     // names are in ovf_ops. cuda_check_overflow reads them.
     unsigned *ovf_flags; // [OVF_SLOTS] device
     int ovf_n;
+    int capturing; // between graph_begin and graph_end: nothing may allocate
     struct {
         int layer, rows, cols;
         const char *name;
@@ -218,6 +225,10 @@ void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, con
 void cuda_attention(backend *b, float *out, const float *q, const uint16_t *k_cache,
                     const uint16_t *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                     int head_dim, int block_size, float scale, llm_dtype kv_dtype, int window);
+// The split-decode partials of a batch, `floats` of them: the batch's
+// scratch when it is large enough, else the backend's own (grown on first
+// use). NULL with the error set when it cannot be had.
+float *cuda_attn_scratch(cuda_backend *c, const bk_attn_batch *bt, size_t floats);
 // Decode rows of grouped-query attention (cuda_decode_attention.cu): one
 // block per (sequence, KV head, partition) for the whole query-head group.
 // Returns 0 when launched, 1 when the shape is not covered (the caller runs

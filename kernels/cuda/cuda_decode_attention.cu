@@ -30,7 +30,10 @@
 // then the 4 warps in a fixed order through shared memory). A context of
 // more than DG_PART keys is split into partitions (the split depends on the
 // sequence's own length only, so a row's result does not depend on the
-// batch); their (m, l, o) are merged by log-sum-exp in attn_decode_merge.
+// batch); the last partition of a (sequence, KV head) to finish merges their
+// (m, l, o) by log-sum-exp (an arrival counter, as the GEMV's split-K), so a
+// split step is still one launch (attn_decode_merge_kernel, a second launch,
+// only when the batch has more (sequence, KV head) pairs than counters).
 //
 // Covers head_dim 32, 64, 128 and 256 and groups of up to DG_MAX_G query
 // heads per KV head (G is rounded up to 1, 2, 4 or 8 for the registers;
@@ -43,7 +46,7 @@
 #define DG_U 8           // keys per lane per chunk (K and V loads in flight)
 #define DG_MAX_CHUNK 256 // keys per chunk at head_dim 32: 32 key slots x DG_U
 #define DG_PART 256      // target keys per partition
-#define DG_MAX_PARTS 16
+#define DG_MAX_PARTS BK_DECODE_MAX_PARTS
 #define DG_MAX_G 8
 #define DG_MAX_HD 256
 
@@ -97,11 +100,13 @@ __global__ void __launch_bounds__(DG_THREADS)
                            const int32_t *__restrict__ context_len,
                            const int32_t *__restrict__ block_tables, int max_blocks, int G,
                            int n_kv_heads, int hd, int block_size, float scale, int window,
-                           float *__restrict__ part_ml, float *__restrict__ part_o, int zdim) {
+                           float *__restrict__ part_ml, float *__restrict__ part_o, int zdim,
+                           unsigned *__restrict__ count) {
     __shared__ size_t koff[DG_MAX_CHUNK];  // row offset of each key of the chunk
     __shared__ float sc[GP][DG_MAX_CHUNK]; // scores, then probabilities
     __shared__ float m_s[GP], l_s[GP], a_s[GP];
     __shared__ float red[DG_WARPS][GP][DG_MAX_HD]; // a warp's sums per dim
+    __shared__ int last_part;
 
     const int s = blockIdx.x, kvh = blockIdx.y, part = blockIdx.z;
     const int row = query_start[s];
@@ -253,6 +258,29 @@ __global__ void __launch_bounds__(DG_THREADS)
             }
         }
     }
+    if (n_parts == 1 || !count) return;
+    // the last partition to finish merges them all, in partition order
+    __threadfence(); // this block's partials are visible before its arrival
+    __syncthreads();
+    unsigned *cnt = count + (size_t)s * n_kv_heads + kvh;
+    if (tid == 0) last_part = atomicAdd(cnt, 1u) == (unsigned)n_parts - 1;
+    __syncthreads();
+    if (!last_part) return;
+    __threadfence();
+    for (int i = tid; i < G * hd; i += DG_THREADS) {
+        const int g = i / hd, d = i % hd, h = kvh * G + g;
+        const size_t base = ((size_t)s * n_heads + h) * zdim;
+        float mx = -INFINITY;
+        for (int p = 0; p < n_parts; p++) mx = fmaxf(mx, __ldcg(&part_ml[2 * (base + p)]));
+        float num = 0.0f, denom = 0.0f;
+        for (int p = 0; p < n_parts; p++) {
+            const float w = expf(__ldcg(&part_ml[2 * (base + p)]) - mx);
+            denom += __ldcg(&part_ml[2 * (base + p) + 1]) * w;
+            num += __ldcg(&part_o[(base + p) * hd + d]) * w;
+        }
+        out[(size_t)row * q_dim + (size_t)h * hd + d] = num / denom;
+    }
+    if (tid == 0) *cnt = 0; // ready for the next launch
 }
 
 // Merges the partitions of split decode rows by log-sum-exp: out = sum_p o_p
@@ -287,30 +315,30 @@ __global__ void attn_decode_merge_kernel(float *__restrict__ out,
 template <class KV, int GP>
 static void dg_launch(cuda_backend *c, float *out, const float *q, const KV *kc, const KV *vc,
                       const bk_attn_batch *bt, int G, int n_kv_heads, int hd, int block_size,
-                      float scale, int window, float *ml, float *po, int zdim) {
+                      float scale, int window, float *ml, float *po, int zdim, unsigned *count) {
     dim3 grid((unsigned)bt->n_seqs, (unsigned)n_kv_heads, (unsigned)zdim);
     attn_decode_gqa_kernel<KV, GP><<<grid, DG_THREADS, 0, c->stream>>>(
         out, q, kc, vc, bt->query_start, bt->context_len, bt->block_tables, bt->max_blocks, G,
-        n_kv_heads, hd, block_size, scale, window, ml, po, zdim);
+        n_kv_heads, hd, block_size, scale, window, ml, po, zdim, count);
     LAUNCH_CHECK(&c->base, "attn_decode_gqa_kernel");
 }
 
 template <class KV>
 static void dg_launch_g(cuda_backend *c, float *out, const float *q, const KV *kc, const KV *vc,
                         const bk_attn_batch *bt, int G, int n_kv_heads, int hd, int block_size,
-                        float scale, int window, float *ml, float *po, int zdim) {
+                        float scale, int window, float *ml, float *po, int zdim, unsigned *count) {
     if (G == 1)
         dg_launch<KV, 1>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, window, ml,
-                         po, zdim);
+                         po, zdim, count);
     else if (G == 2)
         dg_launch<KV, 2>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, window, ml,
-                         po, zdim);
+                         po, zdim, count);
     else if (G <= 4)
         dg_launch<KV, 4>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, window, ml,
-                         po, zdim);
+                         po, zdim, count);
     else
         dg_launch<KV, 8>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, window, ml,
-                         po, zdim);
+                         po, zdim, count);
 }
 
 int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void *k_cache,
@@ -326,20 +354,21 @@ int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void
     float *ml = NULL, *po = NULL;
     if (zdim > 1) {
         const size_t slots = (size_t)bt->n_seqs * n_heads * zdim;
-        if (cuda_ws_reserve(c, &c->attn_part, slots * (2 + (size_t)hd) * sizeof(float),
-                            "split-decode attention"))
-            return -1;
-        ml = (float *)c->attn_part.p;
+        ml = cuda_attn_scratch(c, bt, slots * (2 + (size_t)hd));
+        if (!ml) return -1;
         po = ml + 2 * slots;
     }
+    // the in-kernel merge's counters, one per (sequence, KV head)
+    unsigned *count =
+        zdim > 1 && (size_t)bt->n_seqs * n_kv_heads <= ATTN_COUNTERS ? c->attn_count : NULL;
     if (kv_dtype == LLM_BF16)
         dg_launch_g(c, out, q, (const __nv_bfloat16 *)k_cache, (const __nv_bfloat16 *)v_cache, bt,
-                    G, n_kv_heads, hd, block_size, scale, window, ml, po, zdim);
+                    G, n_kv_heads, hd, block_size, scale, window, ml, po, zdim, count);
     else
         dg_launch_g(c, out, q, (const __half *)k_cache, (const __half *)v_cache, bt, G, n_kv_heads,
-                    hd, block_size, scale, window, ml, po, zdim);
+                    hd, block_size, scale, window, ml, po, zdim, count);
     if (c->base.failed) return -1;
-    if (zdim > 1) {
+    if (zdim > 1 && !count) {
         attn_decode_merge_kernel<<<dim3((unsigned)bt->n_seqs, (unsigned)n_heads), 128, 0,
                                    c->stream>>>(out, bt->query_start, bt->context_len, n_heads, hd,
                                                 window, ml, po, zdim);

@@ -169,7 +169,50 @@ cudaError_t cudaGetLastError() {
     emu::g_err = 0;
     return e;
 }
+// --- stream capture and graphs ---
+struct emu_graph {
+    std::vector<std::function<void()>> ops;
+};
+static emu_graph *g_capture; // the graph being recorded, or NULL
+namespace emu {
+bool capturing() {
+    return g_capture != nullptr;
+}
+void record(std::function<void()> op) {
+    g_capture->ops.push_back(std::move(op));
+}
+} // namespace emu
+cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) {
+    if (g_capture) return cudaErrorStreamCaptureUnsupported;
+    g_capture = new emu_graph;
+    return 0;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g) {
+    if (!g_capture) return cudaErrorInvalidValue;
+    *g = g_capture;
+    g_capture = nullptr;
+    return 0;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long) {
+    *e = new emu_graph(*g);
+    return 0;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t) {
+    if (g_capture) return cudaErrorStreamCaptureUnsupported;
+    for (auto &op : e->ops) op();
+    return 0;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+    delete e;
+    return 0;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+    delete g;
+    return 0;
+}
+
 cudaError_t cudaMalloc(void **p, size_t n) {
+    if (g_capture) return cudaErrorStreamCaptureUnsupported;
     size_t r = (n + 255) / 256 * 256;
     *p = aligned_alloc(256, r ? r : 256);
     if (!*p) return cudaErrorMemoryAllocation;
@@ -177,6 +220,7 @@ cudaError_t cudaMalloc(void **p, size_t n) {
     return 0;
 }
 cudaError_t cudaFree(void *p) {
+    if (g_capture) return cudaErrorStreamCaptureUnsupported;
     free(p);
     return 0;
 }
@@ -189,15 +233,21 @@ cudaError_t cudaFreeHost(void *p) {
     return 0;
 }
 cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t) {
-    memcpy(d, s, n);
+    if (g_capture)
+        emu::record([d, s, n] { memcpy(d, s, n); });
+    else
+        memcpy(d, s, n);
     return 0;
 }
 cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t) {
-    memset(d, v, n);
+    if (g_capture)
+        emu::record([d, v, n] { memset(d, v, n); });
+    else
+        memset(d, v, n);
     return 0;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
-    return 0;
+    return g_capture ? cudaErrorStreamCaptureUnsupported : 0;
 }
 static int dummy_stream;
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
@@ -290,11 +340,20 @@ cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperatio
                             cublasGemmAlgo_t) {
     if (ct != CUDA_R_32F || at != bt) return CUBLAS_STATUS_NOT_SUPPORTED;
     if (at == CUDA_R_16BF && emu::cc() < 80) return CUBLAS_STATUS_ARCH_MISMATCH;
-    return gemm(ta, tb, m, n, k, *(const float *)alpha, A, at, lda, B, bt, ldb,
-                *(const float *)beta, (float *)C, ldc);
+    const float al = *(const float *)alpha, be = *(const float *)beta;
+    if (g_capture) { // the scalars are read now (host pointer mode), the GEMM runs at launch
+        emu::record([=] { gemm(ta, tb, m, n, k, al, A, at, lda, B, bt, ldb, be, (float *)C, ldc); });
+        return 0;
+    }
+    return gemm(ta, tb, m, n, k, al, A, at, lda, B, bt, ldb, be, (float *)C, ldc);
 }
 cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                            int k, const float *alpha, const float *A, int lda, const float *B,
                            int ldb, const float *beta, float *C, int ldc) {
-    return gemm(ta, tb, m, n, k, *alpha, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, *beta, C, ldc);
+    const float al = *alpha, be = *beta;
+    if (g_capture) {
+        emu::record([=] { gemm(ta, tb, m, n, k, al, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, be, C, ldc); });
+        return 0;
+    }
+    return gemm(ta, tb, m, n, k, al, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, be, C, ldc);
 }

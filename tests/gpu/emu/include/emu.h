@@ -16,6 +16,12 @@
 // shared memory against the opted-in limit). EMU_CC=75 (default 90) sets the
 // emulated compute capability.
 //
+// Graphs: between cudaStreamBeginCapture and cudaStreamEndCapture, launches,
+// copies, memsets and cuBLAS calls are recorded with their arguments (values
+// copied, as a real capture bakes them) and run when the graph is launched;
+// cudaMalloc, cudaFree and cudaStreamSynchronize fail then, as they do on a
+// device in thread-local capture mode.
+//
 // What it cannot show: races between threads that the fiber order hides,
 // memory-model effects, speed, and real cuBLAS rounding.
 #pragma once
@@ -180,7 +186,15 @@ enum {
     cudaErrorInvalidValue = 1,
     cudaErrorMemoryAllocation = 2,
     cudaErrorInvalidConfiguration = 9,
-    cudaErrorNoDevice = 100
+    cudaErrorNoDevice = 100,
+    cudaErrorStreamCaptureUnsupported = 900
+};
+typedef struct emu_graph *cudaGraph_t;
+typedef struct emu_graph *cudaGraphExec_t;
+enum cudaStreamCaptureMode {
+    cudaStreamCaptureModeGlobal,
+    cudaStreamCaptureModeThreadLocal,
+    cudaStreamCaptureModeRelaxed
 };
 typedef emu::stream_s *cudaStream_t;
 enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
@@ -215,6 +229,12 @@ cudaError_t cudaGetDeviceCount(int *);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *, int);
 cudaError_t cudaMemGetInfo(size_t *, size_t *);
 cudaError_t emu_set_attr(int value);
+cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode);
+cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *, cudaGraph_t, unsigned long long);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t, cudaStream_t);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t);
+cudaError_t cudaGraphDestroy(cudaGraph_t);
 template <class F> cudaError_t cudaFuncSetAttribute(F, cudaFuncAttribute, int v) {
     return emu_set_attr(v);
 }
@@ -225,10 +245,19 @@ struct Cfg {
     size_t smem;
     Cfg(dim3 g_, dim3 b_, size_t s = 0, cudaStream_t = nullptr) : g(g_), b(b_), smem(s) {}
 };
+// While a stream is captured, work is recorded (run at the graph's launch).
+bool capturing();
+void record(std::function<void()> op);
 template <class L, class... A> void launch(Cfg c, L lam, A... args) {
-    if (!begin_launch(c.g, c.b, c.smem)) return;
+    if (!begin_launch(c.g, c.b, c.smem)) return; // a bad configuration fails at once
     std::tuple<A...> t(args...);
-    run_blocks([&] { std::apply(lam, t); });
+    auto run = [c, lam, t] {
+        if (begin_launch(c.g, c.b, c.smem)) run_blocks([&] { std::apply(lam, t); });
+    };
+    if (capturing())
+        record(run);
+    else
+        run();
 }
 } // namespace emu
 
