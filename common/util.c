@@ -208,6 +208,12 @@ uint64_t llm_rss_bytes(void) {
     return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
+void llm_omp_default_wait(char **argv) {
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT") &&
+        setenv("GOMP_SPINCOUNT", "5000", 1) == 0)
+        execv("/proc/self/exe", argv); // returns only on failure: go on as we are
+}
+
 void llm_bad_flag(const char *prog, const char *arg, int missing_value, const void *table,
                   size_t stride) {
     if (missing_value) {

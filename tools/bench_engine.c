@@ -186,6 +186,7 @@ static int merge_main(int argc, char **argv, bench_options *o) {
 }
 
 int main(int argc, char **argv) {
+    llm_omp_default_wait(argv); // a short OpenMP spin: see util.h
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -598,6 +598,7 @@ static void gen_free(gen_run *g) {
 }
 
 int main(int argc, char **argv) {
+    llm_omp_default_wait(argv); // a short OpenMP spin: see util.h
     gen_opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0) return rc;

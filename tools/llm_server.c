@@ -287,17 +287,7 @@ static void drain(server *s, struct MHD_Daemon *d_http, sigset_t *sigs, int sig)
 }
 
 int main(int argc, char **argv) {
-    // OpenMP workers spin between parallel regions by default (300k rounds),
-    // which starves the connection threads and anything else on the cores;
-    // sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs a futex wake per
-    // region instead, 3x slower decode at batch 1. A short spin keeps both
-    // (2 cores; tok/s at batch 1 / 256 streams quiet / 256 with 2 CPU hogs):
-    // default 71 / 307 / 82, passive 28 / 286 / 154, spin 5000 71 / 331* / 138
-    // (*20000). libgomp reads its settings when it loads, so set the spin
-    // count and run this program afresh, unless the user chose either.
-    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT") &&
-        setenv("GOMP_SPINCOUNT", "5000", 1) == 0)
-        execv("/proc/self/exe", argv); // returns only on failure: go on as we are
+    llm_omp_default_wait(argv); // a short OpenMP spin: see util.h
     static server srv;
     server *s = &srv;
     int rc = parse_args(argc, argv, s);
