@@ -60,12 +60,8 @@ using namespace nvcuda;
 // elements gets to shared memory as such (fp16/bf16: an asynchronous 16-byte
 // copy; an fp8 cache would load 8 bytes and convert them here).
 template <class KV> struct tc_kv;
-template <> struct tc_kv<__half> {
-    typedef __half mma_t;
-};
-template <> struct tc_kv<__nv_bfloat16> {
-    typedef __nv_bfloat16 mma_t;
-};
+template <> struct tc_kv<__half> { typedef __half mma_t; };
+template <> struct tc_kv<__nv_bfloat16> { typedef __nv_bfloat16 mma_t; };
 template <class KV>
 __device__ __forceinline__ void kv_chunk_load(typename tc_kv<KV>::mma_t *dst, const KV *src) {
     __pipeline_memcpy_async(dst, src, 16);
@@ -74,9 +70,9 @@ __device__ __forceinline__ void kv_chunk_load(typename tc_kv<KV>::mma_t *dst, co
 // Shared memory of one block for head_dim HD (every piece a multiple of 128
 // bytes, every WMMA pointer 32-byte aligned).
 template <int HD> struct tc_shape {
-    static constexpr int LDK = HD + 8;                         // elements per K/V row
-    static constexpr int LDS = (HD > TC_BN ? HD : TC_BN) + 4;  // floats per scratch row
-    static constexpr int LDP = TC_BN + 8;                      // elements per P row
+    static constexpr int LDK = HD + 8;                          // elements per K/V row
+    static constexpr int LDS = (HD > TC_BN ? HD : TC_BN) + 4;   // floats per scratch row
+    static constexpr int LDP = TC_BN + 8;                       // elements per P row
     static constexpr size_t kv_bytes = (size_t)TC_BN * LDK * 2; // one K or V tile
     static constexpr size_t scratch_bytes = (size_t)TC_BM * LDS * 4;
     static constexpr size_t p_bytes = (size_t)TC_BM * LDP * 2;
@@ -246,8 +242,8 @@ __device__ __forceinline__ void tc_write(tc_acc<T> *of, float *sw, const tc_seg 
 
 // One sequence's rows of the block (block-uniform; every thread calls it).
 template <class KV, int HD>
-__device__ void tc_segment(const tc_seg &sg, const tc_args &a, const KV *k_cache,
-                           const KV *v_cache, unsigned char *smem) {
+__device__ void tc_segment(const tc_seg &sg, const tc_args &a, const KV *k_cache, const KV *v_cache,
+                           unsigned char *smem) {
     typedef typename tc_kv<KV>::mma_t T;
     typedef tc_shape<HD> S;
     T *ks = (T *)smem, *vs = (T *)(smem + S::kv_bytes);
@@ -288,8 +284,7 @@ __device__ void tc_segment(const tc_seg &sg, const tc_args &a, const KV *k_cache
                           (a.window <= 0 || kt0 + TC_BN > sg.first_pos + i_lo - a.window + 1);
         if (live) {
             tc_scores<T, HD>(sw, ks, qf);
-            const float alpha =
-                tc_softmax<T, HD>(sw, pw, kt0, valid, qpos, a.window, m_run, l_run);
+            const float alpha = tc_softmax<T, HD>(sw, pw, kt0, valid, qpos, a.window, m_run, l_run);
             tc_rescale<T, HD>(of, sw, alpha);
         }
         __syncthreads(); // every warp is done with ks
@@ -377,8 +372,8 @@ template <class KV> static bool tc_covers(const cuda_backend *c, int hd, int gro
 
 template <class KV>
 static int tc_dispatch(cuda_backend *c, float *out, const float *q, const KV *kc, const KV *vc,
-                       const bk_attn_batch *bt, int n_heads, int n_kv_heads, int hd,
-                       int block_size, float scale, int window, int min_q_len) {
+                       const bk_attn_batch *bt, int n_heads, int n_kv_heads, int hd, int block_size,
+                       float scale, int window, int min_q_len) {
     if (!tc_covers<KV>(c, hd, n_heads / n_kv_heads)) return 0;
     if (hd == 64)
         tc_launch<KV, 64>(c, out, q, kc, vc, bt, n_heads, n_kv_heads, block_size, scale, window,
