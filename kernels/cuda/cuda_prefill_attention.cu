@@ -38,12 +38,15 @@
 // Covers head_dim 64 and 128, G <= TC_BM, sm_75 and later for fp16 K/V,
 // sm_80 and later for bf16 (WMMA has no bf16 before sm_80), and only when
 // the shared memory fits the device (head_dim 128 needs 76.5 KB: not sm_75);
-// anything else runs cuda_attention.cu's fp32 kernel.
+// anything else runs cuda_attention.cu's fp32 kernel, and so does every
+// prefill row when the environment has LLM_CUDA_TC_ATTN=0 (for A/B timing).
 //
 // Napkin math (H200, 2048-token causal prompt, 32 heads of 128): 4 x 2048^2 /
 // 2 x 128 x 32 = 34 GFLOP per layer of MMA (plus the diagonal tiles' masked
 // half); at 35% of ~800 TFLOP/s dense bf16, ~0.12 ms. See bench/NOTES.md.
 #include <cuda_pipeline_primitives.h>
+#include <stdlib.h>
+#include <string.h>
 #include <mma.h>
 #include <type_traits>
 
@@ -363,6 +366,8 @@ static void tc_launch(cuda_backend *c, float *out, const float *q, const KV *kc,
 // Whether the kernel for KV and head_dim hd runs on this device.
 template <class KV> static bool tc_covers(const cuda_backend *c, int hd, int group) {
     const int cc = c->cc_major * 10 + c->cc_minor;
+    static const char *off = getenv("LLM_CUDA_TC_ATTN"); // "0": the fp32 kernel (A/B timing)
+    if (off && strcmp(off, "0") == 0) return false;
     if (group > TC_BM || cc < 75 || (std::is_same<KV, __nv_bfloat16>::value && cc < 80))
         return false;
     if (hd == 64) return tc_shape<64>::smem <= c->smem_optin;

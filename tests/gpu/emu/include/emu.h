@@ -8,7 +8,12 @@
 // (ucontext) on one OS thread, switched only at __syncthreads (released when
 // every live thread of the block is there) and at warp shuffles (released
 // when every live lane of the warp is there), so barrier semantics are real
-// and a barrier that not all threads reach is a reported deadlock. Shared
+// and a barrier that not all threads reach is a reported deadlock; a
+// full-mask __syncwarp and the votes meet the warp the same way. The
+// scheduler's passes alternate ascending and descending thread order, so a
+// thread that reads a neighbour's write without a meeting point between them
+// reads it unwritten in one of the two. mma.h (WMMA) and
+// cuda_pipeline_primitives.h (cp.async) document their own models. Shared
 // memory is one buffer per launch (dynamic, filled with NaN bytes) or a
 // static; device memory is host memory (cudaMalloc fills it with 0xAB).
 // cuBLAS is a naive column-major GEMM accumulating in double. Launch
