@@ -366,7 +366,7 @@ static void tc_launch(cuda_backend *c, float *out, const float *q, const KV *kc,
 // Whether the kernel for KV and head_dim hd runs on this device.
 template <class KV> static bool tc_covers(const cuda_backend *c, int hd, int group) {
     const int cc = c->cc_major * 10 + c->cc_minor;
-    static const char *off = getenv("LLM_CUDA_TC_ATTN"); // "0": the fp32 kernel (A/B timing)
+    const char *off = getenv("LLM_CUDA_TC_ATTN"); // "0": the fp32 kernel (A/B timing)
     if (off && strcmp(off, "0") == 0) return false;
     if (group > TC_BM || cc < 75 || (std::is_same<KV, __nv_bfloat16>::value && cc < 80))
         return false;
