@@ -27,6 +27,9 @@ by default) to cubins, then prints one line per kernel:
   maxfl     the most global loads outstanding at a wait anywhere, the kernel
             walked once top to bottom (unrolled code that has no loop)
   ffma      FFMA + HFMA2 instructions in that hot loop
+  hmma      tensor-core instructions (HMMA, HGMMA) in the whole kernel
+  ldgsts    16-byte asynchronous global-to-shared copies (LDGSTS .128, cp.async)
+            in the whole kernel
 
 The CUDA toolkit may lack cuobjdump (this project's build machine does): the
 script then installs NVIDIA's PyPI wheels, pinned, into .cache/cudatools once.
@@ -52,6 +55,9 @@ DYN_SMEM = [
     (r"^gemv_kernel", 32 * 1024),  # cuda_matmul.cu: GEMV_SMEM_BYTES
     (r"^gemv_scalar_kernel", 32 * 1024),  # cuda_matmul.cu: GEMV_SMEM_BYTES
     (r"^attn_prefill_kernel", 0),  # head_dim dependent: not counted
+    # cuda_prefill_attention.cu: tc_shape<HD>::smem
+    (r"^attn_prefill_tc_kernel<\w+, 64>", 45568),
+    (r"^attn_prefill_tc_kernel<\w+, 128>", 78336),
 ]
 
 # sm_80 / sm_90 occupancy rules
@@ -247,7 +253,8 @@ def main():
     files = a.files or sorted(glob.glob(os.path.join(ROOT, "kernels", "cuda", "*.cu")))
     print(f"sm_{a.arch}; occupancy in resident warps per SM of {MAX_WARPS}")
     hdr = f"{'kernel':<52} {'regs':>4} {'smem':>12} {'spill':>5} {'thr':>4} {'occ':>9} " \
-          f"{'ldg128':>6} {'inflight':>8} {'minfl':>5} {'maxfl':>5} {'ffma':>5}"
+          f"{'ldg128':>6} {'inflight':>8} {'minfl':>5} {'maxfl':>5} {'ffma':>5} {'hmma':>5} " \
+          f"{'ldgsts':>6}"
     with tempfile.TemporaryDirectory() as tmp:
         for src in files:
             cubin, spills = compile_cubin(src, a.arch, tmp)
@@ -268,13 +275,15 @@ def main():
                 ldg_loops = [b for b in loops_of(code) if any("LDG" in i for _, i in b)]
                 minfl = min((in_flight(b, True) for b in ldg_loops), default=None)
                 ffma = sum(1 for _, i in loop if re.search(r"\b(FFMA|HFMA2)\b", i))
+                hmma = sum(1 for _, i in code if re.search(r"\bH(G)?MMA\b", i))
+                ldgsts = sum(1 for _, i in code if re.search(r"\bLDGSTS\S*\.128", i))
                 smem = f"{static}" + (f"+{dyn // 1024}K" if dyn else "")
                 occ_s = f"{occ:>2} ({100 * occ // MAX_WARPS:>3}%)" if occ is not None else "-"
                 rows.append(f"{name[:52]:<52} {regs:>4} {smem:>12} {spills.get(fn, 0):>5} "
                             f"{thr or '-':>4} {occ_s:>9} {ldg128:>6} "
                             f"{in_flight(loop, is_loop):>8} {minfl if minfl is not None else '-':>5} "
                             f"{in_flight(code, False):>5} "
-                            f"{ffma:>5}")
+                            f"{ffma:>5} {hmma:>5} {ldgsts:>6}")
             if rows:
                 print(f"\n{os.path.relpath(src, ROOT)}\n{hdr}")
                 print("\n".join(rows))

@@ -30,7 +30,10 @@
 // Prefill: 4 x n x C x 128 x 32 heads FLOPs per layer (causal: half): 2048
 // tokens on 2048 of context is 34 GFLOP per layer, ~0.7 ms at ~50 TFLOP/s of
 // fp32 FMA (these kernels use no tensor cores).
+// Prefill rows of head_dim 64/128 run on tensor cores where the device has
+// them (cuda_prefill_attention.cu says which); attn_prefill_kernel takes the rest.
 #include "cuda_common.cuh"
+#include "cuda_prefill_attention.cuh"
 
 #define PF_QT 16 // query rows per prefill block
 #define PF_KT 32 // keys per tile (one per lane of a warp)
@@ -352,7 +355,7 @@ int cuda_attention_init(cuda_backend *c) {
                   cudaFuncSetAttribute(attn_prefill_kernel<__nv_bfloat16>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, limit),
                   return -1);
-    return 0;
+    return cuda_prefill_tc_init(c);
 }
 
 // The launches for one KV element type.
@@ -363,7 +366,9 @@ static void attention_launch(cuda_backend *c, float *out, const float *q, const 
     backend *b = &c->base;
     // prefill rows exist unless every sequence has one row
     const int inv = c->base.batch_invariant;
-    if (bt->max_query_len > 1 || inv) {
+    if ((bt->max_query_len > 1 || inv) &&
+        !cuda_prefill_tc(c, out, q, kc, vc, bt, n_heads, n_kv_heads, head_dim, block_size, scale,
+                         window, inv ? 1 : 2)) {
         const size_t smem = prefill_smem(head_dim);
         if (smem > c->smem_optin) {
             cuda_fail(b, "attention: head_dim %d needs %zu bytes of shared memory (device: %zu)",

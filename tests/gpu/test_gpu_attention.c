@@ -3,6 +3,7 @@
 // with contexts long enough to take the split (partitioned) path; and each
 // sequence's rows the same bits alone as in the batch; fp16 and bf16 caches,
 // with and without a sliding window.
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,24 @@
 #include "util.h"
 
 #define TOL_ATTN 1e-4 // fp32 softmax; online (GPU) vs two-pass (CPU) rounding
+// The tensor-core prefill kernel (cuda_prefill_attention.cu) rounds Q x scale
+// and the probabilities to the KV dtype for the MMA: relative L2 error of the
+// whole output (its decode rows included) on these random inputs.
+#define TOL_TC_F16 1e-3
+#define TOL_TC_BF16 5e-3
+
+// Whether the CUDA backend runs this shape's prefill rows on tensor cores:
+// cuda_prefill_attention.cu's rule (head_dim 64/128, a GQA group of at most
+// 64 heads, sm_75+; bf16 needs sm_80; head_dim 128 needs sm_80's shared
+// memory; LLM_CUDA_TC_ATTN=0 turns it off). A mismatch fails loudly: the fp32 tolerance is too
+// tight for it.
+static int tc_prefill(const backend *g, int hd, int nh, int nkv, llm_dtype kvdt) {
+    const int cc = g->info.cc_major * 10 + g->info.cc_minor;
+    const char *off = getenv("LLM_CUDA_TC_ATTN");
+    if (off && strcmp(off, "0") == 0) return 0;
+    if ((hd != 64 && hd != 128) || nh / nkv > 64 || cc < 75) return 0;
+    return cc >= 80 || (kvdt == LLM_F16 && hd == 64);
+}
 
 typedef struct {
     int q_len, ctx;
@@ -138,8 +157,14 @@ static void run_case(backend *g, backend *c, const attn_case *ac, llm_dtype kvdt
     c->attention(c, want, q, kc, vc, &all.host, nh, nkv, hd, bs, scale, kvdt, window);
     g->attention(g, gout, gq, gkc, gvc, &all.dev, nh, nkv, hd, bs, scale, kvdt, window);
     float *got = gpu_copy_out(g, gout, qn);
-    CHECK_REL(got, want, qn, TOL_ATTN, "attention %d/%d heads of %d, block %d, %s, window %d", nh,
-              nkv, hd, bs, dtype_name(kvdt), window);
+    const int tc = all.max_q > 1 && tc_prefill(g, hd, nh, nkv, kvdt);
+    const double tol = !tc ? TOL_ATTN : kvdt == LLM_BF16 ? TOL_TC_BF16 : TOL_TC_F16;
+    if (getenv("LLM_ATTN_ERR"))
+        fprintf(stderr, "attention %d/%d heads of %d, %s, window %d%s: rel err %.3g\n", nh, nkv, hd,
+                dtype_name(kvdt), window, tc ? " (tensor cores)" : "",
+                got ? rel_err(got, want, qn) : -1.0);
+    CHECK_REL(got, want, qn, tol, "attention %d/%d heads of %d, block %d, %s, window %d", nh, nkv,
+              hd, bs, dtype_name(kvdt), window);
     CHECK_MSG(!g->failed, "%s", g->error);
 
     // each sequence alone: the same bits as in the batch
@@ -220,6 +245,48 @@ TEST(gpu_op_attention_sliding_window_bf16) {
                 run_case(g, c, &cases[i], kvdt, windows[w]);
         run_case(g, c, &cases[0], kvdt, 0);
     }
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}
+
+// The tensor-core prefill kernel (head_dim 64 and 128): GQA groups of 4 and 3
+// query heads sharing a K/V tile (64 / G tokens per block, not a power of two
+// for 3) and none; prefill from scratch and chunks over cached context whose
+// keys cross 64-key tiles; ragged batches mixing prefill and decode rows (the
+// decode rows take the decode kernel, or this one in batch-invariant mode);
+// sliding windows shorter than a tile, across tiles and longer than the
+// context; fp16 and bf16 caches. Run at sm_90 and EMU_CC=75/80 (sm_75: fp16
+// at head_dim 64 only, the rest falls back to the fp32 kernel).
+TEST(gpu_op_attention_tensor_cores) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    static const attn_case cases[] = {
+        {8, 2, 64, 16, 5, {{70, 70}, {1, 90}, {20, 100}, {1, 1}, {2, 2}}},
+        {3, 1, 128, 8, 3, {{30, 150}, {1, 40}, {23, 23}}},
+        {2, 2, 64, 7, 2, {{40, 41}, {3, 130}}}, // pages cut the 64-key tiles anywhere
+    };
+    static const int windows[] = {0, 16, 70};
+    for (int dt = 0; dt < 2; dt++) {
+        const llm_dtype kvdt = dt ? LLM_BF16 : LLM_F16;
+        for (int i = 0; i < 3; i++)
+            for (int w = 0; w < 3; w++) {
+                if (gpu_fast() && (w + i + dt) % 2) continue; // half of the grid, every kind
+                run_case(g, c, &cases[i], kvdt, windows[w]);
+            }
+    }
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}
+
+// The same kernel in batch-invariant mode, where it takes the decode rows too.
+TEST(gpu_op_attention_tensor_cores_invariant) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    static const attn_case ac = {8, 2, 64, 16, 4, {{1, 90}, {20, 100}, {1, 1}, {9, 9}}};
+    g->batch_invariant = 1;
+    run_case(g, c, &ac, LLM_F16, 0);
+    run_case(g, c, &ac, LLM_BF16, 16);
+    g->batch_invariant = 0;
     CHECK_MSG(!g->failed, "backend error: %s", g->error);
     g->failed = 0;
 }

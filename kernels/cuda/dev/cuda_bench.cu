@@ -155,3 +155,72 @@ extern "C" int cuda_bench_matmul(backend *b, const bk_matrix *w, int n_w, const 
     matmul_ctx m = {w, n_w, n, x, out};
     return time_median(b, matmul_once, &m, reps, ms, err);
 }
+
+typedef struct {
+    int n_heads, n_kv_heads, hd;
+    const float *q;
+    float *out;
+    const uint16_t *k, *v;
+    bk_attn_batch bt;
+} attn_ctx;
+
+static int attn_once(backend *b, int i, void *ctx, char *err) {
+    attn_ctx *a = (attn_ctx *)ctx;
+    b->attention(b, a->out, a->q, a->k, a->v, &a->bt, a->n_heads, a->n_kv_heads, a->hd, 16,
+                 1.0f / sqrtf((float)a->hd), LLM_F16, 0);
+    if (b->failed) return llm_errf(err, "%s", b->error);
+    return 0;
+}
+
+extern "C" int cuda_bench_attention(backend *b, int tokens, int n_heads, int n_kv_heads,
+                                    int head_dim, int reps, double *ms, char *err) {
+    const int bs = 16, nblk = (tokens + bs - 1) / bs;
+    const size_t qn = (size_t)tokens * n_heads * head_dim;
+    const size_t cn = (size_t)nblk * n_kv_heads * bs * head_dim;
+    attn_ctx a = {n_heads, n_kv_heads, head_dim, NULL, NULL, NULL, NULL, {}};
+    // host: the batch arrays, one after another: query_start [2], context_len
+    // [1], block table [nblk], seq_of_token, positions, slots [tokens]
+    const size_t ints = 3 + (size_t)nblk + 3 * (size_t)tokens;
+    int32_t *h = (int32_t *)malloc(ints * sizeof(int32_t)), *d = NULL;
+    __half *kv = NULL;
+    int rc = 0;
+    if (!h) return llm_errf(err, "out of memory");
+    h[0] = 0, h[1] = tokens, h[2] = tokens;
+    for (int j = 0; j < nblk; j++) h[3 + j] = j;
+    for (int t = 0; t < tokens; t++) {
+        h[3 + nblk + t] = 0;
+        h[3 + nblk + tokens + t] = t;
+        h[3 + nblk + 2 * tokens + t] = t;
+    }
+    BENCH_CHECK(cudaMalloc(&d, ints * sizeof(int32_t)));
+    BENCH_CHECK(cudaMalloc(&kv, 2 * cn * sizeof(__half)));
+    BENCH_CHECK(cudaMalloc(&a.out, qn * sizeof(float)));
+    BENCH_CHECK(cudaMalloc((void **)&a.q, qn * sizeof(float)));
+    fill_f16_kernel<<<1024, 256, 0, cuda_of(b)->stream>>>(kv, 2 * cn, 4);
+    // q: every element 0x3c3c3c3c (~0.0115); K/V random. The work does not
+    // depend on the values (only which tiles rescale O does, a little)
+    BENCH_CHECK(cudaMemsetAsync((void *)a.q, 0x3c, qn * sizeof(float), cuda_of(b)->stream));
+    BENCH_CHECK(cudaGetLastError());
+    b->upload(b, d, h, ints * sizeof(int32_t));
+    a.k = (const uint16_t *)kv;
+    a.v = (const uint16_t *)(kv + cn);
+    a.bt.n_tokens = tokens;
+    a.bt.n_seqs = 1;
+    a.bt.max_query_len = tokens;
+    a.bt.max_context_len = tokens;
+    a.bt.max_blocks = nblk;
+    a.bt.query_start = d;
+    a.bt.context_len = d + 2;
+    a.bt.block_tables = d + 3;
+    a.bt.seq_of_token = d + 3 + nblk;
+    a.bt.positions = d + 3 + nblk + tokens;
+    a.bt.slot_mapping = d + 3 + nblk + 2 * tokens;
+    rc = time_median(b, attn_once, &a, reps, ms, err);
+done:
+    cudaFree(d);
+    cudaFree(kv);
+    cudaFree(a.out);
+    cudaFree((void *)a.q);
+    free(h);
+    return rc;
+}

@@ -23,6 +23,12 @@ int cuda_bench_gemm_f16(backend *b, int m, int n, int k, int reps, double *tflop
 int cuda_bench_matmul(backend *b, const bk_matrix *w, int n_w, const float *x, float *out, int n,
                       int reps, double *ms, char *err);
 
+// The backend's attention over one causal prompt of `tokens` rows (a fresh
+// prefill: context = tokens), fp16 K/V pages of 16 tokens, random data:
+// median milliseconds of `reps`. Returns 0, or -1 with err.
+int cuda_bench_attention(backend *b, int tokens, int n_heads, int n_kv_heads, int head_dim,
+                         int reps, double *ms, char *err);
+
 #ifdef __cplusplus
 }
 #endif

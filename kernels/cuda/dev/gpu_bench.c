@@ -4,6 +4,11 @@
 // time and as a fraction of the copy bandwidth (decode is bandwidth-bound:
 // that fraction is the figure to raise; bench/NOTES.md has the predictions).
 //
+// Then the attention of a 2048-token causal prompt at Llama-3-8B's shapes (32
+// heads of 128, 8 kv heads, fp16 K/V) on the tensor-core prefill kernel and
+// on the fp32 one (LLM_CUDA_TC_ATTN=0), as time and as a fraction of the GEMM
+// rate measured above.
+//
 //   build/bin/gpu_bench [--reps N]
 //
 // Exits 1 with the reason when there is no usable GPU.
@@ -101,6 +106,30 @@ static int bench_shape(backend *b, llm_dtype dt, const shape *sh, int reps, doub
     return rc;
 }
 
+// The prefill attention with and without the tensor-core kernel.
+static int bench_attention(backend *b, int reps, double gemm_tflops) {
+    char err[LLM_ERR_LEN];
+    const int T = 2048, H = 32, KVH = 8, HD = 128;
+    const double flops = 4.0 * HD * H * (double)T * (T + 1) / 2; // causal QK^T and PV
+    printf("\nprefill attention, %d-token causal prompt, %d/%d heads of %d, fp16 K/V "
+           "(%.1f GFLOP per layer):\n",
+           T, H, KVH, HD, flops / 1e9);
+    int rc = 0;
+    for (int fp32 = 0; fp32 < 2 && !rc; fp32++) {
+        if (fp32) setenv("LLM_CUDA_TC_ATTN", "0", 1);
+        double ms = 0;
+        rc = cuda_bench_attention(b, T, H, KVH, HD, reps, &ms, err);
+        if (rc)
+            fprintf(stderr, "attention: %s\n", err);
+        else
+            printf("  %-34s %8.1f us  %6.1f TFLOP/s  %5.1f%% of the GEMM rate\n",
+                   fp32 ? "fp32 kernel (LLM_CUDA_TC_ATTN=0)" : "tensor cores", ms * 1e3,
+                   flops / (ms * 1e-3) / 1e12, 100.0 * flops / (ms * 1e-3) / 1e12 / gemm_tflops);
+    }
+    unsetenv("LLM_CUDA_TC_ATTN");
+    return rc;
+}
+
 int main(int argc, char **argv) {
     int reps = 50;
     for (int i = 1; i < argc; i++) {
@@ -141,6 +170,7 @@ int main(int argc, char **argv) {
     for (int d = 0; d < 2; d++)
         for (size_t k = 0; k < sizeof SHAPES / sizeof SHAPES[0]; k++)
             rc |= bench_shape(b, dts[d], &SHAPES[k], reps, copy_gbps);
+    rc |= bench_attention(b, reps, tflops > 0 ? tflops : 800.0);
     b->destroy(b);
     return rc ? 1 : 0;
 }

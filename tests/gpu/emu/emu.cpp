@@ -58,6 +58,65 @@ float shfl_xor(float v, int m) {
     yield_state(2);
     return xchg[p][base + (lane ^ m)];
 }
+void warp_meet() {
+    yield_state(2);
+}
+// Votes: like shuffles, two buffers used in turn per thread.
+static int votes[2][1024];
+static int vparity[1024];
+int warp_vote(int pred, bool all) {
+    const int t = F[cur].tid.x, base = t & ~31, n = std::min(32, (int)g_block_dim.x - base);
+    const int p = vparity[t];
+    vparity[t] ^= 1;
+    votes[p][t] = pred != 0;
+    yield_state(2);
+    int any = 0, every = 1;
+    for (int i = base; i < base + n; i++)
+        if (F[i].state != 3) any |= votes[p][i], every &= votes[p][i];
+    return all ? every : any;
+}
+const float *mma_pub[1024];
+
+struct Copy {
+    void *dst;
+    const void *src;
+    size_t size, zfill;
+    size_t group; // the thread's commit count when it was recorded
+};
+static std::vector<Copy> pending[1024];
+static size_t commits[1024];
+static void do_copy(const Copy &c) {
+    memcpy(c.dst, c.src, c.size - c.zfill);
+    memset((char *)c.dst + (c.size - c.zfill), 0, c.zfill);
+}
+void async_copy(void *dst, const void *src, size_t size, size_t zfill) {
+    if ((size != 4 && size != 8 && size != 16) || zfill > size || (uintptr_t)dst % size ||
+        (uintptr_t)src % size) {
+        fprintf(stderr, "EMU: __pipeline_memcpy_async(%p, %p, %zu, %zu): bad size or alignment\n",
+                dst, src, size, zfill);
+        abort();
+    }
+    const Copy c{dst, src, size, zfill, commits[F[cur].tid.x]};
+    if (cc() < 80)
+        do_copy(c);
+    else
+        pending[F[cur].tid.x].push_back(c);
+}
+void async_commit() {
+    commits[F[cur].tid.x]++;
+}
+void async_wait(size_t prior) {
+    const int t = F[cur].tid.x;
+    std::vector<Copy> &p = pending[t];
+    size_t keep = 0;
+    for (size_t i = 0; i < p.size(); i++)
+        if (p[i].group + prior < commits[t]) // committed, and not among the prior most recent
+            do_copy(p[i]);
+        else
+            p[keep++] = p[i];
+    p.resize(keep);
+}
+
 static void trampoline() {
     (*g_body)();
     F[cur].state = 3;
@@ -77,7 +136,7 @@ bool begin_launch(dim3 g, dim3 b, size_t smem) {
     if (smem > g_dyn_bytes || !g_dyn) {
         free(g_dyn);
         g_dyn_bytes = smem > 16 ? smem : 16;
-        g_dyn = aligned_alloc(16, (g_dyn_bytes + 15) / 16 * 16);
+        g_dyn = aligned_alloc(128, (g_dyn_bytes + 127) / 128 * 128); // WMMA needs 32
     }
     memset(g_dyn, 0xFF, g_dyn_bytes);
     g_grid_dim = g;
@@ -96,20 +155,28 @@ static void run_block(const std::function<void()> &body) {
         F[i].tid = dim3(i, 0, 0);
         F[i].state = 0;
         xparity[i] = 0;
+        vparity[i] = 0;
+        pending[i].clear();
+        commits[i] = 0;
         getcontext(&F[i].ctx);
         F[i].ctx.uc_stack.ss_sp = F[i].stack;
         F[i].ctx.uc_stack.ss_size = STACK;
         F[i].ctx.uc_link = nullptr;
         makecontext(&F[i].ctx, trampoline, 0);
     }
-    for (;;) {
+    // Passes alternate between ascending and descending thread order, so a
+    // thread reading what a neighbour writes before a meeting point it skipped
+    // (a missing __syncwarp or barrier) reads it unwritten in one of them.
+    for (int pass = 0;; pass++) {
         bool ran = false;
-        for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            const int i = pass % 2 ? n - 1 - k : k;
             if (F[i].state == 0) {
                 cur = i;
                 swapcontext(&sched_ctx, &F[i].ctx);
                 ran = true;
             }
+        }
         bool all_done = true;
         for (int i = 0; i < n; i++) all_done &= F[i].state == 3;
         if (all_done) return;

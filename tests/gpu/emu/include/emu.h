@@ -8,7 +8,12 @@
 // (ucontext) on one OS thread, switched only at __syncthreads (released when
 // every live thread of the block is there) and at warp shuffles (released
 // when every live lane of the warp is there), so barrier semantics are real
-// and a barrier that not all threads reach is a reported deadlock. Shared
+// and a barrier that not all threads reach is a reported deadlock; a
+// full-mask __syncwarp and the votes meet the warp the same way. The
+// scheduler's passes alternate ascending and descending thread order, so a
+// thread that reads a neighbour's write without a meeting point between them
+// reads it unwritten in one of the two. mma.h (WMMA) and
+// cuda_pipeline_primitives.h (cp.async) document their own models. Shared
 // memory is one buffer per launch (dynamic, filled with NaN bytes) or a
 // static; device memory is host memory (cudaMalloc fills it with 0xAB).
 // cuBLAS is a naive column-major GEMM accumulating in double. Launch
@@ -33,6 +38,7 @@
 #include <cstring>
 #include <functional>
 #include <tuple>
+#include <type_traits>
 #include <math.h>
 
 extern "C" {
@@ -74,11 +80,11 @@ struct alignas(16) float4 {
 struct alignas(16) uint4 {
     unsigned x, y, z, w;
 };
-inline float2 make_float2(float a, float b) {
-    return float2{a, b};
-}
 inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) {
     return uint4{a, b, c, d};
+}
+inline float2 make_float2(float a, float b) {
+    return float2{a, b};
 }
 inline float4 make_float4(float a, float b, float c, float d) {
     return float4{a, b, c, d};
@@ -155,6 +161,17 @@ namespace emu {
 const dim3 &tid();
 void sync_block();
 float shfl_xor(float v, int m);
+// A warp meeting point: returns when every live lane of the calling thread's
+// warp has reached one (__syncwarp, the WMMA ops of mma.h).
+void warp_meet();
+// Whether pred is nonzero on any (all) live lanes of the warp (a meeting point).
+int warp_vote(int pred, bool all);
+// mma_sync's exchange: each thread's published elements (mma.h).
+extern const float *mma_pub[1024];
+// cp.async (cuda_pipeline_primitives.h): a thread's recorded copies, groups, waits.
+void async_copy(void *dst, const void *src, size_t size, size_t zfill);
+void async_commit();
+void async_wait(size_t prior);
 void *dyn_smem();
 extern dim3 g_block_idx, g_block_dim, g_grid_dim;
 bool begin_launch(dim3 g, dim3 b, size_t smem);
@@ -291,4 +308,15 @@ cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t, cublasOperation_t
 cublasStatus_t cublasSgemm(cublasHandle_t, cublasOperation_t, cublasOperation_t, int m, int n,
                            int k, const float *alpha, const float *A, int lda, const float *B,
                            int ldb, const float *beta, float *C, int ldc);
-inline void __syncwarp(unsigned = 0xffffffffu) {}
+// A full-warp __syncwarp is a warp meeting point (so lanes' shared-memory
+// writes before it are seen by the others after it); a partial mask is a
+// no-op (the emulator has no sub-warp meeting points).
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+    if (mask == 0xffffffffu) emu::warp_meet();
+}
+inline int __any_sync(unsigned, int pred) {
+    return emu::warp_vote(pred, false);
+}
+inline int __all_sync(unsigned, int pred) {
+    return emu::warp_vote(pred, true);
+}
