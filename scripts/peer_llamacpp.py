@@ -225,7 +225,7 @@ def main():
                         pre = llama_bench(gguf, a.threads, a.prompt, 0)
                         dec = llama_bench(gguf, a.threads, 0, a.gen)
                     else:
-                        pre, _ = ours_latency(a.model, a.threads, a.prompt, 1, int8)
+                        pre, _ = ours_latency(a.model, a.threads, a.prompt, 2, int8)  # latency needs >= 2
                         _, dec = ours_latency(a.model, a.threads, 9, a.gen, int8)
                     add(f"prefill {a.prompt} tokens, {kind} (tok/s)", side, pre)
                     add(f"decode {a.gen} tokens, {kind} (tok/s)", side, dec)
