@@ -29,15 +29,17 @@ typedef struct {
     int first_fail;      // the smallest n that did not (0: none tried)
     double step_ms;      // decode step median at the frontier
     double step_fail_ms; // and at first_fail
-    char why[160];       // what happened at first_fail
+    char why[256];       // what happened at first_fail
     int tries;
+    int out; // generated tokens of each sequence
 } cap_cell;
 
 typedef struct {
     const bench_options *o;
     FILE *jsonl;
     mem_baseline mem0;
-    int out; // generated tokens of each sequence
+    int out;         // --output-lens (0: half of each length)
+    engine_stats st; // the engine's (pool and page size)
     double t0;
     int tty;
 } cap_run;
@@ -48,7 +50,7 @@ typedef struct {
 static int cap_try(cap_run *cr, engine *e, cap_cell *c, int n, double *step_ms, char *why,
                    size_t why_n, char *err) {
     run_result r = {0};
-    int rc = run_batch(e, n, c->len - cr->out, cr->out, &cr->mem0, c->tries, &r, err);
+    int rc = run_batch(e, n, c->len - c->out, c->out, &cr->mem0, c->tries, &r, err);
     c->tries++;
     if (rc) {
         run_free(&r);
@@ -60,14 +62,21 @@ static int cap_try(cap_run *cr, engine *e, cap_cell *c, int n, double *step_ms, 
         snprintf(why, why_n, "refused: %.120s", r.err);
     else if (r.preempt)
         snprintf(why, why_n, "%llu preemption(s)", (unsigned long long)r.preempt);
-    else if (r.max_step_seqs < n)
-        snprintf(why, why_n, "at most %d of %d ran at once", r.max_step_seqs, n);
-    else
+    else if (r.max_step_seqs < n) {
+        // room left for one more sequence: not memory, but the token budget per
+        // step admitting prompts slower than the first sequences finished
+        uint64_t per = (uint64_t)((c->len + cr->st.block_size - 1) / cr->st.block_size);
+        int room = r.kv_peak + per * cr->st.page_bytes <= cr->st.kv_allocated;
+        snprintf(why, why_n, "at most %d of %d ran at once%s", r.max_step_seqs, n,
+                 room ? " (with room in the KV pool: the first finished before the last was "
+                        "admitted; raise --output-lens or --max-num-batched-tokens)"
+                      : "");
+    } else
         why[0] = 0;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "gpu_memory_utilization", c->util);
     cJSON_AddNumberToObject(j, "seq_len", c->len);
-    cJSON_AddNumberToObject(j, "output", cr->out);
+    cJSON_AddNumberToObject(j, "output", c->out);
     cJSON_AddNumberToObject(j, "sequences", n);
     cJSON_AddNumberToObject(j, "predicted_max", c->predicted);
     cJSON_AddBoolToObject(j, "fit", fit);
@@ -93,7 +102,7 @@ static int cap_try(cap_run *cr, engine *e, cap_cell *c, int n, double *step_ms, 
 // doubling while it fits, down by halving the gap when it does not.
 static int cap_search(cap_run *cr, engine *e, cap_cell *c, char *err) {
     int lo = 0, hi = 0, n = c->predicted > 0 ? c->predicted : 1;
-    char why[160];
+    char why[256];
     while (!bench_stop && (hi == 0 || hi - lo > 1)) {
         double ms;
         int fit = cap_try(cr, e, c, n, &ms, why, sizeof why, err);
@@ -122,15 +131,17 @@ static int cap_utilization(cap_run *cr, double util, const double *lens, int nl,
         fprintf(stderr, "bench_engine: utilization %.2f: %s\n", util, err);
         for (int l = 0; l < nl; l++)
             cells[l] = (cap_cell){.util = util, .len = (int)lens[l]},
-            snprintf(cells[l].why, 160, "no engine: %.120s", err);
+            snprintf(cells[l].why, 256, "no engine: %.120s", err);
         return 0;
     }
     engine_stats st;
     engine_get_stats(e, &st);
+    cr->st = st;
     int rc = 0;
     for (int l = 0; l < nl && rc == 0 && !bench_stop; l++) {
         cap_cell *c = &cells[l];
         *c = (cap_cell){.util = util, .len = (int)lens[l], .step_ms = NAN, .step_fail_ms = NAN};
+        c->out = cr->out ? cr->out : c->len / 2;
         int per = (c->len + st.block_size - 1) / st.block_size;
         c->predicted = st.pages_total / per;
         if (c->predicted > ec.max_num_seqs) c->predicted = ec.max_num_seqs;
@@ -230,17 +241,17 @@ static int cap_write(const char *dir, const cap_cell *c, int n, const double *ut
 }
 
 int bench_capacity(const bench_options *o) {
-    double utils[BENCH_MAX_LIST], lens[BENCH_MAX_LIST], outs[BENCH_MAX_LIST];
+    double utils[BENCH_MAX_LIST], lens[BENCH_MAX_LIST], outs[BENCH_MAX_LIST] = {0};
     int nu, nl, no;
     if (bench_parse_list(o->utils ? o->utils : "0.9", utils, &nu) ||
         bench_parse_list(o->seq_lens ? o->seq_lens : "512,2048", lens, &nl) ||
-        bench_parse_list(o->outs ? o->outs : "8", outs, &no) || outs[0] < 2) {
+        (o->outs && (bench_parse_list(o->outs, outs, &no) || outs[0] < 2))) {
         fprintf(stderr, "bench_engine: capacity: bad --gpu-memory-utilization, --seq-lens or "
                         "--output-lens (comma-separated positive numbers; output >= 2)\n");
         return 2;
     }
     for (int l = 0; l < nl; l++)
-        if (lens[l] <= outs[0]) {
+        if (lens[l] <= outs[0] || lens[l] < 4) {
             fprintf(stderr, "bench_engine: capacity: --seq-lens must exceed --output-lens (%g)\n",
                     outs[0]);
             return 2;

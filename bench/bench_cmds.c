@@ -46,9 +46,16 @@ typedef struct {
 static void progress_point(progress *g, const char *what) {
     g->done++;
     double el = llm_now() - g->t0, eta = g->done ? el / g->done * (g->n - g->done) : 0;
-    fprintf(stderr, "%ssweep: point %d of %d (%s), %.0f s elapsed, ETA %.0f s%s",
-            g->tty ? "\r" : "", g->done, g->n, what, el, eta,
-            !g->tty || g->done == g->n ? "\n" : "   ");
+    char bar[32] = "";
+    if (g->tty) { // a bar of 20 cells on a terminal
+        int full = g->n ? 20 * g->done / g->n : 20;
+        bar[0] = '[';
+        for (int i = 0; i < 20; i++) bar[1 + i] = i < full ? '#' : '.';
+        snprintf(bar + 21, sizeof bar - 21, "] ");
+    }
+    fprintf(stderr, "%ssweep: %spoint %d of %d (%s), %.0f s elapsed, ETA %.0f s%s",
+            g->tty ? "\r" : "", bar, g->done, g->n, what, el, eta,
+            !g->tty || g->done == g->n ? "\n" : "\033[K");
     fflush(stderr);
 }
 

@@ -11,6 +11,7 @@
 #include "bench_cmds.h"
 #include "bench_plan.h"
 #include "engine_args.h"
+#include "serve_sweep.h"
 #include "util.h"
 
 static void usage(FILE *f) {
@@ -24,6 +25,8 @@ static void usage(FILE *f) {
             "       bench_engine merge DIR... [--out DIR] [--format md|csv|json]\n"
             "       bench_engine capacity (--model DIR | --synthetic NAME) [--seq-lens L "
             "--gpu-memory-utilization U --output-lens O --out DIR]\n"
+            "       bench_engine serve-sweep (--grid FILE.json | --base-url URL) [options] "
+            "(serve-sweep --help)\n"
             "       bench_engine report DIR   (rebuild DIR's figures and report.html from its "
             "raw.jsonl)\n"
             "       bench_engine plan (--model DIR | --synthetic NAME | --config FILE) (--gpu "
@@ -42,7 +45,7 @@ static void usage(FILE *f) {
             "merge: joins sweep shards' directories (points.jsonl, raw.jsonl) into one run\n"
             "  directory (--out) with the summary and reports of the whole grid\n"
             "capacity: for each utilization (0.9) and --seq-lens L (512,2048), raise the\n"
-            "  sequences of L tokens (L - O prompt + O generated, O = --output-lens, 8) run at\n"
+            "  sequences of L tokens (L - O prompt + O generated, O = --output-lens, L/2) run at\n"
             "  once until one is preempted or refused; the measured frontier beside the\n"
             "  memory plan's, with the decode step time at it (capacity.csv, .md, .svg)\n"
             "memory:\n"
@@ -202,6 +205,7 @@ int main(int argc, char **argv) {
     bench_options o = {
         .ec = engine_config_default(), .repeat = 1, .num_requests = 16, .argc = argc, .argv = argv};
     if (!strcmp(cmd, "merge")) return merge_main(argc, argv, &o);
+    if (!strcmp(cmd, "serve-sweep")) return bench_serve_sweep(argc, argv);
     if (!strcmp(cmd, "report")) {
         if (argc != 3 || !strncmp(argv[2], "--", 2)) {
             fprintf(stderr, "bench_engine: report DIR (a sweep's result directory)\n");
