@@ -168,8 +168,17 @@ static void write_raw_line(sweep_run *sw, const engine_config *ec, const engine_
         cJSON_AddItemToObject(j, c->string, cJSON_Duplicate(c, 1));
     cJSON_Delete(m);
     char *s = cJSON_PrintUnformatted(j);
-    if (s) fprintf(sw->raw, "%s\n", s);
-    fflush(sw->raw); // whole lines on disk as they come: an interrupted sweep leaves them
+    size_t len = s ? strlen(s) : 0;
+    char *line = s ? realloc(s, len + 2) : NULL;
+    if (line) { // one write(2) per line: a kill leaves whole lines, never half of one
+        line[len] = '\n';
+        const char *p = line;
+        size_t left = len + 1;
+        ssize_t w = 0;
+        while (left && ((w = write(fileno(sw->raw), p, left)) > 0 || (w < 0 && errno == EINTR)))
+            if (w > 0) p += w, left -= (size_t)w;
+        s = line;
+    }
     free(s);
     cJSON_Delete(j);
 }

@@ -320,7 +320,7 @@ int svg_panels(const char *path, const svg_figure *fig, const svg_panel *panels,
     if (fig->band > 0) band_ranges(panels, n_panels, &r);
     const int cols = n_panels < 3 ? (n_panels < 1 ? 1 : n_panels) : 3;
     const int rows = n_panels < 1 ? 1 : (n_panels + cols - 1) / cols;
-    const double PW = 340, PH = 260, ML = 62, MT = 56, GAP_X = 30, GAP_Y = 56;
+    const double PW = 340, PH = 260, ML = 62, MT = 56, GAP_X = 50, GAP_Y = 56;
     double legend = 60 + 7.0 * (double)legend_width(panels, n_panels);
     double W = ML + cols * PW + (cols - 1) * GAP_X + legend, H = MT + rows * (PH + GAP_Y) + 10;
     FILE *f = fopen(path, "w");

@@ -6,11 +6,15 @@ measured frontier beside the predicted one."""
 
 import csv
 import json
+import os
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# one OpenMP thread: on 2 cores shared with other jobs, two threads waiting for
+# each other at every barrier made a 5-second sweep take minutes
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
 BIN = ROOT / "build" / "bin" / "bench_engine"
 SVG = "{http://www.w3.org/2000/svg}"
 PAGE = 30 * 3 * 64 * 2 * 2 * 16  # smollm2-135m: layers x kv heads x head dim x K,V x fp16 x block
@@ -21,7 +25,7 @@ def test_capacity_frontier_measured_equals_predicted(tmp_path):
     p = subprocess.run([str(BIN), "capacity", "--synthetic", "smollm2-135m", "--device", "cpu",
                         "--kv-cache-memory", str(5 * PAGE), "--seq-lens", "32,48",
                         "--output-lens", "4", "--out", str(out)],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, env=ENV)
     assert p.returncode == 0, p.stderr
     rows = list(csv.DictReader((out / "capacity.csv").open()))
     # 5 pages of 16 tokens: 2 sequences of 32 tokens (2 pages each), 1 of 48 (3 pages)

@@ -7,6 +7,7 @@ truncated last line included; a spread across repeats is flagged noisy; a
 SIGINT finishes the report from the points done."""
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -18,6 +19,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# one OpenMP thread: on 2 cores shared with other jobs, two threads waiting for
+# each other at every barrier made a 5-second sweep take minutes
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
 BIN = ROOT / "build" / "bin" / "bench_engine"
 SVG = "{http://www.w3.org/2000/svg}"
 # the raw.jsonl fields that are grid dimensions (sweep_figs.c); a field a
@@ -52,7 +56,7 @@ def marks(svg_path):
 def sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "run"
     p = subprocess.run([str(BIN), "sweep", *GRID, "--out", str(out)], capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=300, env=ENV)  # ~5 s on 2 idle cores; minutes when shared
     assert p.returncode == 0, p.stderr
     raw = [json.loads(l) for l in (out / "raw.jsonl").read_text().splitlines()]
     assert len(raw) == 2 * 3 * 2 * 2
@@ -166,7 +170,7 @@ def test_sigint_finishes_the_report_from_the_points_done(tmp_path):
     grid = ["--synthetic", "smollm2-135m", "--device", "cpu", "--device-memory", "1GiB",
             "--batch-sizes", "1,2,3,4,5,6,7,8", "--input-lens", "64,128", "--output-lens", "16",
             "--repeat", "2", "--out", str(out)]
-    p = subprocess.Popen([str(BIN), "sweep", *grid], stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([str(BIN), "sweep", *grid], stderr=subprocess.PIPE, text=True, env=ENV)
     lines = []
     for line in p.stderr:
         lines.append(line)
@@ -174,7 +178,7 @@ def test_sigint_finishes_the_report_from_the_points_done(tmp_path):
             p.send_signal(signal.SIGINT)
             break
     rest = p.stderr.read()
-    assert p.wait(timeout=60) == 130, rest
+    assert p.wait(timeout=300) == 130, rest
     assert "interrupted: stopping; the report holds the" in rest, rest
     raw = [json.loads(l) for l in (out / "raw.jsonl").read_text().splitlines()]  # whole lines
     assert 4 <= len(raw) < 32
@@ -182,3 +186,43 @@ def test_sigint_finishes_the_report_from_the_points_done(tmp_path):
     done = len({(r["batch"], r["input"]) for r in raw})
     assert f"{done} grid points" in html
     assert (out / "summary.csv").exists()
+
+
+def test_the_issue_grid_with_two_kv_dtypes_every_point_in_the_figures(tmp_path):
+    """2 utilizations x 2 KV dtypes x 3 batch sizes x 2 input lengths, as raw.jsonl
+    records (what a sweep with a KV dtype list writes): every point is a mark,
+    and the dimensions off the axes are panels (4: util x KV)."""
+    rows = []
+    for u in [0.5, 0.9]:
+        for kv in ["fp16", "fp8"]:
+            for b in [1, 4, 16]:
+                for i in [128, 512]:
+                    for rep in range(2):
+                        rows.append({"gpu_memory_utilization": u, "kv_cache_dtype": kv, "batch": b,
+                                     "input": i, "output": 16, "repeat_index": rep,
+                                     "decode_tok_s": 50.0 * b / (1 + rep * 0.01),
+                                     "tpot_median_ms": 20.0 + b, "ttft_median_ms": i * b / 10,
+                                     "prefill_tok_s": 400.0, "decode_step_median_ms": 20.0 + b,
+                                     "measured_bytes": (300 + b * i // 64) << 20,
+                                     "predicted_resident_bytes": (301 + b * i // 64) << 20,
+                                     "kv_tokens": int(u * (2 if kv == "fp8" else 1) * 10000)})
+    (tmp_path / "raw.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    p = subprocess.run([str(BIN), "report", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    want = point_keys(rows)
+    assert len(want) == 24
+    for name in ["throughput_vs_latency.svg", "heat_decode_tok_s.svg", "memory_vs_batch.svg"]:
+        assert set(marks(tmp_path / name)) == want, name
+    root = ET.parse(tmp_path / "throughput_vs_latency.svg").getroot()
+    titles = {"".join(t.itertext()) for g in root.iter(SVG + "g") if g.get("class") == "panel"
+              for t in g.findall(SVG + "text") if "KV=" in "".join(t.itertext())}
+    assert titles == {f"util={u}, KV={kv}" for u in ["0.5", "0.9"] for kv in ["fp16", "fp8"]}
+    # the KV capacity figure: a line per KV dtype
+    root = ET.parse(tmp_path / "kv_capacity_vs_util.svg").getroot()
+    legend = [t.text for t in root.iter(SVG + "text")]
+    assert "KV=fp16" in legend and "KV=fp8" in legend
+    if shutil.which("chromium"):
+        d = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                            (tmp_path / "report.html").as_uri()], capture_output=True, text=True,
+                           timeout=120)
+        assert set(re.findall(r'class="pt"[^>]*data-key="([^"]+)"', d.stdout)) == want

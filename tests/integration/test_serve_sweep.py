@@ -7,6 +7,7 @@ per device, each point labelled, the best setting for the goodput SLO. And
 
 import csv
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -19,6 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fake_openai_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+# one OpenMP thread: on 2 cores shared with other jobs, two threads waiting for
+# each other at every barrier made a 5-second sweep take minutes
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
 BIN = ROOT / "build" / "bin" / "bench_engine"
 SVG = "{http://www.w3.org/2000/svg}"
 MODEL = ROOT / "models" / "SmolLM2-135M-Instruct"
@@ -46,7 +50,7 @@ def test_serve_sweep_starts_a_server_per_setting(tmp_path):
                         "--output-len", "4", "--goodput", "tpot:100000", "--port", str(free_port()),
                         "--out", str(out), "--gpu-hourly-cost", "2",
                         "--model", str(MODEL), "--device", "cpu", "--kv-cache-memory", "64MiB"],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, env=ENV)
     assert p.returncode == 0, p.stderr
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert [(r["settings"], int(r["concurrency"])) for r in rows] == [
