@@ -49,6 +49,16 @@ typedef struct {
     int completed, failed;
 } ss_point;
 
+// The server running now: a SIGINT or SIGTERM outside the bench (which
+// handles its own) stops it before this process ends, so no server is left
+// holding the port.
+static volatile pid_t ss_child;
+
+static void ss_on_signal(int sig) {
+    if (ss_child > 0) kill(ss_child, SIGTERM);
+    _exit(128 + sig);
+}
+
 static const char *ss_value(const ss_grid *g, int combo, int k, char *buf, size_t n) {
     int idx = combo;
     for (int j = g->nk - 1; j > k; j--) idx /= cJSON_GetArraySize(g->vals[j]);
@@ -116,6 +126,7 @@ static pid_t ss_start(const ss_opts *o, const ss_grid *g, int combo, const char 
         av[n++] = flags[k], av[n++] = (char *)ss_value(g, combo, k, vals[k], sizeof vals[k]);
     }
     pid_t pid = fork();
+    if (pid > 0) ss_child = pid;
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) dup2(fd, 1), dup2(fd, 2), close(fd);
@@ -152,12 +163,16 @@ static void ss_stop(pid_t pid) {
     if (pid <= 0) return;
     kill(pid, SIGTERM);
     for (int i = 0; i < 300; i++) { // 30 s, then SIGKILL
-        if (waitpid(pid, NULL, WNOHANG) == pid) return;
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            ss_child = 0;
+            return;
+        }
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    ss_child = 0;
 }
 
 // A CSV line's fields in place (no quoting in llm_client's summary.csv).
@@ -572,6 +587,8 @@ int bench_serve_sweep(int argc, char **argv) {
     }
     int np = 0;
     double t0 = llm_now();
+    signal(SIGINT, ss_on_signal);
+    signal(SIGTERM, ss_on_signal);
     for (int c = 0; rc < 0 && c < g.combos; c++) {
         if (ss_combo(&o, &g, c, dir, pts, &np, err)) {
             fprintf(stderr, "bench_engine: serve-sweep: setting %d of %d: %s\n", c + 1, g.combos,
