@@ -46,15 +46,15 @@ typedef struct {
 
 // Runs n sequences of len tokens (len - out prompt + out generated). Returns
 // 1 when all n ran in one step without a preemption, 0 when not (why), -1 on
-// an engine failure (err).
+// an engine failure (err), 2 when a signal cut the run short.
 static int cap_try(cap_run *cr, engine *e, cap_cell *c, int n, double *step_ms, char *why,
                    size_t why_n, char *err) {
     run_result r = {0};
     int rc = run_batch(e, n, c->len - c->out, c->out, &cr->mem0, c->tries, &r, err);
     c->tries++;
-    if (rc) {
+    if (rc || (bench_stop && !r.ok)) { // an engine failure, or cut short by a signal
         run_free(&r);
-        return -1;
+        return rc ? -1 : 2;
     }
     int fit = r.ok && r.preempt == 0 && r.max_step_seqs >= n;
     *step_ms = r.decode_steps ? bench_pct(r.step_s, r.decode_steps, 50) * 1e3 : NAN;
@@ -107,6 +107,10 @@ static int cap_search(cap_run *cr, engine *e, cap_cell *c, char *err) {
         double ms;
         int fit = cap_try(cr, e, c, n, &ms, why, sizeof why, err);
         if (fit < 0) return -1;
+        if (fit == 2) {
+            snprintf(c->why, sizeof c->why, "interrupted while running %d", n);
+            break;
+        }
         if (fit) {
             lo = n, c->step_ms = ms;
             n = hi ? (lo + hi) / 2 : n == c->predicted ? n + 1 : 2 * n;
@@ -176,8 +180,8 @@ static void cap_table(FILE *f, const cap_cell *c, int n) {
 // against sequence length, a series per utilization.
 static int cap_figures(const char *dir, const cap_cell *c, int n, const double *utils, int nu,
                        char *err) {
-    double *x = calloc((size_t)n, sizeof *x), *ym = calloc((size_t)n, sizeof *ym);
-    double *yp = calloc((size_t)n, sizeof *yp), *ys = calloc((size_t)n, sizeof *ys);
+    double *x = calloc((size_t)n + 1, sizeof *x), *ym = calloc((size_t)n + 1, sizeof *ym);
+    double *yp = calloc((size_t)n + 1, sizeof *yp), *ys = calloc((size_t)n + 1, sizeof *ys);
     svg_xy *s = calloc((size_t)(2 * nu), sizeof *s), *t = calloc((size_t)nu, sizeof *t);
     char(*names)[48] = calloc((size_t)(2 * nu), sizeof *names);
     int rc = -1;
@@ -269,18 +273,25 @@ int bench_capacity(const bench_options *o) {
     cr.jsonl = path ? fopen(path, "w") : NULL;
     free(path);
     cr.mem0 = bench_baseline_now(o->ec.device);
+    bench_stop_signals(1); // SIGINT, SIGTERM: the files of the cells done
     int rc = 0;
     for (int u = 0; u < nu && rc == 0 && !bench_stop; u++)
         rc = cap_utilization(&cr, utils[u], lens, nl, cells + u * nl);
     if (cr.jsonl) fclose(cr.jsonl);
-    if (rc == 0 && cap_write(dir, cells, nu * nl, utils, nu, err)) {
+    int n = 0; // the cells reached (all, unless a signal stopped the runs)
+    for (int i = 0; i < nu * nl; i++)
+        if (cells[i].len) cells[n++] = cells[i];
+    if (rc == 0 && cap_write(dir, cells, n, utils, nu, err)) {
         fprintf(stderr, "bench_engine: %s\n", err);
         rc = 1;
     }
     if (rc == 0) {
-        cap_table(stdout, cells, nu * nl);
-        fprintf(stderr, "bench_engine: results in %s/\n", dir);
+        cap_table(stdout, cells, n);
+        fprintf(stderr, "bench_engine: %sresults in %s/\n",
+                bench_stop ? "interrupted: the runs done; " : "", dir);
     }
     free(cells);
-    return rc;
+    int stopped = bench_stop;
+    bench_stop_signals(0);
+    return rc == 0 && stopped ? 128 + stopped : rc;
 }

@@ -304,18 +304,9 @@ static void sweep_print(const sweep_run *sw) {
 static int write_points(const char *dir, const sweep_spec *sp, const point *pts, const int *gidx,
                         int n, int grid);
 
-// SIGINT and SIGTERM: finish the report from the points done (a second
-// signal ends the process at once).
-static void on_stop_signal(int sig) {
-    bench_stop = sig;
-    signal(sig, SIG_DFL);
-}
-
 int bench_sweep(const bench_options *o) {
     sweep_run sw = {0};
-    bench_stop = 0;
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
+    bench_stop_signals(1); // SIGINT, SIGTERM: the report of the points done
     int rc = sweep_open(&sw, o);
     for (int u = 0; u < sw.nu && rc == 0 && !bench_stop; u++) rc = sweep_utilization(&sw, u);
     if (sw.raw) fclose(sw.raw);
@@ -345,9 +336,9 @@ int bench_sweep(const bench_options *o) {
     free(sw.pts);
     free(sw.gidx);
     free(sw.rr);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    return rc == 0 && bench_stop ? 128 + bench_stop : rc;
+    int stopped = bench_stop;
+    bench_stop_signals(0);
+    return rc == 0 && stopped ? 128 + stopped : rc;
 }
 
 // ---- points.jsonl and merge ----

@@ -11,6 +11,17 @@
 
 volatile sig_atomic_t bench_stop;
 
+static void on_stop_signal(int sig) {
+    bench_stop = sig;
+    signal(sig, SIG_DFL);
+}
+
+void bench_stop_signals(int on) {
+    bench_stop = 0;
+    signal(SIGINT, on ? on_stop_signal : SIG_DFL);
+    signal(SIGTERM, on ? on_stop_signal : SIG_DFL);
+}
+
 void run_free(run_result *r) {
     free(r->step_s);
     free(r->ttft);

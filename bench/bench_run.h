@@ -34,6 +34,11 @@ typedef struct {
 // requests at the next step and returns with ok = 0 and err "interrupted".
 extern volatile sig_atomic_t bench_stop;
 
+// SIGINT and SIGTERM set bench_stop (to the signal) and restore the default
+// action, so a second one ends the process at once; bench_stop_signals(0)
+// puts the defaults back.
+void bench_stop_signals(int on);
+
 // Frees a run's arrays and zeroes it.
 void run_free(run_result *r);
 

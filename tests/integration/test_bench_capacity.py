@@ -54,3 +54,29 @@ def test_capacity_bad_lengths():
     p = subprocess.run([str(BIN), "capacity", "--synthetic", "smollm2-135m", "--seq-lens", "4",
                         "--output-lens", "8"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "--seq-lens must exceed --output-lens" in p.stderr
+
+
+def test_capacity_sigint_writes_the_cells_done(tmp_path):
+    """Ctrl-C: the run in progress is cut short (not counted as a failure to
+    fit), and the files hold the cells reached."""
+    import signal
+    out = tmp_path / "cap"
+    p = subprocess.Popen([str(BIN), "capacity", "--synthetic", "smollm2-135m", "--device", "cpu",
+                          "--kv-cache-memory", "64MiB", "--seq-lens", "512,1024", "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = 300
+    while not (out / "capacity.jsonl").exists() and deadline > 0:  # the engine is up
+        subprocess.run(["sleep", "0.2"])
+        deadline -= 0.2
+    subprocess.run(["sleep", "4"])  # engine made (about 1 s), the first run (> 10 s) under way
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=300)
+    assert p.returncode == 130, stderr
+    assert "interrupted" in stderr
+    rows = list(csv.DictReader((out / "capacity.csv").open()))
+    # the 512 cell, cut short (no cell at all if the signal came while the
+    # engine was still being made on a loaded machine); never the 1024 one
+    assert len(rows) <= 1, rows
+    for r in rows:
+        assert r["seq_len"] == "512" and r["why"].startswith("interrupted while running"), r
+    assert (out / "capacity.svg").exists()
