@@ -98,6 +98,18 @@ $(OBJ)/server/%.o:    INCLUDES = $(INC_server)
 $(OBJ)/bench/%.o:     INCLUDES = $(INC_bench)
 $(OBJ)/tools/%.o:     INCLUDES = $(INC_tools)
 
+# the build's version (git describe), for the reports bench_engine writes:
+# version.h is rewritten only when the description changes, so the one
+# object that includes it is rebuilt then and only then
+VERSION_H := $(BUILD)/version.h
+.PHONY: FORCE
+$(VERSION_H): FORCE
+	@mkdir -p $(dir $@)
+	@v="#define LLM_VERSION \"$$(git describe --always --dirty 2>/dev/null || echo unknown)\""; \
+	  [ "$$(cat $@ 2>/dev/null)" = "$$v" ] || echo "$$v" > $@
+$(OBJ)/bench/sweep_figs.o: $(VERSION_H)
+$(OBJ)/bench/sweep_figs.o: CFLAGS += -include $(VERSION_H)
+
 $(OBJ)/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(ALL_NVCCFLAGS) -c $< -o $@

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include "bench_plan.h"
 #include "bench_run.h"
 #include "bench_stats.h"
+#include "sweep_figs.h"
 #include "sweep_report.h"
 #include "util.h"
 
@@ -44,9 +46,16 @@ typedef struct {
 static void progress_point(progress *g, const char *what) {
     g->done++;
     double el = llm_now() - g->t0, eta = g->done ? el / g->done * (g->n - g->done) : 0;
-    fprintf(stderr, "%ssweep: point %d of %d (%s), %.0f s elapsed, ETA %.0f s%s",
-            g->tty ? "\r" : "", g->done, g->n, what, el, eta,
-            !g->tty || g->done == g->n ? "\n" : "   ");
+    char bar[32] = "";
+    if (g->tty) { // a bar of 20 cells on a terminal
+        int full = g->n ? 20 * g->done / g->n : 20;
+        bar[0] = '[';
+        for (int i = 0; i < 20; i++) bar[1 + i] = i < full ? '#' : '.';
+        snprintf(bar + 21, sizeof bar - 21, "] ");
+    }
+    fprintf(stderr, "%ssweep: %spoint %d of %d (%s), %.0f s elapsed, ETA %.0f s%s",
+            g->tty ? "\r" : "", bar, g->done, g->n, what, el, eta,
+            !g->tty || g->done == g->n ? "\n" : "\033[K");
     fflush(stderr);
 }
 
@@ -102,6 +111,11 @@ static int sweep_open(sweep_run *sw, const bench_options *o) {
         fprintf(stderr, "bench_engine: %s: %s\n", sw->dir, strerror(errno));
         return 1;
     }
+    char err[LLM_ERR_LEN];
+    if (sweep_write_run_info(sw->dir, o->argc, o->argv, err)) {
+        fprintf(stderr, "bench_engine: %s\n", err);
+        return 1;
+    }
     char *raw_path = llm_path_join(sw->dir, "raw.jsonl");
     sw->raw = raw_path ? fopen(raw_path, "w") : NULL;
     free(raw_path);
@@ -154,8 +168,17 @@ static void write_raw_line(sweep_run *sw, const engine_config *ec, const engine_
         cJSON_AddItemToObject(j, c->string, cJSON_Duplicate(c, 1));
     cJSON_Delete(m);
     char *s = cJSON_PrintUnformatted(j);
-    if (s) fprintf(sw->raw, "%s\n", s);
-    fflush(sw->raw); // whole lines on disk as they come: an interrupted sweep leaves them
+    size_t len = s ? strlen(s) : 0;
+    char *line = s ? realloc(s, len + 2) : NULL;
+    if (line) { // one write(2) per line: a kill leaves whole lines, never half of one
+        line[len] = '\n';
+        const char *p = line;
+        size_t left = len + 1;
+        ssize_t w = 0;
+        while (left && ((w = write(fileno(sw->raw), p, left)) > 0 || (w < 0 && errno == EINTR)))
+            if (w > 0) p += w, left -= (size_t)w;
+        s = line;
+    }
     free(s);
     cJSON_Delete(j);
 }
@@ -179,7 +202,7 @@ static int sweep_point(sweep_run *sw, engine *e, const engine_config *ec, point 
             rc = 1;
         }
         if (!x.ok) {
-            if (!rc)
+            if (!rc && !bench_stop)
                 fprintf(stderr, "\nbench_engine: util %.2f batch %d input %d: %s\n", p->util, p->bs,
                         p->in, x.err);
             run_free(&x);
@@ -240,7 +263,7 @@ static int sweep_utilization(sweep_run *sw, int u) {
     snprintf(sw->devname, sizeof sw->devname, "%s (%s)", device_name(dv->kind), dv->name);
     engine_life life = {0, 1, 1};
     int rc = 0;
-    for (int k = 0; k < per_engine && rc == 0; k++) {
+    for (int k = 0; k < per_engine && rc == 0 && !bench_stop; k++) {
         if (!in_shard(sw->o, u * per_engine + k)) continue;
         sw->cur = sw->gidx[sw->np] = u * per_engine + k;
         point *p = &sw->pts[sw->np++];
@@ -249,6 +272,10 @@ static int sweep_utilization(sweep_run *sw, int u) {
         p->in = (int)sw->ins[k / sw->no % sw->ni];
         p->out = (int)sw->outs[k % sw->no];
         rc = sweep_point(sw, e, &ec, p, &life);
+        if (bench_stop && !p->ok) { // cut short: its finished runs are in raw.jsonl
+            sw->np--;
+            break;
+        }
         snprintf(what, sizeof what, "util %.2f batch %d input %d output %d", p->util, p->bs, p->in,
                  p->out);
         progress_point(&sw->pg, what);
@@ -279,9 +306,13 @@ static int write_points(const char *dir, const sweep_spec *sp, const point *pts,
 
 int bench_sweep(const bench_options *o) {
     sweep_run sw = {0};
+    bench_stop_signals(1); // SIGINT, SIGTERM: the report of the points done
     int rc = sweep_open(&sw, o);
-    for (int u = 0; u < sw.nu && rc == 0; u++) rc = sweep_utilization(&sw, u);
+    for (int u = 0; u < sw.nu && rc == 0 && !bench_stop; u++) rc = sweep_utilization(&sw, u);
     if (sw.raw) fclose(sw.raw);
+    if (bench_stop && rc == 0)
+        fprintf(stderr, "\nbench_engine: %s: stopping; the report holds the %d point(s) done\n",
+                bench_stop == SIGINT ? "interrupted" : "terminated", sw.np);
     int any = 0;
     for (int i = 0; i < sw.np; i++) any |= sw.pts[i].ok;
     if (!any && rc == 0) {
@@ -305,7 +336,9 @@ int bench_sweep(const bench_options *o) {
     free(sw.pts);
     free(sw.gidx);
     free(sw.rr);
-    return rc;
+    int stopped = bench_stop;
+    bench_stop_signals(0);
+    return rc == 0 && stopped ? 128 + stopped : rc;
 }
 
 // ---- points.jsonl and merge ----
@@ -477,6 +510,24 @@ static int merge_dir(merge_acc *m, const char *dir) {
     return rc;
 }
 
+// The first shard's run.json into dir (the command line and date of the run
+// the shards came from), so the merged report carries them.
+static void copy_run_info(const bench_options *o, const char *dir) {
+    for (int d = 0; d < o->n_merge_dirs; d++) {
+        char *src = llm_path_join(o->merge_dirs[d], "run.json"), err[LLM_ERR_LEN];
+        size_t len;
+        char *s = src && llm_file_exists(src) ? llm_read_file(src, &len, err) : NULL;
+        free(src);
+        if (!s) continue;
+        char *dst = llm_path_join(dir, "run.json");
+        FILE *f = dst ? fopen(dst, "w") : NULL;
+        free(dst);
+        if (f) fwrite(s, 1, len, f), fclose(f);
+        free(s);
+        return;
+    }
+}
+
 int bench_merge(const bench_options *o) {
     merge_acc m = {.grid = -1};
     int rc = 0;
@@ -507,6 +558,7 @@ int bench_merge(const bench_options *o) {
         }
     }
     if (rc == 0) {
+        copy_run_info(o, dir);
         qsort(raw, (size_t)nraw, sizeof *raw, raw_cmp);
         char *path = llm_path_join(dir, "raw.jsonl");
         FILE *f = path ? fopen(path, "w") : NULL;
@@ -537,6 +589,17 @@ int bench_merge(const bench_options *o) {
     free(pts);
     free(have);
     return rc;
+}
+
+int bench_report(const char *dir) {
+    char err[LLM_ERR_LEN];
+    int n;
+    if (sweep_figures(dir, &n, err)) {
+        fprintf(stderr, "bench_engine: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "bench_engine: report of %d grid point(s) in %s/report.html\n", n, dir);
+    return 0;
 }
 
 // ---- memory ----

@@ -31,6 +31,9 @@ typedef struct {
     // merge: the sweep (or shard) directories to join
     char **merge_dirs;
     int n_merge_dirs;
+    // the command line, as run.json records it
+    int argc;
+    char *const *argv;
 } bench_options;
 
 // Parses a comma-separated list of positive numbers into v (at most
@@ -45,6 +48,13 @@ int bench_sweep(const bench_options *o);
 // single sweep of the whole grid writes it.
 int bench_merge(const bench_options *o);
 int bench_memory(const bench_options *o);
+// For each utilization and --seq-lens L: the most sequences of L tokens that
+// run at once without preemption, measured, beside the memory plan's max
+// batch at L (bench_capacity.c).
+int bench_capacity(const bench_options *o);
+// Rebuilds the figures and report.html of result directory dir from its
+// raw.jsonl (any sweep's, an interrupted one included).
+int bench_report(const char *dir);
 int bench_latency(const bench_options *o);
 int bench_throughput(const bench_options *o);
 int bench_plan_cmd(const bench_options *o);

@@ -9,6 +9,19 @@
 #include "forward.h"
 #include "util.h"
 
+volatile sig_atomic_t bench_stop;
+
+static void on_stop_signal(int sig) {
+    bench_stop = sig;
+    signal(sig, SIG_DFL);
+}
+
+void bench_stop_signals(int on) {
+    bench_stop = 0;
+    signal(SIGINT, on ? on_stop_signal : SIG_DFL);
+    signal(SIGTERM, on ? on_stop_signal : SIG_DFL);
+}
+
 void run_free(run_result *r) {
     free(r->step_s);
     free(r->ttft);
@@ -73,6 +86,14 @@ int run_batch(engine *e, int bs, int in, int out, const mem_baseline *mem0, int 
     while (engine_has_work(e)) {
         engine_output *o;
         int n;
+        if (bench_stop) { // abort what is left; the caller reports the points done
+            for (int i = 0; i < bs; i++) engine_abort(e, ids[i]);
+            while (engine_has_work(e))
+                if (engine_step(e, &o, &n, err)) break;
+            snprintf(r->err, sizeof r->err, "interrupted");
+            free(t_first), free(n_gen), free(ids), free(prompt);
+            return 0;
+        }
         double ts = llm_now();
         if (engine_step(e, &o, &n, err)) {
             rc = -1;
@@ -184,7 +205,10 @@ void summarize(point *p, run_result *rr, int n, const engine_stats *st, const mo
     p->tpot_mean = bench_mean(tpot, np), p->tpot_med = bench_pct(tpot, np, 50),
     p->tpot_p95 = bench_pct(tpot, np, 95), p->tpot_p99 = bench_pct(tpot, np, 99);
     p->total_tps = (double)p->bs * (p->in + p->out) * n / tot;
-    p->out_tps = (double)p->bs * p->out * n / tot;
+    // generated tokens per second of generation: prefill time is not in it
+    // (the end-to-end rate, prefill included, is total_tps and the cost's)
+    p->out_tps = p->decode_tps;
+    double e2e_out = (double)p->bs * p->out * n / tot;
     // bytes a decode step must move: every weight once, plus the KV of each
     // sequence's context (mean context over the decode phase)
     double ctx = p->in + p->out / 2.0;
@@ -192,8 +216,8 @@ void summarize(point *p, run_result *rr, int n, const engine_stats *st, const mo
     p->copy_gbs = copy_gbs;
     p->bw_frac = p->bw_gbs / p->copy_gbs;
     if (hourly > 0) {
-        p->tok_per_dollar = p->out_tps * 3600 / hourly;
-        p->usd_per_mtok = hourly / 3600 / p->out_tps * 1e6;
+        p->tok_per_dollar = e2e_out * 3600 / hourly;
+        p->usd_per_mtok = hourly / 3600 / e2e_out * 1e6;
     } else {
         p->tok_per_dollar = p->usd_per_mtok = NAN;
     }

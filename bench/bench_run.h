@@ -3,6 +3,7 @@
 #ifndef LLM_BENCH_RUN_H
 #define LLM_BENCH_RUN_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "bench_stats.h"
@@ -28,6 +29,15 @@ typedef struct {
     uint64_t preempt; // preemptions during the run
     int max_step_tokens, max_step_seqs; // the largest step's tokens and sequences
 } run_result;
+
+// Set (by a SIGINT or SIGTERM handler) to stop: run_batch aborts its
+// requests at the next step and returns with ok = 0 and err "interrupted".
+extern volatile sig_atomic_t bench_stop;
+
+// SIGINT and SIGTERM set bench_stop (to the signal) and restore the default
+// action, so a second one ends the process at once; bench_stop_signals(0)
+// puts the defaults back.
+void bench_stop_signals(int on);
 
 // Frees a run's arrays and zeroes it.
 void run_free(run_result *r);

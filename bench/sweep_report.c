@@ -8,10 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "svg_plot.h"
+#include "sweep_figs.h"
 #include "util.h"
-
-#define MAXV 32
 
 // ---- output ----
 
@@ -163,53 +161,6 @@ void sweep_write_md_tables(FILE *f, const point *pts, int n) {
     }
 }
 
-// One series per value of `group` (column index), x = column xc, y = yc, over
-// the points whose other grid columns equal the first value of the grid.
-static int plot(const char *dir, const char *file, const char *title, const char *xl,
-                const char *yl, const point *pts, int n, int xc, int yc, int gc, double yscale,
-                char *err) {
-    svg_series s[MAXV];
-    double xs[MAXV][MAXV * 4], ys[MAXV][MAXV * 4];
-    char names[MAXV][48];
-    int ns = 0;
-    const point *first = &pts[0];
-    for (int i = 0; i < n; i++) {
-        const point *p = &pts[i];
-        if (!p->ok) continue;
-        // keep the grid dimensions other than x and group at the first point's value
-        int keep = 1;
-        for (int c = 0; c < 4; c++)
-            if (c != xc && c != gc && col_value(p, &cols[c]) != col_value(first, &cols[c]))
-                keep = 0;
-        if (!keep) continue;
-        double g = col_value(p, &cols[gc]);
-        int k = 0;
-        while (k < ns && strcmp(names[k], "") && atof(names[k] + strcspn(names[k], "=") + 1) != g)
-            k++;
-        if (k == ns) {
-            if (ns == MAXV) continue;
-            snprintf(names[ns], sizeof names[ns], "%s=%g", cols[gc].name, g);
-            s[ns] = (svg_series){names[ns], 0, xs[ns], ys[ns]};
-            ns++;
-        }
-        if (s[k].n < MAXV * 4) {
-            xs[k][s[k].n] = col_value(p, &cols[xc]);
-            ys[k][s[k].n] = col_value(p, &cols[yc]) * yscale;
-            s[k].n++;
-        }
-    }
-    char *path = llm_path_join(dir, file);
-    int rc = svg_line_plot(path, title, xl, yl, s, ns, err);
-    free(path);
-    return rc;
-}
-
-static int col_index(const char *name) {
-    for (int c = 0; c < NCOLS; c++)
-        if (!strcmp(cols[c].name, name)) return c;
-    return 0;
-}
-
 int sweep_write_reports(const char *dir, const sweep_spec *sp, const point *pts, int n, char *err) {
     char *path = llm_path_join(dir, "summary.csv");
     FILE *f = fopen(path, "w");
@@ -217,17 +168,6 @@ int sweep_write_reports(const char *dir, const sweep_spec *sp, const point *pts,
     if (!f) return llm_errf(err, "%s/summary.csv: %s", dir, strerror(errno));
     sweep_write_csv(f, pts, n);
     fclose(f);
-    const int U = 0, B = 1, I = 2;
-    const double MiB = 1.0 / (1024 * 1024);
-    if (plot(dir, "memory_vs_input.svg", "Predicted memory in use vs input length", "input tokens",
-             "MiB", pts, n, I, col_index("predicted_bytes"), B, MiB, err) ||
-        plot(dir, "throughput_vs_batch.svg", "Output throughput vs batch size", "batch size",
-             "output tokens/s", pts, n, B, col_index("output_tok_s"), I, 1, err) ||
-        plot(dir, "latency_vs_batch.svg", "Decode step latency (median) vs batch size",
-             "batch size", "ms", pts, n, B, col_index("decode_step_median_ms"), I, 1, err) ||
-        plot(dir, "kv_capacity_vs_util.svg", "KV cache capacity vs memory utilization",
-             "gpu_memory_utilization", "KV tokens", pts, n, U, col_index("kv_tokens"), B, 1, err))
-        return -1;
     path = llm_path_join(dir, "report.md");
     f = fopen(path, "w");
     free(path);
@@ -249,38 +189,12 @@ int sweep_write_reports(const char *dir, const sweep_spec *sp, const point *pts,
         "of the largest step so far and every KV page handed out since the engine started (the "
         "free list is LRU, so a released page is reused only after the pool has cycled, and a "
         "touched page stays resident); diff = (predicted resident - measured) / measured.\n\n");
+    fprintf(f, "The figures (every grid dimension as an axis, a series or a panel, the spread "
+               "across repeats, noisy points flagged) and the command line, version and date "
+               "are in report.html.\n\n");
     sweep_write_md_tables(f, pts, n);
     fclose(f);
-    path = llm_path_join(dir, "report.html");
-    f = fopen(path, "w");
-    free(path);
-    if (!f) return llm_errf(err, "%s/report.html: %s", dir, strerror(errno));
-    fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>bench_engine</title>"
-               "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-               "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>\n"
-               "<h1>bench_engine sweep</h1>\n<p>model ");
-    for (const char *c = sp->model; *c; c++)
-        fputs(*c == '<' ? "&lt;" : *c == '&' ? "&amp;" : (char[]){*c, 0}, f);
-    fprintf(f, ", device %s</p>\n", sp->device);
-    static const char *const svgs[] = {"memory_vs_input.svg", "throughput_vs_batch.svg",
-                                       "latency_vs_batch.svg", "kv_capacity_vs_util.svg"};
-    for (int i = 0; i < 4; i++)
-        fprintf(f, "<p><img src=\"%s\" alt=\"%s\"></p>\n", svgs[i], svgs[i]);
-    fprintf(f, "<table>\n<tr>");
-    for (int c = 0; c < NCOLS; c++) fprintf(f, "<th>%s</th>", cols[c].name);
-    fprintf(f, "</tr>\n");
-    for (int i = 0; i < n; i++) {
-        fprintf(f, "<tr>");
-        for (int c = 0; c < NCOLS; c++) {
-            char b[64];
-            fmt_col(&pts[i], &cols[c], b, sizeof b);
-            fprintf(f, "<td>%s</td>", b);
-        }
-        fprintf(f, "</tr>\n");
-    }
-    fprintf(f, "</table>\n</body></html>\n");
-    fclose(f);
-    return 0;
+    return sweep_figures(dir, NULL, err);
 }
 
 int sweep_mkdirs(const char *path) {

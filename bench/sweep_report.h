@@ -43,8 +43,9 @@ cJSON *sweep_point_json(const point *p);
 // The memory/capacity and speed tables of report.md, in Markdown.
 void sweep_write_md_tables(FILE *f, const point *pts, int n);
 
-// Writes summary.csv, the four SVG plots, report.md and report.html into dir
-// (which must exist). Returns 0, or -1 with err.
+// Writes summary.csv and report.md into dir (which must exist), then the
+// figures and report.html from dir/raw.jsonl (sweep_figures). Returns 0, or
+// -1 with err.
 int sweep_write_reports(const char *dir, const sweep_spec *sp, const point *pts, int n, char *err);
 
 // mkdir -p. Returns 0, or -1 with errno set.

@@ -11,6 +11,7 @@
 #include "bench_cmds.h"
 #include "bench_plan.h"
 #include "engine_args.h"
+#include "serve_sweep.h"
 #include "util.h"
 
 static void usage(FILE *f) {
@@ -22,6 +23,12 @@ static void usage(FILE *f) {
             "--input-lens I --output-lens O]\n"
             "       bench_engine memory (--model DIR | --synthetic NAME) [--dry-run] [options]\n"
             "       bench_engine merge DIR... [--out DIR] [--format md|csv|json]\n"
+            "       bench_engine capacity (--model DIR | --synthetic NAME) [--seq-lens L "
+            "--gpu-memory-utilization U --output-lens O --out DIR]\n"
+            "       bench_engine serve-sweep (--grid FILE.json | --base-url URL) [options] "
+            "(serve-sweep --help)\n"
+            "       bench_engine report DIR   (rebuild DIR's figures and report.html from its "
+            "raw.jsonl)\n"
             "       bench_engine plan (--model DIR | --synthetic NAME | --config FILE) (--gpu "
             "CARD | --gpu cpu | --device-memory B --bandwidth GBS --flops TFLOPS) [options]\n"
             "sweep:\n"
@@ -37,6 +44,10 @@ static void usage(FILE *f) {
             "                         N): one of N cluster jobs; `merge` joins their directories\n"
             "merge: joins sweep shards' directories (points.jsonl, raw.jsonl) into one run\n"
             "  directory (--out) with the summary and reports of the whole grid\n"
+            "capacity: for each utilization (0.9) and --seq-lens L (512,2048), raise the\n"
+            "  sequences of L tokens (L - O prompt + O generated, O = --output-lens, L/2) run at\n"
+            "  once until one is preempted or refused; the measured frontier beside the\n"
+            "  memory plan's, with the decode step time at it (capacity.csv, .md, .svg)\n"
             "memory:\n"
             "  --utilizations L       (0.5,0.7,0.8,0.9,0.95)\n"
             "  --seq-lens L           (512,2048,8192)\n"
@@ -192,8 +203,17 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    bench_options o = {.ec = engine_config_default(), .repeat = 1, .num_requests = 16};
+    bench_options o = {
+        .ec = engine_config_default(), .repeat = 1, .num_requests = 16, .argc = argc, .argv = argv};
     if (!strcmp(cmd, "merge")) return merge_main(argc, argv, &o);
+    if (!strcmp(cmd, "serve-sweep")) return bench_serve_sweep(argc, argv);
+    if (!strcmp(cmd, "report")) {
+        if (argc != 3 || !strncmp(argv[2], "--", 2)) {
+            fprintf(stderr, "bench_engine: report DIR (a sweep's result directory)\n");
+            return 2;
+        }
+        return bench_report(argv[2]);
+    }
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0) return rc;
     if (o.repeat < 1 || o.warmup < 0 || o.hourly < 0 || o.efficiency < 0 || o.efficiency > 1) {
@@ -227,12 +247,13 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "sweep")) return bench_sweep(&o);
     if (!strcmp(cmd, "memory")) return bench_memory(&o);
+    if (!strcmp(cmd, "capacity")) return bench_capacity(&o);
     if (!strcmp(cmd, "latency")) return bench_latency(&o);
     if (!strcmp(cmd, "throughput")) return bench_throughput(&o);
     if (!strcmp(cmd, "plan")) return bench_plan_cmd(&o);
-    fprintf(
-        stderr,
-        "bench_engine: unknown command '%s' (sweep, merge, memory, latency, throughput, plan)\n",
-        cmd);
+    fprintf(stderr,
+            "bench_engine: unknown command '%s' (sweep, merge, report, memory, capacity, latency, "
+            "throughput, plan)\n",
+            cmd);
     return 2;
 }

@@ -115,14 +115,15 @@ def test_kv_capacity_grows_with_utilization(sweep):
 def test_svgs_well_formed_and_in_html(sweep):
     out, _ = sweep
     svgs = sorted(f.name for f in out.glob("*.svg"))
-    assert len(svgs) == 4
+    assert len(svgs) == 9
     for name in svgs:
         root = ET.parse(out / name).getroot()
         assert root.tag == "{http://www.w3.org/2000/svg}svg"
-        assert root.findall(".//{http://www.w3.org/2000/svg}polyline")
+        kind = "rect" if name.startswith("heat_") else "circle"
+        assert [e for e in root.iter("{http://www.w3.org/2000/svg}" + kind) if e.get("class") == "pt"]
     html = (out / "report.html").read_text()
-    for name in svgs:
-        assert f'src="{name}"' in html
+    for name in svgs:  # inline, and linked
+        assert f'href="{name}"' in html and f'<figure id="{name[:-4]}">' in html
 
 
 def png_pixels(path):

@@ -77,7 +77,7 @@ def test_merged_equals_the_whole_run_row_for_row(runs):
     assert sorted(merged, key=key) == shard_rows
     # the reports of the whole grid
     assert (t / "merged" / "report.md").read_text().count("\n|") >= N_POINTS
-    for f in ["report.html", "latency_vs_batch.svg", "throughput_vs_batch.svg", "raw.jsonl"]:
+    for f in ["report.html", "latency_vs_batch.svg", "throughput_vs_latency.svg", "raw.jsonl"]:
         assert (t / "merged" / f).stat().st_size > 0, f
     raw = [json.loads(x) for x in (t / "merged" / "raw.jsonl").read_text().splitlines()]
     assert [r["grid_index"] for r in raw] == list(range(N_POINTS))
