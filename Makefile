@@ -203,7 +203,7 @@ test-gpu:
 # semantics, a naive cuBLAS), small shapes. Needs no nvcc. EMU_CC=75 emulates sm_75.
 EMU_DIR := tests/gpu/emu
 EMU_OTHER_CC := 75 80 89
-EMU_CC_TESTS := gpu_op_matmul gpu_forward_tiny gpu_engine_dtype
+EMU_CC_TESTS := gpu_op_matmul gpu_forward_tiny gpu_engine_dtype gpu_op_kv_write_fp8 gpu_op_attention_fp8
 EMU_CU  := cuda_backend cuda_ops cuda_matmul cuda_attention cuda_device
 EMU_OBJ := $(OBJ)/emu/emu.o $(patsubst %,$(OBJ)/emu/%.o,$(EMU_CU))
 EMU_CXXFLAGS = -std=c++17 -O1 -g -I$(EMU_DIR)/include $(INC_kernels) -Ikernels/cuda -DLLM_CUDA=1 \
@@ -223,7 +223,7 @@ $(OBJ)/emu/emu.o: $(EMU_DIR)/emu.cpp $(EMU_DIR)/include/emu.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
 $(OBJ)/emu/%.o: kernels/cuda/%.cu $(EMU_DIR)/translate.py $(EMU_DIR)/include/emu.h \
-                kernels/cuda/cuda_common.cuh
+                $(EMU_DIR)/include/cuda_fp8.h kernels/cuda/cuda_common.cuh
 	@mkdir -p $(dir $@)
 	$(PYTHON) $(EMU_DIR)/translate.py $< $(@:.o=.cpp)
 	$(CXX) $(EMU_CXXFLAGS) -x c++ -c $(@:.o=.cpp) -o $@

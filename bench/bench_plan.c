@@ -158,7 +158,7 @@ static void print_table(const plan_run *p) {
                llm_fmt_bytes(model_weight_bytes(&q, p->dtype), a, sizeof a));
     }
     printf("KV cache %s per token (%s); max_model_len %d\n\n",
-           llm_fmt_bytes((uint64_t)p->kv_tok, a, sizeof a), dtype_label(m0->kv_dtype),
+           llm_fmt_bytes((uint64_t)p->kv_tok, a, sizeof a), engine_kv_dtype_name(m0->kv_dtype),
            m0->max_model_len);
     printf("| util | KV memory | KV tokens | max concurrency @%d | max sequences of %d+%d |\n",
            m0->max_model_len, o->input_len, o->output_len);

@@ -29,6 +29,8 @@ static void usage(FILE *f) {
             "  --input-lens L         prompt tokens (32,64)\n"
             "  --output-lens L        generated tokens (8)\n"
             "  --gpu-memory-utilization L   one engine per value (0.9)\n"
+            "  --kv-cache-dtype L     one engine per value too, e.g. fp16,fp8 (a grid\n"
+            "                         dimension; raw.jsonl's kv_cache_dtype)\n"
             "  --repeat R  --warmup W measured and discarded runs per point (1, 0)\n"
             "  --out DIR              run directory (results/<timestamp>)\n"
             "  --format md|csv|json   also print the summary to stdout\n"
@@ -40,7 +42,9 @@ static void usage(FILE *f) {
             "memory:\n"
             "  --utilizations L       (0.5,0.7,0.8,0.9,0.95)\n"
             "  --seq-lens L           (512,2048,8192)\n"
-            "  --dry-run              plan from the configuration alone\n"
+            "  --dry-run              plan from the configuration alone; lists of --dtype\n"
+            "                         and --kv-cache-dtype (bf16,fp16 / fp16,fp8) print every\n"
+            "                         combination side by side\n"
             "plan (nothing runs; figures are predictions):\n"
             "  --gpu CARD             t4, l4, a10g, a100-40g, a100-80g, h100, h200; cpu: this\n"
             "                         machine, measured\n"
@@ -137,6 +141,19 @@ static int parse_args(int argc, char **argv, bench_options *o) {
                 fprintf(stderr, "bench_engine: --%s: not a number: '%s'\n", name, val);
                 return 2;
             }
+            if (!inline_val) i++;
+            continue;
+        }
+        if (!strcmp(name, "dtype") || !strcmp(name, "kv-cache-dtype") ||
+            !strcmp(name, "kv-cache-dtypes")) { // a list: a grid dimension (sweep, memory)
+            int v[BENCH_MAX_LIST], n;
+            const char *flag = name[0] == 'd' ? "dtype" : "kv-cache-dtype";
+            if (bench_parse_engine_list(flag, val, v, &n, err)) {
+                fprintf(stderr, "bench_engine: %s\n", err);
+                return 2;
+            }
+            *(name[0] == 'd' ? &o->dtypes : &o->kv_dtypes) = val;
+            *(name[0] == 'd' ? &o->ec.dtype : &o->ec.kv_cache_dtype) = v[0];
             if (!inline_val) i++;
             continue;
         }
