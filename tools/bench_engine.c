@@ -241,6 +241,16 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    // lists of dtypes: memory (side by side) and, for the KV dtype, sweep (a grid dimension)
+    const int dt_list = o.dtypes && strchr(o.dtypes, ','),
+              kv_list = o.kv_dtypes && strchr(o.kv_dtypes, ',');
+    if ((dt_list && strcmp(cmd, "memory")) ||
+        (kv_list && strcmp(cmd, "memory") && strcmp(cmd, "sweep"))) {
+        fprintf(stderr, "bench_engine: a list of --%s is for %s; %s takes one value\n",
+                dt_list ? "dtype" : "kv-cache-dtype",
+                dt_list ? "memory --dry-run" : "sweep and memory --dry-run", cmd);
+        return 2;
+    }
     if (!strcmp(cmd, "sweep")) return bench_sweep(&o);
     if (!strcmp(cmd, "memory")) return bench_memory(&o);
     if (!strcmp(cmd, "latency")) return bench_latency(&o);

@@ -185,7 +185,7 @@ __device__ __forceinline__ float load_w(const int8_t *w, size_t i) {
     return (float)w[i];
 }
 
-// K/V cache elements (fp16 or bf16) to and from f32.
+// K/V cache elements (fp16 or bf16; fp8 below) to and from f32.
 __device__ __forceinline__ float kv_to_f32(__half h) {
     return __half2float(h);
 }

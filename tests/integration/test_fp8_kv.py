@@ -206,6 +206,12 @@ def test_memory_plan_fp8_holds_twice_the_kv_tokens():
     p = subprocess.run([str(BIN / "bench_engine"), *base[:-1], "--kv-cache-dtype", "fp16,fp4"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "'fp4'" in p.stderr
+    # elsewhere a list is refused rather than cut to its first value
+    for cmd in (["memory", "--synthetic", "llama-3-8b", "--device-memory", "80GiB", "--kv-cache-dtype", "fp16,fp8"],
+                ["latency", "--synthetic", "llama-3-8b", "--kv-cache-dtype", "fp16,fp8"],
+                ["sweep", "--synthetic", "llama-3-8b", "--dtype", "bf16,f16"]):
+        p = subprocess.run([str(BIN / "bench_engine"), *cmd], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and "list" in p.stderr, (cmd, p.stderr)
 
 
 @pytest.mark.skipif(not (MODEL / ".complete").exists(), reason="default model absent: make model")
