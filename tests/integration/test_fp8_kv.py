@@ -217,8 +217,8 @@ def test_memory_plan_fp8_holds_twice_the_kv_tokens():
 @pytest.mark.skipif(not (MODEL / ".complete").exists(), reason="default model absent: make model")
 def test_sweep_kv_dtype_is_a_grid_dimension(tmp_path):
     out = tmp_path / "sweep"
-    p = run("bench_engine", "sweep", "--model", MODEL, "--batch-sizes", "1", "--input-lens", "16",
-            "--output-lens", "3", "--gpu-memory-utilization", "0.5", "--kv-cache-dtype", "fp16,fp8",
+    p = run("bench_engine", "sweep", "--model", MODEL, "--batch-sizes", "1", "--input-lens", "8",
+            "--output-lens", "2", "--gpu-memory-utilization", "0.5", "--kv-cache-dtype", "fp16,fp8",
             "--device-memory", "1GiB", "--device", "cpu", "--out", out)
     raw = [json.loads(line) for line in (out / "raw.jsonl").read_text().splitlines()]
     assert [r["kv_cache_dtype"] for r in raw] == ["fp16", "fp8"]
