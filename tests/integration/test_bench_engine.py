@@ -216,6 +216,7 @@ def test_bad_arguments_fail_cleanly():
 # checked against vLLM's arithmetic above, through the same function.)
 PLAN_CASES = [
     ("smollm2-135m", "16", []),
+    ("smollm2-135m", "16", ["--kv-cache-dtype", "fp8"]),
     ("smollm2-135m", "32", ["--max-num-seqs", "64", "--max-num-batched-tokens", "512"]),
     ("qwen3-0.6b", "16", ["--max-model-len", "4096"]),
     ("llama-3.2-1b", "16", []),
