@@ -216,7 +216,7 @@ test-gpu:
 EMU_DIR := tests/gpu/emu
 EMU_OTHER_CC := 75 80 89
 EMU_CC_TESTS := gpu_op_matmul gpu_forward_tiny gpu_engine_dtype gpu_forward_decode_graphs \
-                gpu_op_attention_tensor_cores
+                gpu_op_attention_tensor_cores gpu_op_kv_write_fp8 gpu_op_attention_fp8
 EMU_CU  := $(basename $(notdir $(wildcard kernels/cuda/*.cu)))
 EMU_OBJ := $(OBJ)/emu/emu.o $(patsubst %,$(OBJ)/emu/%.o,$(EMU_CU))
 EMU_CXXFLAGS = -std=c++17 -O1 -g -I$(EMU_DIR)/include $(INC_kernels) -Ikernels/cuda -DLLM_CUDA=1 \

@@ -14,6 +14,7 @@
 
 #include "bench_plan.h"
 #include "bench_run.h"
+#include "engine_args.h"
 #include "bench_stats.h"
 #include "sweep_figs.h"
 #include "sweep_report.h"
@@ -32,6 +33,27 @@ int bench_parse_list(const char *s, double *v, int *n) {
             return -1;
     }
     return *n && !*s ? 0 : -1;
+}
+
+int bench_parse_engine_list(const char *flag, const char *s, int *v, int *n, char *err) {
+    *n = 0;
+    if (!s || !*s) return llm_errf(err, "--%s needs a value", flag);
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        const size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        char item[32];
+        if (*n == BENCH_MAX_LIST || len >= sizeof item)
+            return llm_errf(err, "--%s: too many values or one too long", flag);
+        memcpy(item, s, len);
+        item[len] = '\0';
+        engine_config c = engine_config_default();
+        int used;
+        if (engine_args_apply(&c, flag, item, &used, err) <= 0) return -1;
+        v[(*n)++] = flag[0] == 'd' ? c.dtype : c.kv_cache_dtype;
+        s += len;
+        if (*s == ',' && !*++s) return llm_errf(err, "--%s: a list ends with ','", flag);
+    }
+    return 0;
 }
 
 // ---- sweep ----
@@ -63,7 +85,8 @@ static void progress_point(progress *g, const char *what) {
 typedef struct {
     const bench_options *o;
     double utils[BENCH_MAX_LIST], bss[BENCH_MAX_LIST], ins[BENCH_MAX_LIST], outs[BENCH_MAX_LIST];
-    int nu, nb, ni, no;
+    int kvs[BENCH_MAX_LIST]; // KV cache dtypes (engine_config.kv_cache_dtype), outermost
+    int nk, nu, nb, ni, no;
     char dir[512];
     FILE *raw; // raw.jsonl: one line per measured run
     const char *model;
@@ -71,7 +94,7 @@ typedef struct {
     mem_baseline mem0;
     double copy_gbs;
     progress pg;
-    point *pts;     // [nu x nb x ni x no], or this shard's slice of it
+    point *pts;     // [nk x nu x nb x ni x no], or this shard's slice of it
     int *gidx;      // each point's index in the whole grid
     run_result *rr; // [repeat + warmup] one point's runs
     int np;         // points done
@@ -101,6 +124,13 @@ static int sweep_open(sweep_run *sw, const bench_options *o) {
                 BENCH_MAX_LIST);
         return 2;
     }
+    char err[LLM_ERR_LEN];
+    sw->nk = 1, sw->kvs[0] = o->ec.kv_cache_dtype;
+    if (o->kv_dtypes &&
+        bench_parse_engine_list("kv-cache-dtype", o->kv_dtypes, sw->kvs, &sw->nk, err)) {
+        fprintf(stderr, "bench_engine: %s\n", err);
+        return 2;
+    }
     for (int i = 0; i < sw->no; i++)
         if (sw->outs[i] < 2) {
             fprintf(stderr, "bench_engine: output lengths must be >= 2 (decode needs a step)\n");
@@ -111,7 +141,6 @@ static int sweep_open(sweep_run *sw, const bench_options *o) {
         fprintf(stderr, "bench_engine: %s: %s\n", sw->dir, strerror(errno));
         return 1;
     }
-    char err[LLM_ERR_LEN];
     if (sweep_write_run_info(sw->dir, o->argc, o->argv, err)) {
         fprintf(stderr, "bench_engine: %s\n", err);
         return 1;
@@ -123,7 +152,7 @@ static int sweep_open(sweep_run *sw, const bench_options *o) {
         fprintf(stderr, "bench_engine: %s/raw.jsonl: %s\n", sw->dir, strerror(errno));
         return 1;
     }
-    const int grid = sw->nu * sw->nb * sw->ni * sw->no;
+    const int grid = sw->nk * sw->nu * sw->nb * sw->ni * sw->no;
     int n = 0;
     for (int g = 0; g < grid; g++) n += in_shard(o, g);
     if (!n) {
@@ -158,7 +187,7 @@ static void write_raw_line(sweep_run *sw, const engine_config *ec, const engine_
     cJSON_AddNumberToObject(j, "device_total_bytes", (double)st->device_total);
     cJSON_AddNumberToObject(j, "budget_bytes", (double)st->budget);
     cJSON_AddNumberToObject(j, "block_size", st->block_size);
-    cJSON_AddStringToObject(j, "kv_cache_dtype", st->kv_dtype == LLM_BF16 ? "bf16" : "fp16");
+    cJSON_AddStringToObject(j, "kv_cache_dtype", engine_kv_dtype_name(st->kv_dtype));
     cJSON_AddNumberToObject(j, "max_num_seqs", ec->max_num_seqs);
     cJSON_AddNumberToObject(j, "max_num_batched_tokens", st->max_num_batched_tokens);
     cJSON_AddNumberToObject(j, "max_model_len", st->max_model_len);
@@ -235,23 +264,26 @@ static int sweep_point(sweep_run *sw, engine *e, const engine_config *ec, point 
     return rc;
 }
 
-// Every point of utilization u on one engine. Returns 0, or 1 on an engine failure.
-static int sweep_utilization(sweep_run *sw, int u) {
-    const int per_engine = sw->nb * sw->ni * sw->no;
+// Every point of engine eng (KV dtype eng / nu, utilization eng % nu) on one
+// engine. Returns 0, or 1 on an engine failure.
+static int sweep_utilization(sweep_run *sw, int eng) {
+    const int per_engine = sw->nb * sw->ni * sw->no, u = eng % sw->nu;
     int mine = 0;
-    for (int k = 0; k < per_engine; k++) mine += in_shard(sw->o, u * per_engine + k);
+    for (int k = 0; k < per_engine; k++) mine += in_shard(sw->o, eng * per_engine + k);
     if (!mine) return 0; // no point of this engine in the shard
     engine_config ec = sw->o->ec;
     ec.gpu_memory_utilization = sw->utils[u];
-    char err[LLM_ERR_LEN], what[96];
+    ec.kv_cache_dtype = sw->kvs[eng / sw->nu];
+    char err[LLM_ERR_LEN], what[112];
     engine *e = engine_create(&ec, err);
     if (!e) { // its points stay not ok: the report says they did not fit
         fprintf(stderr, "\nbench_engine: utilization %.2f: %s\n", sw->utils[u], err);
         for (int k = 0; k < per_engine; k++) {
-            if (!in_shard(sw->o, u * per_engine + k)) continue;
-            sw->gidx[sw->np] = u * per_engine + k;
+            if (!in_shard(sw->o, eng * per_engine + k)) continue;
+            sw->gidx[sw->np] = eng * per_engine + k;
             point *p = &sw->pts[sw->np++];
             p->util = sw->utils[u];
+            p->kv_dtype = ec.kv_cache_dtype;
             p->bs = (int)sw->bss[k / (sw->ni * sw->no)];
             p->in = (int)sw->ins[k / sw->no % sw->ni];
             p->out = (int)sw->outs[k % sw->no];
@@ -263,11 +295,14 @@ static int sweep_utilization(sweep_run *sw, int u) {
     snprintf(sw->devname, sizeof sw->devname, "%s (%s)", device_name(dv->kind), dv->name);
     engine_life life = {0, 1, 1};
     int rc = 0;
+    engine_stats st;
+    engine_get_stats(e, &st);
     for (int k = 0; k < per_engine && rc == 0 && !bench_stop; k++) {
-        if (!in_shard(sw->o, u * per_engine + k)) continue;
-        sw->cur = sw->gidx[sw->np] = u * per_engine + k;
+        if (!in_shard(sw->o, eng * per_engine + k)) continue;
+        sw->cur = sw->gidx[sw->np] = eng * per_engine + k;
         point *p = &sw->pts[sw->np++];
         p->util = sw->utils[u];
+        p->kv_dtype = (int)st.kv_dtype;
         p->bs = (int)sw->bss[k / (sw->ni * sw->no)];
         p->in = (int)sw->ins[k / sw->no % sw->ni];
         p->out = (int)sw->outs[k % sw->no];
@@ -276,8 +311,8 @@ static int sweep_utilization(sweep_run *sw, int u) {
             sw->np--;
             break;
         }
-        snprintf(what, sizeof what, "util %.2f batch %d input %d output %d", p->util, p->bs, p->in,
-                 p->out);
+        snprintf(what, sizeof what, "%s KV util %.2f batch %d input %d output %d",
+                 engine_kv_dtype_name(st.kv_dtype), p->util, p->bs, p->in, p->out);
         progress_point(&sw->pg, what);
     }
     engine_destroy(e);
@@ -308,7 +343,8 @@ int bench_sweep(const bench_options *o) {
     sweep_run sw = {0};
     bench_stop_signals(1); // SIGINT, SIGTERM: the report of the points done
     int rc = sweep_open(&sw, o);
-    for (int u = 0; u < sw.nu && rc == 0 && !bench_stop; u++) rc = sweep_utilization(&sw, u);
+    for (int g = 0; g < sw.nk * sw.nu && rc == 0 && !bench_stop; g++)
+        rc = sweep_utilization(&sw, g);
     if (sw.raw) fclose(sw.raw);
     if (bench_stop && rc == 0)
         fprintf(stderr, "\nbench_engine: %s: stopping; the report holds the %d point(s) done\n",
@@ -327,7 +363,7 @@ int bench_sweep(const bench_options *o) {
         rc = 1;
     }
     if (rc == 0 &&
-        write_points(sw.dir, &sp, sw.pts, sw.gidx, sw.np, sw.nu * sw.nb * sw.ni * sw.no)) {
+        write_points(sw.dir, &sp, sw.pts, sw.gidx, sw.np, sw.nk * sw.nu * sw.nb * sw.ni * sw.no)) {
         fprintf(stderr, "bench_engine: %s/points.jsonl: %s\n", sw.dir, strerror(errno));
         rc = 1;
     }
@@ -613,12 +649,12 @@ static void print_plan(const engine_memory_plan *p, const model_config *mc,
            llm_fmt_bytes(p->weights, a, sizeof a), (unsigned long long)p->weights,
            llm_fmt_bytes(p->activations, b, sizeof b), (unsigned long long)p->activations,
            p->max_num_batched_tokens, llm_fmt_bytes(p->overhead, c, sizeof c));
-    printf("KV per token %llu bytes (%d layers x %d kv heads x %d x 2 (K,V) x 2 bytes, %s); page "
+    printf("KV per token %llu bytes (%d layers x %d kv heads x %d x 2 (K,V) x %zu bytes, %s); page "
            "of %d tokens %s (%llu bytes); max_model_len %d\n",
            (unsigned long long)(p->page_bytes / (uint64_t)ec->block_size), mc->n_layers,
-           mc->n_kv_heads, mc->head_dim, p->kv_dtype == LLM_BF16 ? "bf16" : "fp16", ec->block_size,
-           llm_fmt_bytes(p->page_bytes, a, sizeof a), (unsigned long long)p->page_bytes,
-           p->max_model_len);
+           mc->n_kv_heads, mc->head_dim, dtype_size(p->kv_dtype), engine_kv_dtype_name(p->kv_dtype),
+           ec->block_size, llm_fmt_bytes(p->page_bytes, a, sizeof a),
+           (unsigned long long)p->page_bytes, p->max_model_len);
 }
 
 // What the engine's own weights hold, by kind.
@@ -663,6 +699,76 @@ static void print_plan_rows(const engine_config *ec0, const model_config *mc,
     }
 }
 
+// memory --dry-run with lists of --dtype and --kv-cache-dtype: the plan of
+// every combination (weights dtype outer, KV dtype inner) as one column.
+static int print_side_by_side(const bench_options *o, const double *utils, int nu,
+                              const double *lens, int nl) {
+    char err[LLM_ERR_LEN], a[32];
+    int dts[BENCH_MAX_LIST], kvs[BENCH_MAX_LIST], nd = 1, nk = 1;
+    dts[0] = o->ec.dtype, kvs[0] = o->ec.kv_cache_dtype;
+    if ((o->dtypes && bench_parse_engine_list("dtype", o->dtypes, dts, &nd, err)) ||
+        (o->kv_dtypes && bench_parse_engine_list("kv-cache-dtype", o->kv_dtypes, kvs, &nk, err))) {
+        fprintf(stderr, "bench_engine: %s\n", err);
+        return 2;
+    }
+    enum { MAX_COLS = 16 };
+    if (nd * nk > MAX_COLS) {
+        fprintf(stderr,
+                "bench_engine: %d combinations of --dtype x --kv-cache-dtype (at most %d)\n",
+                nd * nk, MAX_COLS);
+        return 2;
+    }
+    engine_memory_plan base[MAX_COLS], rows[MAX_COLS][BENCH_MAX_LIST];
+    model_config mc[MAX_COLS];
+    int n = 0;
+    for (int d = 0; d < nd; d++)
+        for (int k = 0; k < nk; k++, n++) {
+            engine_config ec = o->ec;
+            ec.dtype = dts[d], ec.kv_cache_dtype = kvs[k];
+            if (engine_plan_dry_run(&ec, &mc[n], &base[n], err) && !base[n].page_bytes) {
+                fprintf(stderr, "bench_engine: %s\n", err);
+                return 1;
+            }
+            ec.max_model_len = base[n].max_model_len;
+            ec.max_num_batched_tokens = base[n].max_num_batched_tokens;
+            ec.device = base[n].device; // the device the dry run resolved
+            for (int u = 0; u < nu; u++) {
+                ec.gpu_memory_utilization = utils[u];
+                if (engine_plan_memory(&ec, &mc[n], base[n].weights, base[n].weights_dtype,
+                                       base[n].device_total, base[n].overhead, &rows[n][u], err))
+                    rows[n][u].pages = 0, rows[n][u].kv_tokens = 0; // no KV room
+            }
+        }
+    printf("memory plan (dry run: no engine) for %s on a %s device: %d combinations of weights "
+           "dtype x KV cache dtype\n\n|",
+           o->ec.model_dir ? o->ec.model_dir : o->ec.synthetic,
+           llm_fmt_bytes(base[0].device_total, a, sizeof a), n);
+    for (int c = 0; c < n; c++)
+        printf(" | %s weights, %s KV", dtype_name(base[c].weights_dtype),
+               engine_kv_dtype_name(base[c].kv_dtype));
+    printf(" |\n|---|");
+    for (int c = 0; c < n; c++) printf("---|");
+    printf("\n| weights |");
+    for (int c = 0; c < n; c++) printf(" %s |", llm_fmt_bytes(base[c].weights, a, sizeof a));
+    printf("\n| KV bytes per token |");
+    for (int c = 0; c < n; c++)
+        printf(" %llu |", (unsigned long long)(base[c].page_bytes / (uint64_t)o->ec.block_size));
+    for (int u = 0; u < nu; u++) {
+        printf("\n| KV tokens @%.2f |", utils[u]);
+        for (int c = 0; c < n; c++)
+            printf(" %lld (%.2fx) |", (long long)rows[c][u].kv_tokens,
+                   rows[0][u].kv_tokens ? (double)rows[c][u].kv_tokens / rows[0][u].kv_tokens
+                                        : 0.0);
+    }
+    for (int l = 0; l < nl; l++) {
+        printf("\n| max batch @%d (%.2f) |", (int)lens[l], utils[nu - 1]);
+        const int per = ((int)lens[l] + o->ec.block_size - 1) / o->ec.block_size;
+        for (int c = 0; c < n; c++) printf(" %d |", rows[c][nu - 1].pages / per);
+    }
+    printf("\n");
+    return 0;
+}
+
 int bench_memory(const bench_options *o) {
     char err[LLM_ERR_LEN], a[32];
     double utils[BENCH_MAX_LIST], lens[BENCH_MAX_LIST];
@@ -670,6 +776,12 @@ int bench_memory(const bench_options *o) {
     if (bench_parse_list(o->utils ? o->utils : "0.5,0.7,0.8,0.9,0.95", utils, &nu) ||
         bench_parse_list(o->seq_lens ? o->seq_lens : "512,2048,8192", lens, &nl)) {
         fprintf(stderr, "bench_engine: bad list\n");
+        return 2;
+    }
+    if ((o->dtypes && strchr(o->dtypes, ',')) || (o->kv_dtypes && strchr(o->kv_dtypes, ','))) {
+        if (o->dry_run) return print_side_by_side(o, utils, nu, lens, nl);
+        fprintf(stderr, "bench_engine: memory takes lists of --dtype / --kv-cache-dtype with "
+                        "--dry-run only (one engine runs otherwise)\n");
         return 2;
     }
     const engine_config *ec = &o->ec;
@@ -706,7 +818,8 @@ int bench_memory(const bench_options *o) {
                                     .weights_dtype = st.weights_dtype,
                                     .kv_dtype = st.kv_dtype,
                                     .max_model_len = st.max_model_len,
-                                    .max_num_batched_tokens = st.max_num_batched_tokens};
+                                    .max_num_batched_tokens = st.max_num_batched_tokens,
+                                    .device = engine_device(e)->kind};
         printf("memory plan (measured on %s) for %s on a %s device\n",
                device_name(engine_device(e)->kind), model,
                llm_fmt_bytes(st.device_total, a, sizeof a));
@@ -718,6 +831,7 @@ int bench_memory(const bench_options *o) {
     engine_config rc = *ec;
     rc.max_model_len = base.max_model_len;
     rc.max_num_batched_tokens = base.max_num_batched_tokens;
+    rc.device = base.device;
     print_plan_rows(&rc, &mc, &base, utils, nu, lens, nl);
     return 0;
 }

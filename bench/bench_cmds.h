@@ -15,6 +15,10 @@ typedef struct {
     engine_config ec;
     // comma-separated lists (NULL: the subcommand's default)
     const char *utils, *bss, *ins, *outs, *seq_lens;
+    // --dtype and --kv-cache-dtype (also --kv-cache-dtypes) as given: a comma
+    // list, sweep's grid dimension (KV dtype) and memory's side-by-side
+    // columns; ec holds the first value (NULL: ec's own)
+    const char *dtypes, *kv_dtypes;
     const char *out_dir; // sweep: result directory (NULL: results/<timestamp>)
     const char *format;  // sweep: also print the summary as md, csv or json
     const char *shard;   // sweep: --shard K/N as given
@@ -39,6 +43,11 @@ typedef struct {
 // Parses a comma-separated list of positive numbers into v (at most
 // BENCH_MAX_LIST). Returns 0, or -1 when s is not such a list.
 int bench_parse_list(const char *s, double *v, int *n);
+
+// Parses a comma list of values of an engine flag ("dtype" or
+// "kv-cache-dtype") into v (the engine_config field each sets, at most
+// BENCH_MAX_LIST). Returns 0, or -1 with err naming the bad value.
+int bench_parse_engine_list(const char *flag, const char *s, int *v, int *n, char *err);
 
 // Each returns the process exit status: 0, 1 on a failure (printed on
 // stderr), 2 on a bad option value.

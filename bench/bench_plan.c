@@ -160,7 +160,7 @@ static void print_table(const plan_run *p) {
                llm_fmt_bytes(model_weight_bytes(&q, p->dtype), a, sizeof a));
     }
     printf("KV cache %s per token (%s); max_model_len %d\n\n",
-           llm_fmt_bytes((uint64_t)p->kv_tok, a, sizeof a), dtype_label(m0->kv_dtype),
+           llm_fmt_bytes((uint64_t)p->kv_tok, a, sizeof a), engine_kv_dtype_name(m0->kv_dtype),
            m0->max_model_len);
     printf("| util | KV memory | KV tokens | max concurrency @%d | max sequences of %d+%d |\n",
            m0->max_model_len, o->input_len, o->output_len);
@@ -206,6 +206,7 @@ static void print_json_or_csv(const plan_run *p, int csv) {
     cJSON_AddStringToObject(root, "card", o->card->name);
     cJSON_AddStringToObject(root, "dtype", dtype_label(p->dtype));
     cJSON_AddNumberToObject(root, "weights_bytes", (double)p->mem[0].weights);
+    cJSON_AddNumberToObject(root, "activation_bytes", (double)p->mem[0].activations);
     cJSON_AddNumberToObject(root, "kv_bytes_per_token", p->kv_tok);
     cJSON_AddNumberToObject(root, "efficiency", p->efficiency);
     double pt = plan_prefill_seconds(&p->mc, p->weight_read, p->kv_tok, o->input_len,

@@ -10,6 +10,8 @@
 // One grid point: statistics over its measured runs (seconds, bytes).
 typedef struct {
     double util;
+    int kv_dtype; // the KV cache's llm_dtype (F16, BF16, F8E4M3): a grid dimension; -1: auto
+                  // (its engine failed before resolving it)
     int bs, in, out, ok;
     // memory
     uint64_t weights, activations, overhead, kv_alloc, kv_peak, measured, predicted;

@@ -207,7 +207,9 @@ static int read_quant(model_config *c, const cJSON *root, const char *label, cha
     const cJSON *kv = cJSON_GetObjectItemCaseSensitive(q, "kv_cache_scheme");
     if (kv && !cJSON_IsNull(kv))
         return quant_error(label, ".kv_cache_scheme", "(KV cache quantization)",
-                           "the KV cache is fp16", err);
+                           "an fp8 KV cache is --kv-cache-dtype fp8, which reads the "
+                           "checkpoint's k_scale/v_scale tensors",
+                           err);
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(q, "sparsity_config");
     const cJSON *spf = cJSON_IsObject(sp) ? cJSON_GetObjectItemCaseSensitive(sp, "format") : NULL;
     if (cJSON_IsString(spf) && strcmp(spf->valuestring, "dense") != 0)

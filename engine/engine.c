@@ -55,6 +55,26 @@ engine_config engine_config_default(void) {
     return c;
 }
 
+// The fp8 cache's scales: all 1.0, or the range the checkpoint gave.
+static void log_fp8_scales(const model_weights *m) {
+    int n = 0;
+    float lo = INFINITY, hi = 0.0f;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const float ks = m->layers[l].k_scale, vs = m->layers[l].v_scale;
+        n += ks != 1.0f || vs != 1.0f;
+        lo = fminf(lo, fminf(ks, vs));
+        hi = fmaxf(hi, fmaxf(ks, vs));
+    }
+    if (n)
+        fprintf(stderr,
+                "engine: fp8 K/V (e4m3): k_scale/v_scale from the checkpoint (%d of %d layers, "
+                "%.4g to %.4g)\n",
+                n, m->cfg.n_layers, (double)lo, (double)hi);
+    else
+        fprintf(stderr, "engine: fp8 K/V (e4m3): scales 1.0 (the checkpoint has no "
+                        "k_scale/v_scale); values beyond +-448 saturate\n");
+}
+
 static void log_startup(const engine *e) {
     const engine_stats *s = &e->st;
     char a[32], b[32], c[32], d[32], f[32];
@@ -78,10 +98,9 @@ static void log_startup(const engine *e) {
     fprintf(stderr,
             "engine: KV cache size %" PRId64 " tokens (%d pages of %d, %s each), %s K/V%s\n",
             s->kv_tokens, s->pages_total, s->block_size, llm_fmt_bytes(s->page_bytes, f, sizeof f),
-            s->kv_dtype == LLM_BF16 ? "bf16" : "fp16",
-            e->cfg.kv_cache_dtype == LLM_F16 || e->cfg.kv_cache_dtype == LLM_BF16
-                ? " (--kv-cache-dtype)"
-                : " (auto: the model's dtype)");
+            engine_kv_dtype_name(s->kv_dtype),
+            e->cfg.kv_cache_dtype >= 0 ? " (--kv-cache-dtype)" : " (auto: the model's dtype)");
+    if (s->kv_dtype == LLM_F8E4M3) log_fp8_scales(e->model);
     fprintf(stderr, "engine: maximum concurrency for %d tokens per request: %.2fx\n",
             s->max_model_len, s->max_concurrency);
 }

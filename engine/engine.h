@@ -16,20 +16,20 @@
 #include "sampler.h"
 
 typedef struct {
-    const char *model_dir;          // Hugging Face directory, or
-    const char *synthetic;          // a synthetic model's name (model.h)
-    uint64_t seed;                  // of the synthetic weights
-    device_kind device;             // DEVICE_AUTO: CUDA when usable
-    int dtype;                      // weights as llm_dtype, or -1 as stored
-    quant_kind quantization;        // QUANT_INT8: quantize float Linear weights at load
-    int block_size;                 // tokens per KV page (16)
-    int kv_cache_dtype;             // K/V as LLM_F16 or LLM_BF16; -1 (auto): the model's
-    double gpu_memory_utilization;  // fraction of device memory for the engine (0.9)
-    uint64_t kv_cache_memory;       // KV bytes; overrides the fraction when > 0
-    uint64_t device_memory;         // CPU backend: the "device" total (0: available RAM)
-    int max_num_seqs;               // sequences per step (256)
-    int max_num_batched_tokens;     // tokens per step (2048; the CPU backend lowers the
-                                    // default to ENGINE_CPU_MAX_NUM_BATCHED_TOKENS)
+    const char *model_dir;         // Hugging Face directory, or
+    const char *synthetic;         // a synthetic model's name (model.h)
+    uint64_t seed;                 // of the synthetic weights
+    device_kind device;            // DEVICE_AUTO: CUDA when usable
+    int dtype;                     // weights as llm_dtype, or -1 as stored
+    quant_kind quantization;       // QUANT_INT8: quantize float Linear weights at load
+    int block_size;                // tokens per KV page (16)
+    int kv_cache_dtype;            // K/V as LLM_F16, LLM_BF16 or LLM_F8E4M3; -1 (auto): the model's
+    double gpu_memory_utilization; // fraction of device memory for the engine (0.9)
+    uint64_t kv_cache_memory;      // KV bytes; overrides the fraction when > 0
+    uint64_t device_memory;        // CPU backend: the "device" total (0: available RAM)
+    int max_num_seqs;              // sequences per step (256)
+    int max_num_batched_tokens;    // tokens per step (2048; the CPU backend lowers the
+                                   // default to ENGINE_CPU_MAX_NUM_BATCHED_TOKENS)
     int max_num_batched_tokens_set; // 1: chosen (the flag sets it), kept even if 2048
     int max_model_len;              // tokens per sequence (0: the model's maximum)
     int prefix_caching;             // 1: reuse cached prompt pages
@@ -69,7 +69,7 @@ typedef struct {
     uint64_t kv_allocated;   // the KV pool
     uint64_t kv_used;        // pages in use x page bytes
     uint64_t page_bytes;     // one page, all layers, K and V
-    llm_dtype kv_dtype;      // of the KV cache: F16 or BF16
+    llm_dtype kv_dtype;      // of the KV cache: F16, BF16 or F8E4M3
     // pages
     int pages_total, pages_used, pages_cached;
     int block_size;
@@ -124,6 +124,8 @@ typedef struct {
     int max_num_batched_tokens; // the token budget the activations are sized for
     int64_t kv_tokens;          // pages x block_size
     double max_concurrency;     // kv_tokens / max_model_len
+    device_kind device;         // the backend whose workspace the activations count (CUDA: also the
+                                // split-decode scratch and the decode graphs' metadata)
 } engine_memory_plan;
 
 // The dtype a model's float matrices run in: `requested` (an llm_dtype), or
@@ -138,6 +140,9 @@ llm_dtype engine_weights_dtype(llm_dtype stored, int requested, int cc, const ch
 // or the model's maximum when that is 0 (engine_resolve_limits has checked a
 // larger value).
 int engine_max_model_len(const engine_config *cfg, const model_config *mc);
+
+// The --kv-cache-dtype spelling of a KV cache dtype: "fp16", "bf16", "fp8".
+const char *engine_kv_dtype_name(llm_dtype kv_dtype);
 
 // The limits cfg leaves to the engine, settled for a model of config mc on a
 // device of kind `kind`: max_model_len (0: the model's maximum; larger than

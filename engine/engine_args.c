@@ -72,8 +72,12 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
             c->kv_cache_dtype = LLM_F16;
         else if (v && (strcmp(v, "bf16") == 0 || strcmp(v, "bfloat16") == 0))
             c->kv_cache_dtype = LLM_BF16;
+        else if (v && (strcmp(v, "fp8") == 0 || strcmp(v, "fp8_e4m3") == 0))
+            c->kv_cache_dtype = LLM_F8E4M3;
         else
-            return llm_errf(err, "--kv-cache-dtype must be auto, fp16 or bf16 (got '%s')",
+            return llm_errf(err,
+                            "--kv-cache-dtype must be auto, fp16, bf16 or fp8 (fp8_e4m3) (got "
+                            "'%s')",
                             v ? v : "");
         return 1;
     }
@@ -159,8 +163,10 @@ void engine_args_usage(FILE *f) {
         "  --allow-long-max-model-len   accept a --max-model-len beyond the model's maximum\n"
         "                               (warns; outputs past it may be garbage)\n"
         "  --block-size N               tokens per KV page (16)\n"
-        "  --kv-cache-dtype T           K/V cache as auto|fp16|bf16 (default auto: the model's\n"
-        "                               dtype; bf16 for bf16 models, else fp16)\n"
+        "  --kv-cache-dtype T           K/V cache as auto|fp16|bf16|fp8 (default auto: the\n"
+        "                               model's dtype; bf16 for bf16 models, else fp16). fp8\n"
+        "                               (fp8_e4m3): e4m3 as vLLM, half the bytes, per-tensor\n"
+        "                               scales from the checkpoint's k_scale/v_scale, else 1.0\n"
         "  --no-prefix-caching          do not reuse cached prompt pages\n"
         "  --batch-invariant            a request's greedy tokens do not depend on what shares\n"
         "                               its steps (CUDA: GEMV matmuls and one attention\n"

@@ -19,7 +19,8 @@ typedef struct {
     const float *bq, *bk, *bv;         // [q_dim], [kv_dim], [kv_dim] or NULL
     const float *bqkv;                 // wqkv's bias [q_dim + 2 kv_dim] or NULL
     const float *q_norm, *k_norm;      // [head_dim] or NULL
-    uint16_t *k_cache, *v_cache;       // [num_blocks, n_kv_heads, block_size, head_dim] kv_dtype
+    void *k_cache, *v_cache;           // [num_blocks, n_kv_heads, block_size, head_dim] kv_dtype
+    float k_scale, v_scale;            // fp8 K/V scales (backend.h); 1.0 for 16-bit caches
     int window;                        // sliding window in tokens, 0: full causal attention
 } fwd_layer;
 
@@ -39,7 +40,7 @@ struct forward_ctx {
     backend *b;
     const model_config *cfg;
     forward_opts o;
-    llm_dtype kv_dtype; // F16 or BF16
+    llm_dtype kv_dtype; // F16, BF16 or F8E4M3
     bk_matrix embed, lm_head;
     const float *final_norm;
     fwd_layer *layers;
@@ -206,9 +207,10 @@ static void rope_inv_freq(const model_config *c, float *inv_freq) {
     }
 }
 
-uint64_t forward_page_bytes(const model_config *c, int block_size) {
-    // K and V, every layer, 16-bit (fp16 or bf16)
-    return 2ull * (uint64_t)c->n_layers * (uint64_t)block_size * (uint64_t)config_kv_dim(c) * 2ull;
+uint64_t forward_page_bytes(const model_config *c, int block_size, llm_dtype kv_dtype) {
+    // K and V, every layer, 2 bytes an element (fp16, bf16) or 1 (fp8)
+    return 2ull * (uint64_t)c->n_layers * (uint64_t)block_size * (uint64_t)config_kv_dim(c) *
+           (uint64_t)dtype_size(kv_dtype);
 }
 
 // The workspace: every buffer forward_create allocates besides weights and
@@ -278,7 +280,8 @@ uint64_t forward_workspace_estimate(const model_config *c, const forward_opts *o
 }
 
 llm_dtype forward_resolve_kv_dtype(int requested, llm_dtype weights, llm_dtype checkpoint) {
-    if (requested == LLM_F16 || requested == LLM_BF16) return (llm_dtype)requested;
+    if (requested == LLM_F16 || requested == LLM_BF16 || requested == LLM_F8E4M3)
+        return (llm_dtype)requested;
     if (weights == LLM_F16 || weights == LLM_BF16) return weights;
     return checkpoint == LLM_BF16 ? LLM_BF16 : LLM_F16;
 }
@@ -301,8 +304,9 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
     f->cfg = c;
     f->o = *opts;
     f->o.device_workspace = b->info.kind != DEVICE_CPU;
-    if (opts->kv_dtype != 0 && opts->kv_dtype != LLM_F16 && opts->kv_dtype != LLM_BF16) {
-        llm_errf(err, "forward: the KV cache is F16 or BF16, not %s",
+    if (opts->kv_dtype != 0 && opts->kv_dtype != LLM_F16 && opts->kv_dtype != LLM_BF16 &&
+        opts->kv_dtype != LLM_F8E4M3) {
+        llm_errf(err, "forward: the KV cache is F16, BF16 or F8_E4M3, not %s",
                  dtype_name((llm_dtype)opts->kv_dtype));
         free(f);
         return NULL;
@@ -321,6 +325,9 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
         const layer_weights *w = &m->layers[l];
         fwd_layer *L = &f->layers[l];
         L->window = config_layer_window(c, l);
+        const int fp8 = f->kv_dtype == LLM_F8E4M3;
+        L->k_scale = fp8 ? w->k_scale : 1.0f;
+        L->v_scale = fp8 ? w->v_scale : 1.0f;
         if (place_projections(f, L, w, err) || place_matrix(f, &L->wo, &w->wo, err) ||
             place_matrix(f, &L->w_down, &w->w_down, err) ||
             place_vector(f, &L->attn_norm, &w->attn_norm, err) ||
@@ -401,7 +408,8 @@ int forward_alloc_kv(forward_ctx *f, int num_blocks, char *err) {
     f->kv_bytes = 0;
     f->o.num_blocks = 0;
     // per layer K and V, [num_blocks, n_kv_heads, block_size, head_dim] in kv_dtype
-    size_t layer_kv = (size_t)num_blocks * f->o.block_size * config_kv_dim(c) * sizeof(uint16_t);
+    size_t layer_kv =
+        (size_t)num_blocks * f->o.block_size * config_kv_dim(c) * dtype_size(f->kv_dtype);
     for (int l = 0; l < c->n_layers; l++) {
         f->layers[l].k_cache = dev_alloc(f, layer_kv, &f->kv_bytes, err);
         f->layers[l].v_cache =
@@ -522,7 +530,8 @@ static void transformer(forward_ctx *f, const bk_attn_batch *ab, const int32_t *
             mm(b, l, "qkv_proj", f->qkv, f->xb, &L->wqkv, L->bqkv, n);
             b->qkv_rope_write(b, f->q, f->qkv, L->q_norm, L->k_norm, eps, ab->positions,
                               f->inv_freq, L->k_cache, L->v_cache, ab->slot_mapping, n, c->n_heads,
-                              c->n_kv_heads, hd, f->o.block_size, f->kv_dtype);
+                              c->n_kv_heads, hd, f->o.block_size, f->kv_dtype, L->k_scale,
+                              L->v_scale);
         } else {
             mm(b, l, "q_proj", f->q, f->xb, &L->wq, L->bq, n);
             mm(b, l, "k_proj", f->k, f->xb, &L->wk, L->bk, n);
@@ -533,10 +542,10 @@ static void transformer(forward_ctx *f, const bk_attn_batch *ab, const int32_t *
             }
             b->rope(b, f->q, f->k, ab->positions, f->inv_freq, n, c->n_heads, c->n_kv_heads, hd);
             b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, ab->slot_mapping, n, c->n_kv_heads,
-                        hd, f->o.block_size, f->kv_dtype);
+                        hd, f->o.block_size, f->kv_dtype, L->k_scale, L->v_scale);
         }
         b->attention(b, f->att, f->q, L->k_cache, L->v_cache, ab, c->n_heads, c->n_kv_heads, hd,
-                     f->o.block_size, scale, f->kv_dtype, L->window);
+                     f->o.block_size, scale, f->kv_dtype, L->k_scale, L->v_scale, L->window);
         mm(b, l, "o_proj", f->out, f->att, &L->wo, NULL, n);
         // MLP block: x += att_out; xb = norm(x); out = down(silu(gate(xb)) * up(xb))
         b->add_rmsnorm(b, f->xb, f->x, f->out, L->ffn_norm, n, dim, eps);

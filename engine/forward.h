@@ -21,8 +21,9 @@ typedef struct {
     int max_context; // longest context of a sequence (max_model_len)
     int block_size;  // tokens per KV page (16 by default)
     int num_blocks;  // pages in the KV pool (0: none yet, see forward_alloc_kv)
-    // K/V element type: LLM_F16 or LLM_BF16; 0 (LLM_F32, never a KV type)
-    // picks the model's (forward_resolve_kv_dtype).
+    // K/V element type: LLM_F16, LLM_BF16 or LLM_F8E4M3 (with the model's
+    // per-layer k_scale/v_scale); 0 (LLM_F32, never a KV type) picks the
+    // model's (forward_resolve_kv_dtype).
     int kv_dtype;
     // 1: decode steps run eagerly, op by op, on a backend that has graphs
     // (vLLM's --enforce-eager); 0: each padded batch size is recorded once
@@ -77,15 +78,15 @@ int forward_run(forward_ctx *f, const forward_batch *batch, float *logits, char 
 // Returns 0, or -1 with err as forward_run.
 int forward_run_argmax(forward_ctx *f, const forward_batch *batch, int32_t *ids, char *err);
 
-// The KV cache dtype for a request (LLM_F16 or LLM_BF16; anything else is
-// "auto"), the weights' dtype as loaded and the checkpoint's (config.json):
+// The KV cache dtype for a request (LLM_F16, LLM_BF16 or LLM_F8E4M3; anything
+// else is "auto"), the weights' dtype as loaded and the checkpoint's (config.json):
 // the request when given; else the weights' when 16-bit; else BF16 for a
 // bf16 checkpoint and F16 otherwise (F32 and int8 weights of an fp16
 // checkpoint). vLLM's "auto": a bf16 model keeps bf16 K/V (fp16 overflows to
 // inf past 65504, which models trained in bf16 can reach).
 llm_dtype forward_resolve_kv_dtype(int requested, llm_dtype weights, llm_dtype checkpoint);
 
-// The context's KV cache dtype (LLM_F16 or LLM_BF16).
+// The context's KV cache dtype (LLM_F16, LLM_BF16 or LLM_F8E4M3).
 llm_dtype forward_kv_dtype(const forward_ctx *f);
 
 // Decode graphs recorded since creation and steps run through one (0 on
@@ -94,6 +95,8 @@ void forward_graph_counts(const forward_ctx *f, int *recorded, uint64_t *replaye
 
 // Bytes of the KV pool, of one page (all layers, K and V, 16-bit either
 // dtype), and of the workspace.
+// Bytes of the KV pool, of one page (all layers, K and V, of kv_dtype: 2
+// bytes an element, 1 for fp8), and of the workspace.
 uint64_t forward_kv_bytes(const forward_ctx *f);
 uint64_t forward_workspace_bytes(const forward_ctx *f);
 // The workspace forward_create allocates for a model of config c with opts,
@@ -101,7 +104,7 @@ uint64_t forward_workspace_bytes(const forward_ctx *f);
 // forward_workspace_bytes of such a context to the byte (the memory plan's
 // activation figure, engine.h).
 uint64_t forward_workspace_estimate(const model_config *c, const forward_opts *opts);
-uint64_t forward_page_bytes(const model_config *c, int block_size);
+uint64_t forward_page_bytes(const model_config *c, int block_size, llm_dtype kv_dtype);
 
 void forward_destroy(forward_ctx *f);
 

@@ -28,6 +28,10 @@ llm_dtype engine_weights_dtype(llm_dtype stored, int requested, int cc, const ch
     return stored;
 }
 
+const char *engine_kv_dtype_name(llm_dtype kv_dtype) {
+    return kv_dtype == LLM_BF16 ? "bf16" : kv_dtype == LLM_F8E4M3 ? "fp8" : "fp16";
+}
+
 int engine_max_model_len(const engine_config *cfg, const model_config *mc) {
     return cfg->max_model_len == 0 ? mc->max_position : cfg->max_model_len;
 }
@@ -77,9 +81,10 @@ int engine_plan_memory(const engine_config *cfg, const model_config *mc, uint64_
                        .max_seqs = cfg->max_num_seqs,
                        .max_context = p->max_model_len,
                        .block_size = cfg->block_size,
-                       .device_workspace = cfg->device != DEVICE_CPU};
+                       .device_workspace = cfg->device == DEVICE_CUDA};
+    p->device = cfg->device;
     p->activations = forward_workspace_estimate(mc, &fo);
-    p->page_bytes = forward_page_bytes(mc, cfg->block_size);
+    p->page_bytes = forward_page_bytes(mc, cfg->block_size, p->kv_dtype);
     const uint64_t fixed = p->weights + p->activations + p->overhead;
     uint64_t kv;
     if (cfg->kv_cache_memory) {

@@ -79,6 +79,7 @@ model_weights *model_new(const model_config *c, char *err) {
         free(m);
         return NULL;
     }
+    for (int l = 0; l < c->n_layers; l++) m->layers[l].k_scale = m->layers[l].v_scale = 1.0f;
     return m;
 }
 

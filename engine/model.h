@@ -36,6 +36,10 @@ typedef struct {
     llm_tensor w_gate;    // (hidden_dim, dim)
     llm_tensor w_up;      // (hidden_dim, dim)
     llm_tensor w_down;    // (dim, hidden_dim)
+    // fp8 KV cache scales (backend.h), 1.0 unless the checkpoint has the
+    // scalar tensors self_attn.k_scale / v_scale (vLLM, llm-compressor;
+    // also self_attn.k_proj.k_scale / v_proj.v_scale and self_attn.attn.*)
+    float k_scale, v_scale;
 } layer_weights;
 
 typedef struct {

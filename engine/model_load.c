@@ -1,6 +1,7 @@
 // model_load.c - model_load: a Hugging Face directory's safetensors into a
 // model, validated tensor by tensor, kept mapped where the dtype allows and
 // converted or quantized into the arena where it does not.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +225,40 @@ static void place_tensor(model_weights *m, const tensor_spec *s, const load_plan
     }
 }
 
+// A layer's fp8 KV scale (k or v) from the checkpoint, if it has one under
+// any of the names vLLM loads; *out stays 1.0 otherwise. Returns 0, or -1
+// with err for a scale that is not one positive finite F32/F16/BF16 value.
+static int find_kv_scale(const st_model *st, int layer, char kv, const char *dir, float *out,
+                         char *err) {
+    static const char *const forms[] = {"model.layers.%d.self_attn.%c_scale",
+                                        "model.layers.%d.self_attn.%c_proj.%c_scale",
+                                        "model.layers.%d.self_attn.attn.%c_scale"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        char name[96];
+        snprintf(name, sizeof name, forms[i], layer, kv, kv);
+        const st_tensor *t = st_find(st, name);
+        if (!t) continue;
+        if ((t->dtype != LLM_F32 && t->dtype != LLM_F16 && t->dtype != LLM_BF16) || t->numel != 1)
+            return llm_errf(err, "%s: KV cache scale '%s' must be one F32, F16 or BF16 value", dir,
+                            name);
+        const float v = load_elem(t->data, t->dtype, 0);
+        if (!(v > 0.0f) || !isfinite(v))
+            return llm_errf(err, "%s: KV cache scale '%s' is %g (must be positive and finite)", dir,
+                            name, (double)v);
+        *out = v;
+        return 0;
+    }
+    return 0;
+}
+
+static int load_kv_scales(model_weights *m, const char *dir, char *err) {
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        if (find_kv_scale(m->st, l, 'k', dir, &m->layers[l].k_scale, err) ||
+            find_kv_scale(m->st, l, 'v', dir, &m->layers[l].v_scale, err))
+            return -1;
+    return 0;
+}
+
 model_weights *model_load(const char *dir, const model_load_opts *opts, char *err) {
     if (opts->matrix_dtype >= 0 && opts->matrix_dtype != LLM_F16 &&
         opts->matrix_dtype != LLM_BF16 && opts->matrix_dtype != LLM_F32) {
@@ -238,7 +273,7 @@ model_weights *model_load(const char *dir, const model_load_opts *opts, char *er
     spec_list specs = {0};
     load_plan lp = {0};
     if (build_specs(m, &specs, err) || !(m->st = st_open_dir(dir, err)) ||
-        plan_load(m, &specs, dir, opts, &lp, err))
+        plan_load(m, &specs, dir, opts, &lp, err) || load_kv_scales(m, dir, err))
         goto fail;
     if (lp.arena) {
         m->arena = aligned_alloc(ARENA_ALIGN, lp.arena);

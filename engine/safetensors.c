@@ -170,7 +170,8 @@ static int parse_entry(const cJSON *j, const char *name, uint64_t data_len, cons
     st_tensor *t = &e->t;
     if (!cJSON_IsString(dtype))
         return llm_errf(err, "%s: tensor '%s' dtype is not a string", label, name);
-    if (dtype_parse(dtype->valuestring, &t->dtype) != 0)
+    // F8_E4M3 is a KV cache type here, not a weight type: refused like the other F8 kinds
+    if (dtype_parse(dtype->valuestring, &t->dtype) != 0 || t->dtype == LLM_F8E4M3)
         return llm_errf(err,
                         "%s: unsupported dtype '%s' for tensor '%s' (supported: F32 F16 BF16 I8)",
                         label, dtype->valuestring, name);

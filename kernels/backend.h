@@ -10,11 +10,17 @@
 // - Weight matrices are row-major [out, in] (nn.Linear) in F16, BF16, F32 or
 //   I8; accumulation is always fp32. An I8 matrix is symmetric per output
 //   channel: w[r][c] = (float)q[r][c] * scales[r].
-// - The KV cache is fp16 or bf16 (kv_dtype: LLM_F16 or LLM_BF16, the model's
-//   dtype by default) and paged: per layer, K and V each
-//   [num_blocks, n_kv_heads, block_size, head_dim]; token t of a sequence
-//   lives in block block_table[t / block_size] at offset t % block_size.
-//   A slot is block * block_size + offset.
+// - The KV cache is fp16, bf16 or fp8 (kv_dtype: LLM_F16, LLM_BF16 or
+//   LLM_F8E4M3; the model's 16-bit dtype by default) and paged: per layer, K
+//   and V each [num_blocks, n_kv_heads, block_size, head_dim] elements of
+//   kv_dtype (2 bytes, or 1 for fp8; hence void pointers); token t of a
+//   sequence lives in block block_table[t / block_size] at offset
+//   t % block_size. A slot is block * block_size + offset.
+// - fp8 K/V (vLLM's --kv-cache-dtype fp8) carry per-tensor scales, one for K
+//   and one for V per layer (k_scale, v_scale: host floats, 1.0 unless the
+//   checkpoint has them): stored q = f32_to_fp8_e4m3(x / scale), read value =
+//   fp8_e4m3_to_f32(q) * scale (dtype.h: round to nearest even, saturate to
+//   +-448). kv_write and attention ignore the scales for 16-bit caches.
 // - Ops are asynchronous on devices that queue work; download() and sync()
 //   wait for everything queued before them.
 #ifndef LLM_BACKEND_H
@@ -148,11 +154,13 @@ struct backend {
 
     // Writes each row's K and V into the cache at slot_mapping[i]:
     // k, v [n, n_kv_heads * head_dim] f32 -> k_cache, v_cache (kv_dtype, F16
-    // or BF16, rounded to nearest even: f32_to_fp16 / f32_to_bf16;
-    // [num_blocks, n_kv_heads, block_size, head_dim]). A negative slot skips the row.
-    void (*kv_write)(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k,
-                     const float *v, const int32_t *slot_mapping, int n, int n_kv_heads,
-                     int head_dim, int block_size, llm_dtype kv_dtype);
+    // or BF16 rounded to nearest even: f32_to_fp16 / f32_to_bf16; F8E4M3:
+    // f32_to_fp8_e4m3(k / k_scale), f32_to_fp8_e4m3(v / v_scale), the
+    // division in IEEE f32; [num_blocks, n_kv_heads, block_size, head_dim]).
+    // Every backend writes the same bits. A negative slot skips the row.
+    void (*kv_write)(backend *b, void *k_cache, void *v_cache, const float *k, const float *v,
+                     const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim,
+                     int block_size, llm_dtype kv_dtype, float k_scale, float v_scale);
 
     // The step after a fused q|k|v projection, one op for what rmsnorm (per
     // head), rope and kv_write do to separate q, k and v:
@@ -160,26 +168,30 @@ struct backend {
     // q_norm, k_norm [head_dim] f32 or NULL (Qwen3: RMSNorm over each head
     // with eps, before rope); then rope (as rope()) on q and k;
     // q_out [n, n_heads * head_dim] f32 = the rotated q; the rotated k and v
-    // are written into the caches at slot_mapping as kv_write does (a
-    // negative slot skips the row). q_out does not alias qkv.
+    // are written into the caches at slot_mapping as kv_write does (fp8:
+    // divided by k_scale / v_scale; a negative slot skips the row). q_out
+    // does not alias qkv.
     void (*qkv_rope_write)(backend *b, float *q_out, const float *qkv, const float *q_norm,
                            const float *k_norm, float eps, const int32_t *positions,
-                           const float *inv_freq, uint16_t *k_cache, uint16_t *v_cache,
+                           const float *inv_freq, void *k_cache, void *v_cache,
                            const int32_t *slot_mapping, int n, int n_heads, int n_kv_heads,
-                           int head_dim, int block_size, llm_dtype kv_dtype);
+                           int head_dim, int block_size, llm_dtype kv_dtype, float k_scale,
+                           float v_scale);
 
     // Causal paged attention over the batch (see bk_attn_batch):
     // q [n_tokens, n_heads * head_dim] f32 -> out [n_tokens, n_heads * head_dim] f32,
     // softmax(q k^T * scale) v over each row's visible cache positions, query
     // head h reading kv head h / (n_heads / n_kv_heads) (GQA). Caches in
-    // kv_dtype (F16 or BF16). window 0: the row at position p sees positions
+    // kv_dtype (F16, BF16, or F8E4M3 read as value x k_scale / v_scale; a
+    // backend may apply the scales to the scores and the output instead,
+    // which is the same up to f32 rounding). window 0: the row at position p sees positions
     // 0..p; window w > 0 (a sliding-window layer): only p - w < j <= p, the
     // last w positions, itself included (transformers, vLLM). Positions out
     // of the window are never read, so their pages may hold anything.
-    void (*attention)(backend *b, float *out, const float *q, const uint16_t *k_cache,
-                      const uint16_t *v_cache, const bk_attn_batch *batch, int n_heads,
-                      int n_kv_heads, int head_dim, int block_size, float scale, llm_dtype kv_dtype,
-                      int window);
+    void (*attention)(backend *b, float *out, const float *q, const void *k_cache,
+                      const void *v_cache, const bk_attn_batch *batch, int n_heads, int n_kv_heads,
+                      int head_dim, int block_size, float scale, llm_dtype kv_dtype, float k_scale,
+                      float v_scale, int window);
 
     // out [n, hidden] = silu(gate) * up; gate, up [n, hidden] f32 whose rows
     // are ld >= hidden floats apart (hidden: contiguous; 2 * hidden: the two

@@ -36,6 +36,8 @@ static void usage(FILE *f) {
             "  --input-lens L         prompt tokens (32,64)\n"
             "  --output-lens L        generated tokens (8)\n"
             "  --gpu-memory-utilization L   one engine per value (0.9)\n"
+            "  --kv-cache-dtype L     one engine per value too, e.g. fp16,fp8 (a grid\n"
+            "                         dimension; raw.jsonl's kv_cache_dtype)\n"
             "  --repeat R  --warmup W measured and discarded runs per point (1, 0)\n"
             "  --out DIR              run directory (results/<timestamp>)\n"
             "  --format md|csv|json   also print the summary to stdout\n"
@@ -51,7 +53,9 @@ static void usage(FILE *f) {
             "memory:\n"
             "  --utilizations L       (0.5,0.7,0.8,0.9,0.95)\n"
             "  --seq-lens L           (512,2048,8192)\n"
-            "  --dry-run              plan from the configuration alone\n"
+            "  --dry-run              plan from the configuration alone; lists of --dtype\n"
+            "                         and --kv-cache-dtype (bf16,fp16 / fp16,fp8) print every\n"
+            "                         combination side by side\n"
             "plan (nothing runs; figures are predictions):\n"
             "  --gpu CARD             t4, l4, a10g, a100-40g, a100-80g, h100, h200; cpu: this\n"
             "                         machine, measured\n"
@@ -151,6 +155,19 @@ static int parse_args(int argc, char **argv, bench_options *o) {
             if (!inline_val) i++;
             continue;
         }
+        if (!strcmp(name, "dtype") || !strcmp(name, "kv-cache-dtype") ||
+            !strcmp(name, "kv-cache-dtypes")) { // a list: a grid dimension (sweep, memory)
+            int v[BENCH_MAX_LIST], n;
+            const char *flag = name[0] == 'd' ? "dtype" : "kv-cache-dtype";
+            if (bench_parse_engine_list(flag, val, v, &n, err)) {
+                fprintf(stderr, "bench_engine: %s\n", err);
+                return 2;
+            }
+            *(name[0] == 'd' ? &o->dtypes : &o->kv_dtypes) = val;
+            *(name[0] == 'd' ? &o->ec.dtype : &o->ec.kv_cache_dtype) = v[0];
+            if (!inline_val) i++;
+            continue;
+        }
         int used = 0;
         int r = engine_args_apply(&o->ec, name, val, &used, err);
         if (r < 0) {
@@ -244,6 +261,16 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_engine: --shard K/N (sweep only; 0 <= K < N)\n");
             return 2;
         }
+    }
+    // lists of dtypes: memory (side by side) and, for the KV dtype, sweep (a grid dimension)
+    const int dt_list = o.dtypes && strchr(o.dtypes, ','),
+              kv_list = o.kv_dtypes && strchr(o.kv_dtypes, ',');
+    if ((dt_list && strcmp(cmd, "memory")) ||
+        (kv_list && strcmp(cmd, "memory") && strcmp(cmd, "sweep"))) {
+        fprintf(stderr, "bench_engine: a list of --%s is for %s; %s takes one value\n",
+                dt_list ? "dtype" : "kv-cache-dtype",
+                dt_list ? "memory --dry-run" : "sweep and memory --dry-run", cmd);
+        return 2;
     }
     if (!strcmp(cmd, "sweep")) return bench_sweep(&o);
     if (!strcmp(cmd, "memory")) return bench_memory(&o);

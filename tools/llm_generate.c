@@ -195,7 +195,8 @@ static int dump_logits(const engine_config *ec, const char *ids_path, const char
                        .max_seqs = 1,
                        .max_context = max_n,
                        .block_size = bs,
-                       .num_blocks = n_blocks};
+                       .num_blocks = n_blocks,
+                       .kv_dtype = ec->kv_cache_dtype > 0 ? ec->kv_cache_dtype : 0};
     forward_ctx *f = b ? forward_create(b, m, &fo, err) : NULL;
     const size_t vocab = f ? (size_t)m->cfg.vocab_size : 0;
     float *logits = f ? malloc((size_t)max_n * vocab * sizeof(float)) : NULL;

@@ -17,6 +17,7 @@ typedef struct {
     float *scratch; // per-thread scratch, grown on demand
     size_t scratch_per_thread;
     int n_threads;
+    float fp8_table[256]; // fp8_e4m3_to_f32 of every code, for fp8 K/V
 } cpu_backend;
 
 #define CPU_ALIGN 64
@@ -213,10 +214,11 @@ static void cpu_rope(backend *b, float *q, float *k, const int32_t *positions,
     rope_rows(k, positions, inv_freq, n, n_kv_heads, head_dim);
 }
 
-static void cpu_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k,
-                         const float *v, const int32_t *slot_mapping, int n, int n_kv_heads,
-                         int head_dim, int block_size, llm_dtype kv_dtype) {
+static void cpu_kv_write(backend *b, void *k_cache, void *v_cache, const float *k, const float *v,
+                         const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim,
+                         int block_size, llm_dtype kv_dtype, float k_scale, float v_scale) {
     const int kv_dim = n_kv_heads * head_dim;
+    const int fp8 = kv_dtype == LLM_F8E4M3;
     uint16_t (*round16)(float) = kv_dtype == LLM_BF16 ? f32_to_bf16 : f32_to_fp16;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++) {
@@ -227,25 +229,60 @@ static void cpu_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const
             size_t dst = ((block * n_kv_heads + h) * block_size + off) * head_dim;
             const float *ks = k + (size_t)i * kv_dim + (size_t)h * head_dim;
             const float *vs = v + (size_t)i * kv_dim + (size_t)h * head_dim;
+            if (fp8) { // exact rounding of x / scale (dtype.h)
+                uint8_t *kc = (uint8_t *)k_cache + dst, *vc = (uint8_t *)v_cache + dst;
+                for (int d = 0; d < head_dim; d++) {
+                    kc[d] = f32_to_fp8_e4m3(ks[d] / k_scale);
+                    vc[d] = f32_to_fp8_e4m3(vs[d] / v_scale);
+                }
+                continue;
+            }
+            uint16_t *kc = (uint16_t *)k_cache + dst, *vc = (uint16_t *)v_cache + dst;
             for (int d = 0; d < head_dim; d++) {
-                k_cache[dst + d] = round16(ks[d]);
-                v_cache[dst + d] = round16(vs[d]);
+                kc[d] = round16(ks[d]);
+                vc[d] = round16(vs[d]);
             }
         }
     }
 }
 
+// How attend_one reads a cache: a 16-bit dtype directly; fp8 through the
+// table into row (head_dim floats of scratch), times the tensor's scale.
+typedef struct {
+    const void *k, *v;
+    llm_dtype dt; // F16, BF16 or F8E4M3
+    const float *fp8_table;
+    float k_scale, v_scale;
+} kv_view;
+
+// The element at (0-based) element offset off of cache, as dot/axpy take it:
+// a pointer into a 16-bit cache, or row filled with the decoded fp8 values.
+static const void *kv_row(const kv_view *kv, const void *cache, float scale, size_t off,
+                          int head_dim, float *row, llm_dtype *dt) {
+    if (kv->dt != LLM_F8E4M3) {
+        *dt = kv->dt;
+        return (const uint16_t *)cache + off;
+    }
+    const uint8_t *q = (const uint8_t *)cache + off;
+    for (int d = 0; d < head_dim; d++) row[d] = kv->fp8_table[q[d]] * scale;
+    *dt = LLM_F32;
+    return row;
+}
+
 // One (row, head): softmax(q . k_t * scale) over t0 <= t < n_ctx, times v_t.
-static void attend_one(const cpu_simd *s, float *out, const float *q, const uint16_t *k_cache,
-                       const uint16_t *v_cache, llm_dtype dt, const int32_t *block_table, int t0,
-                       int n_ctx, int kv_head, int n_kv_heads, int head_dim, int block_size,
-                       float scale, float *scores) {
+// scores: n_ctx - t0 floats, then head_dim for an fp8 row.
+static void attend_one(const cpu_simd *s, float *out, const float *q, const kv_view *kv,
+                       const int32_t *block_table, int t0, int n_ctx, int kv_head, int n_kv_heads,
+                       int head_dim, int block_size, float scale, float *scores) {
+    float *row = scores + (n_ctx - t0);
+    llm_dtype dt;
     float max = -INFINITY;
     for (int t = t0; t < n_ctx; t++) {
         size_t block = (size_t)block_table[t / block_size];
         size_t off =
             ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
-        float sc = s->dot(q, k_cache + off, dt, head_dim) * scale;
+        const void *k = kv_row(kv, kv->k, kv->k_scale, off, head_dim, row, &dt);
+        float sc = s->dot(q, k, dt, head_dim) * scale;
         scores[t - t0] = sc;
         if (sc > max) max = sc;
     }
@@ -260,22 +297,26 @@ static void attend_one(const cpu_simd *s, float *out, const float *q, const uint
         size_t block = (size_t)block_table[t / block_size];
         size_t off =
             ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
-        s->axpy(out, scores[t - t0] * inv, v_cache + off, dt, head_dim);
+        const void *v = kv_row(kv, kv->v, kv->v_scale, off, head_dim, row, &dt);
+        s->axpy(out, scores[t - t0] * inv, v, dt, head_dim);
     }
 }
 
-static void cpu_attention(backend *b, float *out, const float *q, const uint16_t *k_cache,
-                          const uint16_t *v_cache, const bk_attn_batch *bt, int n_heads,
-                          int n_kv_heads, int head_dim, int block_size, float scale,
-                          llm_dtype kv_dtype, int window) {
+static void cpu_attention(backend *b, float *out, const float *q, const void *k_cache,
+                          const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
+                          int head_dim, int block_size, float scale, llm_dtype kv_dtype,
+                          float k_scale, float v_scale, int window) {
     cpu_backend *c = (cpu_backend *)b;
-    float *scratch = scratch_get(c, (size_t)bt->max_context_len);
+    float *scratch = scratch_get(c, (size_t)bt->max_context_len + (size_t)head_dim);
     if (!scratch) {
         llm_errf(b->error, "cpu attention: out of memory for %d scores per thread",
                  bt->max_context_len);
         b->failed = 1;
         return;
     }
+    const kv_view kv = {
+        k_cache,      v_cache, kv_dtype == LLM_BF16 || kv_dtype == LLM_F8E4M3 ? kv_dtype : LLM_F16,
+        c->fp8_table, k_scale, v_scale};
     const int group = n_heads / n_kv_heads;
     const int q_dim = n_heads * head_dim;
 #pragma omp parallel for collapse(2) schedule(dynamic, 4)
@@ -288,8 +329,7 @@ static void cpu_attention(backend *b, float *out, const float *q, const uint16_t
             int t0 = window > 0 && n_ctx > window ? n_ctx - window : 0; // the last `window`
             float *scores = scratch + (size_t)omp_get_thread_num() * c->scratch_per_thread;
             attend_one(c->simd, out + (size_t)i * q_dim + (size_t)h * head_dim,
-                       q + (size_t)i * q_dim + (size_t)h * head_dim, k_cache, v_cache,
-                       kv_dtype == LLM_BF16 ? LLM_BF16 : LLM_F16,
+                       q + (size_t)i * q_dim + (size_t)h * head_dim, &kv,
                        bt->block_tables + (size_t)s * bt->max_blocks, t0, n_ctx, h / group,
                        n_kv_heads, head_dim, block_size, scale, scores);
         }
@@ -313,9 +353,10 @@ static void cpu_silu_mul(backend *b, float *out, const float *gate, const float 
 // then the same per-head norm, rope and kv_write as the separate ops.
 static void cpu_qkv_rope_write(backend *b, float *q_out, const float *qkv, const float *q_norm,
                                const float *k_norm, float eps, const int32_t *positions,
-                               const float *inv_freq, uint16_t *k_cache, uint16_t *v_cache,
+                               const float *inv_freq, void *k_cache, void *v_cache,
                                const int32_t *slot_mapping, int n, int n_heads, int n_kv_heads,
-                               int head_dim, int block_size, llm_dtype kv_dtype) {
+                               int head_dim, int block_size, llm_dtype kv_dtype, float k_scale,
+                               float v_scale) {
     const size_t q_dim = (size_t)n_heads * head_dim, kv_dim = (size_t)n_kv_heads * head_dim;
     const size_t row = q_dim + 2 * kv_dim;
     float *kv = malloc((size_t)n * 2 * kv_dim * sizeof(float) + 1);
@@ -334,7 +375,7 @@ static void cpu_qkv_rope_write(backend *b, float *q_out, const float *qkv, const
     if (k_norm) cpu_rmsnorm(b, k, k, k_norm, n * n_kv_heads, head_dim, eps);
     cpu_rope(b, q_out, k, positions, inv_freq, n, n_heads, n_kv_heads, head_dim);
     cpu_kv_write(b, k_cache, v_cache, k, v, slot_mapping, n, n_kv_heads, head_dim, block_size,
-                 kv_dtype);
+                 kv_dtype, k_scale, v_scale);
     free(kv);
 }
 
@@ -386,6 +427,7 @@ backend *cpu_backend_create(char *err) {
     device_cpu_info(&b->info);
     c->simd = cpu_simd_get();
     c->n_threads = omp_get_max_threads();
+    for (int q = 0; q < 256; q++) c->fp8_table[q] = fp8_e4m3_to_f32((uint8_t)q);
     b->alloc = cpu_alloc;
     b->free = cpu_free;
     b->host_alloc = cpu_alloc;

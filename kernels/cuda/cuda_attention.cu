@@ -1,7 +1,9 @@
 // cuda_attention.cu - causal paged attention over a varlen batch (see
-// bk_attn_batch): fp16 or bf16 K/V pages (the kernels are templates over the
-// element type KV), fp32 queries, scores and softmax; optionally a sliding
-// window (the row at position p sees keys p - window < t <= p).
+// bk_attn_batch): fp16, bf16 or fp8 e4m3 K/V pages (the kernels are templates
+// over the element type KV), fp32 queries, scores and softmax; optionally a
+// sliding window (the row at position p sees keys p - window < t <= p). fp8's
+// per-tensor scales: k_scale is folded into the score scale, v_scale
+// multiplies each output row (v_scale 1 for 16-bit caches).
 //
 // Two kernels, chosen per sequence by its query length, so a row is computed
 // the same way whatever else shares the batch:
@@ -74,7 +76,7 @@ __global__ void __launch_bounds__(PF_THREADS)
                         const int32_t *query_start, const int32_t *context_len,
                         const int32_t *block_tables, const int32_t *seq_of_token, int max_blocks,
                         int n_tokens, int n_heads, int n_kv_heads, int hd, int block_size,
-                        float scale, int window, int min_q_len) {
+                        float scale, float v_scale, int window, int min_q_len) {
     extern __shared__ float4 smem4[];
     float *qs = (float *)smem4;        // [PF_QT, hd] query rows
     float *os = qs + PF_QT * hd;       // [PF_QT, hd] unnormalized outputs
@@ -116,17 +118,18 @@ __global__ void __launch_bounds__(PF_THREADS)
                 // K and V tile (the bits of element pairs); keys outside
                 // [first_key, last_pos] are zeros (their p is 0, and 0 x
                 // garbage could be NaN)
+                typedef typename kv_pair_bits<KV>::type pair_bits;
                 for (int e = tid; e < PF_KT * npairs; e += PF_THREADS) {
                     const int j = e / npairs, d2 = e % npairs, t = kt0 + j;
-                    uint32_t kv = 0u, vv = 0u;
+                    pair_bits kv = 0u, vv = 0u;
                     if (t >= first_key && t <= last_pos) {
                         const size_t off =
                             cache_off(bt, t, kvh, n_kv_heads, block_size, hd) + 2 * d2;
-                        kv = *(const uint32_t *)(k_cache + off);
-                        vv = *(const uint32_t *)(v_cache + off);
+                        kv = *(const pair_bits *)(k_cache + off);
+                        vv = *(const pair_bits *)(v_cache + off);
                     }
-                    *(uint32_t *)(ks + j * kstride + 2 * d2) = kv;
-                    *(uint32_t *)(vs + j * kstride + 2 * d2) = vv;
+                    *(pair_bits *)(ks + j * kstride + 2 * d2) = kv;
+                    *(pair_bits *)(vs + j * kstride + 2 * d2) = vv;
                 }
                 __syncthreads();
                 // scores and online softmax: warp w takes rows w, w+4, ...; lane = key
@@ -179,7 +182,7 @@ __global__ void __launch_bounds__(PF_THREADS)
             }
             for (int e = tid; e < nr * hd; e += PF_THREADS) {
                 const int i = e / hd, d = e % hd;
-                out[(size_t)(r0 + i) * q_dim + (size_t)h * hd + d] = os[e] / row_l[i];
+                out[(size_t)(r0 + i) * q_dim + (size_t)h * hd + d] = os[e] / row_l[i] * v_scale;
             }
             __syncthreads(); // shared memory is reused by the next sequence of the tile
         }
@@ -225,7 +228,8 @@ __global__ void __launch_bounds__(DC_THREADS)
     attn_decode_kernel(float *out, const float *q, const KV *k_cache, const KV *v_cache,
                        const int32_t *query_start, const int32_t *context_len,
                        const int32_t *block_tables, int max_blocks, int n_heads, int n_kv_heads,
-                       int hd, int block_size, float scale, int window, decode_parts parts) {
+                       int hd, int block_size, float scale, float v_scale, int window,
+                       decode_parts parts) {
     __shared__ float qf[MAX_HEAD_DIM];
     __shared__ float sc[DC_CHUNK];
     __shared__ float red[32];
@@ -296,8 +300,8 @@ __global__ void __launch_bounds__(DC_THREADS)
     }
     if (n_parts == 1) {
         float *dst = out + (size_t)row * q_dim + (size_t)h * hd + 2 * tid;
-        dst[0] = o.x / l;
-        dst[1] = o.y / l;
+        dst[0] = o.x / l * v_scale;
+        dst[1] = o.y / l * v_scale;
         return;
     }
     const size_t slot = ((size_t)s * n_heads + h) * parts.zdim + part;
@@ -314,7 +318,7 @@ __global__ void __launch_bounds__(DC_THREADS)
 // per dim (a loop past blockDim).
 __global__ void attn_reduce_kernel(float *out, const int32_t *query_start,
                                    const int32_t *context_len, int n_heads, int hd, int window,
-                                   decode_parts parts) {
+                                   float v_scale, decode_parts parts) {
     const int s = blockIdx.x, h = blockIdx.y;
     const int row = query_start[s];
     if (query_start[s + 1] - row != 1) return;
@@ -332,7 +336,7 @@ __global__ void attn_reduce_kernel(float *out, const int32_t *query_start,
         float num = 0.0f;
         for (int p = 0; p < n_parts; p++)
             num += parts.o[(base + p) * hd + d] * expf(parts.ml[2 * (base + p)] - mx);
-        out[(size_t)row * n_heads * hd + (size_t)h * hd + d] = num / denom;
+        out[(size_t)row * n_heads * hd + (size_t)h * hd + d] = num / denom * v_scale;
     }
 }
 
@@ -355,14 +359,22 @@ int cuda_attention_init(cuda_backend *c) {
                   cudaFuncSetAttribute(attn_prefill_kernel<__nv_bfloat16>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, limit),
                   return -1);
-    return cuda_prefill_tc_init(c);
+    CUDA_CHECK_OR(&c->base,
+                  cudaFuncSetAttribute(attn_prefill_kernel<kv_fp8_hw>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, limit),
+                  return -1);
+    CUDA_CHECK_OR(&c->base,
+                  cudaFuncSetAttribute(attn_prefill_kernel<kv_fp8_sw>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, limit),
+                  return -1);
+    return cuda_prefill_tc_init(c); // after the others: the emulator keeps one limit
 }
 
 // The launches for one KV element type.
 template <class KV>
 static void attention_launch(cuda_backend *c, float *out, const float *q, const KV *kc,
                              const KV *vc, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
-                             int head_dim, int block_size, float scale, int window) {
+                             int head_dim, int block_size, float scale, float v_scale, int window) {
     backend *b = &c->base;
     // prefill rows exist unless every sequence has one row
     const int inv = c->base.batch_invariant;
@@ -378,8 +390,8 @@ static void attention_launch(cuda_backend *c, float *out, const float *q, const 
         dim3 grid(blocks_for((size_t)bt->n_tokens, PF_QT), n_heads);
         attn_prefill_kernel<KV><<<grid, PF_THREADS, smem, c->stream>>>(
             out, q, kc, vc, bt->query_start, bt->context_len, bt->block_tables, bt->seq_of_token,
-            bt->max_blocks, bt->n_tokens, n_heads, n_kv_heads, head_dim, block_size, scale, window,
-            inv ? 1 : 2);
+            bt->max_blocks, bt->n_tokens, n_heads, n_kv_heads, head_dim, block_size, scale, v_scale,
+            window, inv ? 1 : 2);
         LAUNCH_CHECK(b, "attn_prefill_kernel");
     }
     // decode rows exist unless one sequence holds every row
@@ -401,18 +413,19 @@ static void attention_launch(cuda_backend *c, float *out, const float *q, const 
     dim3 grid((unsigned)bt->n_seqs, n_heads, zdim);
     attn_decode_kernel<KV><<<grid, DC_THREADS, 0, c->stream>>>(
         out, q, kc, vc, bt->query_start, bt->context_len, bt->block_tables, bt->max_blocks, n_heads,
-        n_kv_heads, head_dim, block_size, scale, window, parts);
+        n_kv_heads, head_dim, block_size, scale, v_scale, window, parts);
     LAUNCH_CHECK(b, "attn_decode_kernel");
     if (zdim > 1) {
         attn_reduce_kernel<<<dim3((unsigned)bt->n_seqs, n_heads), 128, 0, c->stream>>>(
-            out, bt->query_start, bt->context_len, n_heads, head_dim, window, parts);
+            out, bt->query_start, bt->context_len, n_heads, head_dim, window, v_scale, parts);
         LAUNCH_CHECK(b, "attn_reduce_kernel");
     }
 }
 
-void cuda_attention(backend *b, float *out, const float *q, const uint16_t *k_cache,
-                    const uint16_t *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
-                    int head_dim, int block_size, float scale, llm_dtype kv_dtype, int window) {
+void cuda_attention(backend *b, float *out, const float *q, const void *k_cache,
+                    const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
+                    int head_dim, int block_size, float scale, llm_dtype kv_dtype, float k_scale,
+                    float v_scale, int window) {
     cuda_backend *c = cuda_of(b);
     if (bt->n_tokens <= 0 || bt->n_seqs <= 0) return;
     if (head_dim <= 0 || head_dim % 2 || head_dim > MAX_HEAD_DIM || n_kv_heads <= 0 ||
@@ -425,10 +438,18 @@ void cuda_attention(backend *b, float *out, const float *q, const uint16_t *k_ca
         cuda_fail(b, "attention: %d heads (at most 65535)", n_heads);
         return;
     }
-    if (kv_dtype == LLM_BF16)
+    if (kv_dtype == LLM_F8E4M3 && c->cc_major * 10 + c->cc_minor >= FP8_HW_MIN_CC)
+        attention_launch(c, out, q, (const kv_fp8_hw *)k_cache, (const kv_fp8_hw *)v_cache, bt,
+                         n_heads, n_kv_heads, head_dim, block_size, scale * k_scale, v_scale,
+                         window);
+    else if (kv_dtype == LLM_F8E4M3)
+        attention_launch(c, out, q, (const kv_fp8_sw *)k_cache, (const kv_fp8_sw *)v_cache, bt,
+                         n_heads, n_kv_heads, head_dim, block_size, scale * k_scale, v_scale,
+                         window);
+    else if (kv_dtype == LLM_BF16)
         attention_launch(c, out, q, (const __nv_bfloat16 *)k_cache, (const __nv_bfloat16 *)v_cache,
-                         bt, n_heads, n_kv_heads, head_dim, block_size, scale, window);
+                         bt, n_heads, n_kv_heads, head_dim, block_size, scale, 1.0f, window);
     else
         attention_launch(c, out, q, (const __half *)k_cache, (const __half *)v_cache, bt, n_heads,
-                         n_kv_heads, head_dim, block_size, scale, window);
+                         n_kv_heads, head_dim, block_size, scale, 1.0f, window);
 }

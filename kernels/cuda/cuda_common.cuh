@@ -11,6 +11,7 @@
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 
@@ -191,7 +192,7 @@ __device__ __forceinline__ float load_w(const int8_t *w, size_t i) {
     return (float)w[i];
 }
 
-// K/V cache elements (fp16 or bf16) to and from f32.
+// K/V cache elements (fp16 or bf16; fp8 below) to and from f32.
 __device__ __forceinline__ float kv_to_f32(__half h) {
     return __half2float(h);
 }
@@ -218,21 +219,96 @@ __device__ __forceinline__ void kv_store(__nv_bfloat16 *p, float v) {
     *p = __float2bfloat16_rn(v);
 }
 
+// fp8 e4m3fn K/V elements (backend.h; the scales are applied by the callers):
+// two one-byte element types that differ in how they convert.
+// - kv_fp8_hw: cuda_fp8.h's conversions, cvt instructions on sm_89+
+//   (cvt.rn.satfinite.e4m3x2.f32, cvt.rn.f16x2.e4m3x2); chosen there.
+// - kv_fp8_sw: bit arithmetic, the rules of common/dtype.c (f32_to_fp8_e4m3:
+//   round to nearest even, saturate to +-448, NaN stays NaN); chosen below
+//   sm_89, which has no fp8 instructions.
+// Both write the bits the CPU backend writes (tests/gpu/test_gpu_attention.c).
+struct kv_fp8_hw {
+    uint8_t q;
+};
+struct kv_fp8_sw {
+    uint8_t q;
+};
+
+__device__ __forceinline__ float fp8_sw_to_f32(uint8_t q) {
+    const uint32_t e = (q >> 3) & 15u, m = q & 7u;
+    float v = e ? __uint_as_float(((e + 120u) << 23) | (m << 20)) // 2^(e-7) x 1.m
+                : (float)m * 0.001953125f;                        // m x 2^-9, exact
+    if (e == 15u && m == 7u) v = __uint_as_float(0x7fc00000u);    // NaN
+    return q & 0x80 ? -v : v;
+}
+
+__device__ __forceinline__ uint8_t f32_to_fp8_sw(float f) {
+    const uint32_t u = __float_as_uint(f), a = u & 0x7fffffffu;
+    const uint8_t sign = (uint8_t)((u >> 24) & 0x80u);
+    if (a > 0x7f800000u) return sign | 0x7f;  // NaN
+    if (a >= 0x43e00000u) return sign | 0x7e; // >= 448 (inf too): saturate
+    if (a < 0x3c800000u)                      // subnormal: round |f| x 2^9 to an integer
+        return sign | (uint8_t)rintf(__uint_as_float(a) * 512.0f); // rintf: ties to even
+    uint32_t q = (((a >> 23) - 120u) << 3) | ((a >> 20) & 7u);
+    const uint32_t rem = a & 0xfffffu;
+    if (rem > 0x80000u || (rem == 0x80000u && (q & 1u))) q++;
+    return sign | (uint8_t)q;
+}
+
+__device__ __forceinline__ float halfraw_to_f32(unsigned short bits) {
+    return __half2float(__ushort_as_half(bits));
+}
+__device__ __forceinline__ float kv_to_f32(kv_fp8_hw e) {
+    return halfraw_to_f32(__nv_cvt_fp8_to_halfraw(e.q, __NV_E4M3).x);
+}
+__device__ __forceinline__ float kv_to_f32(kv_fp8_sw e) {
+    return fp8_sw_to_f32(e.q);
+}
+__device__ __forceinline__ float2 kv2_to_f32(const kv_fp8_hw *p) { // p 2-byte aligned
+    const __half2_raw r = __nv_cvt_fp8x2_to_halfraw2(*(const __nv_fp8x2_storage_t *)p, __NV_E4M3);
+    return make_float2(halfraw_to_f32(r.x), halfraw_to_f32(r.y));
+}
+__device__ __forceinline__ float2 kv2_to_f32(const kv_fp8_sw *p) {
+    return make_float2(fp8_sw_to_f32(p[0].q), fp8_sw_to_f32(p[1].q));
+}
+__device__ __forceinline__ void kv_store(kv_fp8_hw *p, float v) {
+    p->q = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);
+}
+__device__ __forceinline__ void kv_store(kv_fp8_sw *p, float v) {
+    p->q = f32_to_fp8_sw(v);
+}
+
+// The bits of two adjacent K/V elements, copied as one word.
+template <class KV> struct kv_pair_bits { typedef uint32_t type; };
+template <> struct kv_pair_bits<kv_fp8_hw> { typedef uint16_t type; };
+template <> struct kv_pair_bits<kv_fp8_sw> { typedef uint16_t type; };
+
+// sm_89 and later convert fp8 in hardware.
+#define FP8_HW_MIN_CC 89
+
+static inline llm_dtype kv_dtype_of(const kv_fp8_hw *) {
+    return LLM_F8E4M3;
+}
+static inline llm_dtype kv_dtype_of(const kv_fp8_sw *) {
+    return LLM_F8E4M3;
+}
+
 // --- launchers of the other files (host) -----------------------------------------
 
 void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
                  int n);
-void cuda_attention(backend *b, float *out, const float *q, const uint16_t *k_cache,
-                    const uint16_t *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
-                    int head_dim, int block_size, float scale, llm_dtype kv_dtype, int window);
+void cuda_attention(backend *b, float *out, const float *q, const void *k_cache,
+                    const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
+                    int head_dim, int block_size, float scale, llm_dtype kv_dtype, float k_scale,
+                    float v_scale, int window);
 // The split-decode partials of a batch, `floats` of them: the batch's
 // scratch when it is large enough, else the backend's own (grown on first
 // use). NULL with the error set when it cannot be had.
 float *cuda_attn_scratch(cuda_backend *c, const bk_attn_batch *bt, size_t floats);
 // Decode rows of grouped-query attention (cuda_decode_attention.cu): one
 // block per (sequence, KV head, partition) for the whole query-head group.
-// Returns 0 when launched, 1 when the shape is not covered (the caller runs
-// the per-head kernel), -1 on error (set in c->base).
+// Returns 0 when launched, 1 when the shape or dtype is not covered (the
+// caller runs the per-head kernel), -1 on error (set in c->base).
 int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void *k_cache,
                          const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                          int hd, int block_size, float scale, llm_dtype kv_dtype, int window);
@@ -243,16 +319,17 @@ void cuda_add_rmsnorm(backend *b, float *out, float *residual, const float *x, c
                       int n, int dim, float eps);
 void cuda_rope(backend *b, float *q, float *k, const int32_t *positions, const float *inv_freq,
                int n, int n_heads, int n_kv_heads, int head_dim);
-void cuda_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k, const float *v,
+void cuda_kv_write(backend *b, void *k_cache, void *v_cache, const float *k, const float *v,
                    const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim, int block_size,
-                   llm_dtype kv_dtype);
+                   llm_dtype kv_dtype, float k_scale, float v_scale);
 void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden,
                    int ld);
 void cuda_qkv_rope_write(backend *b, float *q_out, const float *qkv, const float *q_norm,
                          const float *k_norm, float eps, const int32_t *positions,
-                         const float *inv_freq, uint16_t *k_cache, uint16_t *v_cache,
+                         const float *inv_freq, void *k_cache, void *v_cache,
                          const int32_t *slot_mapping, int n, int n_heads, int n_kv_heads,
-                         int head_dim, int block_size, llm_dtype kv_dtype);
+                         int head_dim, int block_size, llm_dtype kv_dtype, float k_scale,
+                         float v_scale);
 void cuda_gather_rows(backend *b, float *out, const float *x, const int32_t *rows, int m, int dim);
 void cuda_argmax(backend *b, int32_t *out, const float *x, int n, int dim);
 

@@ -216,15 +216,16 @@ void cuda_rope(backend *b, float *q, float *k, const int32_t *positions, const f
 
 // --- kv_write ---------------------------------------------------------------------
 
-// k, v [n, n_kv_heads * head_dim] f32 -> k_cache, v_cache KV (__half or
-// __nv_bfloat16) [num_blocks, n_kv_heads, block_size, head_dim] at
-// slot_mapping[row] (block = slot / block_size, offset = slot % block_size);
+// k, v [n, n_kv_heads * head_dim] f32 -> k_cache, v_cache KV (__half,
+// __nv_bfloat16 or an fp8 type) [num_blocks, n_kv_heads, block_size, head_dim]
+// at slot_mapping[row] (block = slot / block_size, offset = slot % block_size);
 // slot < 0 skips. One thread per element, round to nearest even as
-// f32_to_fp16 / f32_to_bf16.
+// f32_to_fp16 / f32_to_bf16 / f32_to_fp8_e4m3 of k / k_scale and v / v_scale
+// (IEEE division; the scales are 1 for 16-bit caches, where x / 1 is x).
 template <class KV>
 __global__ void kv_write_kernel(KV *k_cache, KV *v_cache, const float *k, const float *v,
                                 const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim,
-                                int block_size) {
+                                int block_size, float k_scale, float v_scale) {
     const int kv_dim = n_kv_heads * head_dim;
     const size_t total = (size_t)n * kv_dim;
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total;
@@ -235,25 +236,39 @@ __global__ void kv_write_kernel(KV *k_cache, KV *v_cache, const float *k, const 
         const int h = c / head_dim, d = c % head_dim;
         const size_t block = (size_t)(slot / block_size), off = (size_t)(slot % block_size);
         const size_t dst = ((block * n_kv_heads + h) * block_size + off) * head_dim + d;
-        kv_store(k_cache + dst, k[e]);
-        kv_store(v_cache + dst, v[e]);
+        kv_store(k_cache + dst, k[e] / k_scale);
+        kv_store(v_cache + dst, v[e] / v_scale);
     }
 }
 
-void cuda_kv_write(backend *b, uint16_t *k_cache, uint16_t *v_cache, const float *k, const float *v,
-                   const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim, int block_size,
-                   llm_dtype kv_dtype) {
-    if (n <= 0) return;
+template <class KV>
+static void kv_write_launch(backend *b, void *k_cache, void *v_cache, const float *k,
+                            const float *v, const int32_t *slot_mapping, int n, int n_kv_heads,
+                            int head_dim, int block_size, float k_scale, float v_scale) {
     const unsigned grid = ew_grid((size_t)n * n_kv_heads * head_dim);
-    if (kv_dtype == LLM_BF16)
-        kv_write_kernel<__nv_bfloat16><<<grid, EW_THREADS, 0, cuda_of(b)->stream>>>(
-            (__nv_bfloat16 *)k_cache, (__nv_bfloat16 *)v_cache, k, v, slot_mapping, n, n_kv_heads,
-            head_dim, block_size);
-    else
-        kv_write_kernel<__half><<<grid, EW_THREADS, 0, cuda_of(b)->stream>>>(
-            (__half *)k_cache, (__half *)v_cache, k, v, slot_mapping, n, n_kv_heads, head_dim,
-            block_size);
+    kv_write_kernel<KV><<<grid, EW_THREADS, 0, cuda_of(b)->stream>>>(
+        (KV *)k_cache, (KV *)v_cache, k, v, slot_mapping, n, n_kv_heads, head_dim, block_size,
+        k_scale, v_scale);
     LAUNCH_CHECK(b, "kv_write_kernel");
+}
+
+void cuda_kv_write(backend *b, void *k_cache, void *v_cache, const float *k, const float *v,
+                   const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim, int block_size,
+                   llm_dtype kv_dtype, float k_scale, float v_scale) {
+    if (n <= 0) return;
+    const cuda_backend *c = cuda_of(b);
+    if (kv_dtype == LLM_F8E4M3 && c->cc_major * 10 + c->cc_minor >= FP8_HW_MIN_CC)
+        kv_write_launch<kv_fp8_hw>(b, k_cache, v_cache, k, v, slot_mapping, n, n_kv_heads, head_dim,
+                                   block_size, k_scale, v_scale);
+    else if (kv_dtype == LLM_F8E4M3)
+        kv_write_launch<kv_fp8_sw>(b, k_cache, v_cache, k, v, slot_mapping, n, n_kv_heads, head_dim,
+                                   block_size, k_scale, v_scale);
+    else if (kv_dtype == LLM_BF16)
+        kv_write_launch<__nv_bfloat16>(b, k_cache, v_cache, k, v, slot_mapping, n, n_kv_heads,
+                                       head_dim, block_size, 1.0f, 1.0f);
+    else
+        kv_write_launch<__half>(b, k_cache, v_cache, k, v, slot_mapping, n, n_kv_heads, head_dim,
+                                block_size, 1.0f, 1.0f);
 }
 
 // --- silu_mul, gather_rows --------------------------------------------------------
@@ -310,7 +325,8 @@ __global__ void __launch_bounds__(256)
                           float eps, const int32_t *__restrict__ positions,
                           const float *__restrict__ inv_freq, KV *__restrict__ k_cache,
                           KV *__restrict__ v_cache, const int32_t *__restrict__ slot_mapping,
-                          int n_heads, int n_kv_heads, int hd, int block_size) {
+                          int n_heads, int n_kv_heads, int hd, int block_size, float k_scale,
+                          float v_scale) {
     __shared__ float red[32];
     const int i = blockIdx.x, h = blockIdx.y, half = hd / 2, j = threadIdx.x;
     const size_t q_dim = (size_t)n_heads * hd, row = q_dim + 2 * (size_t)n_kv_heads * hd;
@@ -325,7 +341,7 @@ __global__ void __launch_bounds__(256)
                                       hd;
     if (is_v) {
         if (slot >= 0)
-            for (int d = j; d < hd; d += blockDim.x) kv_store(v_cache + dst + d, src[d]);
+            for (int d = j; d < hd; d += blockDim.x) kv_store(v_cache + dst + d, src[d] / v_scale);
         return;
     }
     float a = 0.0f, bb = 0.0f;
@@ -351,34 +367,54 @@ __global__ void __launch_bounds__(256)
         o[j] = ra;
         o[j + half] = rb;
     } else {
-        kv_store(k_cache + dst + j, ra);
-        kv_store(k_cache + dst + j + half, rb);
+        kv_store(k_cache + dst + j, ra / k_scale);
+        kv_store(k_cache + dst + j + half, rb / k_scale);
     }
+}
+
+template <class KV>
+static void qkv_rope_write_launch(backend *b, float *q_out, const float *qkv, const float *q_norm,
+                                  const float *k_norm, float eps, const int32_t *positions,
+                                  const float *inv_freq, void *k_cache, void *v_cache,
+                                  const int32_t *slot_mapping, int n, int n_heads, int n_kv_heads,
+                                  int head_dim, int block_size, float k_scale, float v_scale) {
+    const int threads = (head_dim / 2 + 31) / 32 * 32;
+    const dim3 grid((unsigned)n, (unsigned)(n_heads + 2 * n_kv_heads));
+    qkv_rope_write_kernel<KV><<<grid, threads, 0, cuda_of(b)->stream>>>(
+        q_out, qkv, q_norm, k_norm, eps, positions, inv_freq, (KV *)k_cache, (KV *)v_cache,
+        slot_mapping, n_heads, n_kv_heads, head_dim, block_size, k_scale, v_scale);
+    LAUNCH_CHECK(b, "qkv_rope_write_kernel");
 }
 
 void cuda_qkv_rope_write(backend *b, float *q_out, const float *qkv, const float *q_norm,
                          const float *k_norm, float eps, const int32_t *positions,
-                         const float *inv_freq, uint16_t *k_cache, uint16_t *v_cache,
+                         const float *inv_freq, void *k_cache, void *v_cache,
                          const int32_t *slot_mapping, int n, int n_heads, int n_kv_heads,
-                         int head_dim, int block_size, llm_dtype kv_dtype) {
+                         int head_dim, int block_size, llm_dtype kv_dtype, float k_scale,
+                         float v_scale) {
     if (n <= 0) return;
     if (head_dim < 2 || head_dim % 2 || head_dim > 512 || n_heads + 2 * n_kv_heads > 65535) {
         cuda_fail(b, "qkv_rope_write: head_dim %d (even, <= 512), %d + 2 x %d heads", head_dim,
                   n_heads, n_kv_heads);
         return;
     }
-    const int threads = (head_dim / 2 + 31) / 32 * 32;
-    const dim3 grid((unsigned)n, (unsigned)(n_heads + 2 * n_kv_heads));
-    cudaStream_t st = cuda_of(b)->stream;
-    if (kv_dtype == LLM_BF16)
-        qkv_rope_write_kernel<__nv_bfloat16><<<grid, threads, 0, st>>>(
-            q_out, qkv, q_norm, k_norm, eps, positions, inv_freq, (__nv_bfloat16 *)k_cache,
-            (__nv_bfloat16 *)v_cache, slot_mapping, n_heads, n_kv_heads, head_dim, block_size);
+    const cuda_backend *c = cuda_of(b);
+    if (kv_dtype == LLM_F8E4M3 && c->cc_major * 10 + c->cc_minor >= FP8_HW_MIN_CC)
+        qkv_rope_write_launch<kv_fp8_hw>(b, q_out, qkv, q_norm, k_norm, eps, positions, inv_freq,
+                                         k_cache, v_cache, slot_mapping, n, n_heads, n_kv_heads,
+                                         head_dim, block_size, k_scale, v_scale);
+    else if (kv_dtype == LLM_F8E4M3)
+        qkv_rope_write_launch<kv_fp8_sw>(b, q_out, qkv, q_norm, k_norm, eps, positions, inv_freq,
+                                         k_cache, v_cache, slot_mapping, n, n_heads, n_kv_heads,
+                                         head_dim, block_size, k_scale, v_scale);
+    else if (kv_dtype == LLM_BF16)
+        qkv_rope_write_launch<__nv_bfloat16>(b, q_out, qkv, q_norm, k_norm, eps, positions,
+                                             inv_freq, k_cache, v_cache, slot_mapping, n, n_heads,
+                                             n_kv_heads, head_dim, block_size, 1.0f, 1.0f);
     else
-        qkv_rope_write_kernel<__half><<<grid, threads, 0, st>>>(
-            q_out, qkv, q_norm, k_norm, eps, positions, inv_freq, (__half *)k_cache,
-            (__half *)v_cache, slot_mapping, n_heads, n_kv_heads, head_dim, block_size);
-    LAUNCH_CHECK(b, "qkv_rope_write_kernel");
+        qkv_rope_write_launch<__half>(b, q_out, qkv, q_norm, k_norm, eps, positions, inv_freq,
+                                      k_cache, v_cache, slot_mapping, n, n_heads, n_kv_heads,
+                                      head_dim, block_size, 1.0f, 1.0f);
 }
 
 // x [*, dim] VT, rows [m] -> out [m, dim] = x[rows[j]] (dim counted in VT;

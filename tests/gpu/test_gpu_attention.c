@@ -1,8 +1,8 @@
 // Paged attention of the CUDA backend against the CPU backend: GQA, several
 // head sizes and block sizes, prefill chunks over cached context, decode rows
 // with contexts long enough to take the split (partitioned) path; and each
-// sequence's rows the same bits alone as in the batch; fp16 and bf16 caches,
-// with and without a sliding window.
+// sequence's rows the same bits alone as in the batch; fp16, bf16 and fp8
+// (e4m3, with per-tensor scales) caches, with and without a sliding window.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +113,23 @@ static void batch_free(batch *b, backend *g) {
     free(b->qstart), free(b->ctx), free(b->btab), free(b->seq_of), free(b->pos), free(b->slots);
 }
 
+// fp8 caches: K/V scales (1.0 for 16-bit caches, which ignore them)
+static float g_k_scale = 1.0f, g_v_scale = 1.0f;
+
+// A cache of n random elements of kvdt (magnitude about mag), as stored.
+static void *random_cache(size_t n, llm_dtype kvdt, float mag, float scale) {
+    const size_t esz = dtype_size(kvdt);
+    void *p = malloc(n * esz);
+    for (size_t i = 0; i < n; i++) {
+        const float x = urand() * mag;
+        if (kvdt == LLM_F8E4M3)
+            ((uint8_t *)p)[i] = f32_to_fp8_e4m3(x / scale);
+        else
+            ((uint16_t *)p)[i] = kvdt == LLM_BF16 ? f32_to_bf16(x) : f32_to_fp16(x);
+    }
+    return p;
+}
+
 static void run_case(backend *g, backend *c, const attn_case *ac, llm_dtype kvdt, int window) {
     const int nh = ac->n_heads, nkv = ac->n_kv_heads, hd = ac->head_dim, bs = ac->block_size;
     // pages: every sequence gets its own, in shuffled order
@@ -135,14 +152,12 @@ static void run_case(backend *g, backend *c, const attn_case *ac, llm_dtype kvdt
             tables[(size_t)s * max_blocks + j] = perm[next++];
     free(perm);
 
-    const size_t cache_n = (size_t)num_blocks * nkv * bs * hd;
-    uint16_t *kc = malloc(cache_n * 2), *vc = malloc(cache_n * 2);
-    uint16_t (*round16)(float) = kvdt == LLM_BF16 ? f32_to_bf16 : f32_to_fp16;
+    const size_t cache_n = (size_t)num_blocks * nkv * bs * hd, cache_b = cache_n * dtype_size(kvdt);
     // bf16: K far past fp16's range (65504), q scaled down to keep the scores O(1)
     const float kscale = kvdt == LLM_BF16 ? 1e5f : 1.0f;
-    for (size_t i = 0; i < cache_n; i++)
-        kc[i] = round16(urand() * kscale), vc[i] = round16(urand());
-    uint16_t *gkc = gpu_copy_in(g, kc, cache_n * 2), *gvc = gpu_copy_in(g, vc, cache_n * 2);
+    void *kc = random_cache(cache_n, kvdt, kscale, g_k_scale);
+    void *vc = random_cache(cache_n, kvdt, 1.0f, g_v_scale);
+    void *gkc = gpu_copy_in(g, kc, cache_b), *gvc = gpu_copy_in(g, vc, cache_b);
 
     int ids[8];
     for (int s = 0; s < ac->n_seqs; s++) ids[s] = s;
@@ -154,8 +169,9 @@ static void run_case(backend *g, backend *c, const attn_case *ac, llm_dtype kvdt
     for (size_t i = 0; i < qn; i++) q[i] = urand() * 2.0f / kscale;
     float *gq = gpu_copy_in(g, q, qn * 4), *gout = gpu_poisoned(g, qn), *want = malloc(qn * 4);
     const float scale = 1.0f / sqrtf((float)hd);
-    c->attention(c, want, q, kc, vc, &all.host, nh, nkv, hd, bs, scale, kvdt, window);
-    g->attention(g, gout, gq, gkc, gvc, &all.dev, nh, nkv, hd, bs, scale, kvdt, window);
+    const float ks = g_k_scale, vs = g_v_scale;
+    c->attention(c, want, q, kc, vc, &all.host, nh, nkv, hd, bs, scale, kvdt, ks, vs, window);
+    g->attention(g, gout, gq, gkc, gvc, &all.dev, nh, nkv, hd, bs, scale, kvdt, ks, vs, window);
     float *got = gpu_copy_out(g, gout, qn);
     const int tc = all.max_q > 1 && tc_prefill(g, hd, nh, nkv, kvdt);
     const double tol = !tc ? TOL_ATTN : kvdt == LLM_BF16 ? TOL_TC_BF16 : TOL_TC_F16;
@@ -175,7 +191,7 @@ static void run_case(backend *g, backend *c, const attn_case *ac, llm_dtype kvdt
         const size_t on = (size_t)one.n_tokens * q_dim;
         float *gq1 = gpu_copy_in(g, q + (size_t)all.qstart[s] * q_dim, on * 4);
         float *go1 = gpu_poisoned(g, on);
-        g->attention(g, go1, gq1, gkc, gvc, &one.dev, nh, nkv, hd, bs, scale, kvdt, window);
+        g->attention(g, go1, gq1, gkc, gvc, &one.dev, nh, nkv, hd, bs, scale, kvdt, ks, vs, window);
         float *got1 = gpu_copy_out(g, go1, on);
         CHECK_MSG(got1 && memcmp(got1, got + (size_t)all.qstart[s] * q_dim, on * 4) == 0,
                   "attention %d/%d heads of %d: sequence %d (q_len %d, context %d) differs alone",
@@ -287,6 +303,25 @@ TEST(gpu_op_attention_tensor_cores_invariant) {
     run_case(g, c, &ac, LLM_F16, 0);
     run_case(g, c, &ac, LLM_BF16, 16);
     g->batch_invariant = 0;
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}
+
+// fp8 e4m3 caches with per-tensor scales (K 0.25, V 3: values read are code x
+// scale), prefill, decode, split decode and a window: on sm_89+ the cuda_fp8.h
+// conversions (under the emulation its stand-in), below the software path
+// (EMU_CC=75 runs this test too).
+TEST(gpu_op_attention_fp8) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    static const attn_case cases[] = {
+        {4, 2, 16, 4, 4, {{5, 5}, {1, 1}, {1, 37}, {17, 40}}},
+        {8, 2, 64, 16, 3, {{1, 700}, {9, 20}, {1, 1}}},
+    };
+    g_k_scale = 0.25f, g_v_scale = 3.0f;
+    for (int i = 0; i < 2; i++) run_case(g, c, &cases[i], LLM_F8E4M3, 0);
+    run_case(g, c, &cases[0], LLM_F8E4M3, 8);
+    g_k_scale = g_v_scale = 1.0f;
     CHECK_MSG(!g->failed, "backend error: %s", g->error);
     g->failed = 0;
 }

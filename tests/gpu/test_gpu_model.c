@@ -6,10 +6,10 @@
 //
 // Tolerances. Logits: ||gpu - cpu|| / ||cpu|| within 1e-4 for F32 weights
 // (fp32 throughout), 5e-3 for F16 (prefill activations rounded to fp16 for
-// cuBLAS), 2e-2 for BF16 on sm_80+ (bf16 activations). Greedy tokens: equal,
-// except that after a step where the reference's two best tokens are within
-// NEAR_TIE nats the sequences may part (rounding can pick either); the test
-// stops comparing that request there and says so.
+// cuBLAS), 2e-2 for BF16 (bf16 activations on sm_80+, a bf16 KV cache everywhere). Greedy tokens:
+// equal, except that after a step where the reference's two best tokens are within NEAR_TIE nats
+// the sequences may part (rounding can pick either); the test stops comparing that request there
+// and says so.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +72,10 @@ static double logit_tol(const backend *g, llm_dtype dt) {
     // fp16, one ULP ~1e-3 relative), which later layers carry on: 1e-4 failed
     // in a CI run (1.8e-4 on one seed), so the bound is the cache's ULP.
     if (dt == LLM_F32) return 1e-3;
-    if (dt == LLM_BF16 && g->info.cc_major >= 8) return 2e-2;
+    // BF16 weights keep a bf16 KV cache (8-bit mantissa, ~4e-3 a value) on
+    // every arch; on sm_75 the prefill runs fp16 tiles, decode the bf16 GEMV.
+    // 5e-3 on sm_75 failed on one seed (6.7e-3, LLM_GPU_SEED=4768067169515412788).
+    if (dt == LLM_BF16) return 2e-2;
     return 5e-3;
 }
 

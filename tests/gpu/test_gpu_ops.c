@@ -314,8 +314,8 @@ TEST(gpu_op_kv_write) {
         uint16_t *gkc = gpu_copy_in(g, kc, cache_n * 2), *gvc = gpu_copy_in(g, vc, cache_n * 2);
         float *gk = gpu_copy_in(g, k, kv * 4), *gv = gpu_copy_in(g, v, kv * 4);
         int32_t *gs = gpu_copy_in(g, slots, sizeof slots);
-        c->kv_write(c, kc, vc, k, v, slots, n, nkv, hd, bs, kvdt);
-        g->kv_write(g, gkc, gvc, gk, gv, gs, n, nkv, hd, bs, kvdt);
+        c->kv_write(c, kc, vc, k, v, slots, n, nkv, hd, bs, kvdt, 1.0f, 1.0f);
+        g->kv_write(g, gkc, gvc, gk, gv, gs, n, nkv, hd, bs, kvdt, 1.0f, 1.0f);
         uint16_t *got = malloc(cache_n * 2);
         g->download(g, got, gkc, cache_n * 2);
         CHECK_MSG(memcmp(got, kc, cache_n * 2) == 0, "kv_write K, %d heads of %d, block %d, %s",
@@ -331,9 +331,13 @@ TEST(gpu_op_kv_write) {
 
 // K/V cache elements as floats, to compare caches whose values may differ by
 // the rounding of a last bit (rope's sin/cos on the device vs the host's).
-static float *cache_f32(const uint16_t *c, size_t n, llm_dtype dt) {
+static float *cache_f32(const void *c, size_t n, llm_dtype dt, float scale) {
     float *f = malloc(n * sizeof(float) + 1);
-    for (size_t i = 0; i < n; i++) f[i] = dt == LLM_BF16 ? bf16_to_f32(c[i]) : fp16_to_f32(c[i]);
+    const uint16_t *h = c;
+    for (size_t i = 0; i < n; i++)
+        f[i] = dt == LLM_F8E4M3 ? fp8_e4m3_to_f32(((const uint8_t *)c)[i]) * scale
+               : dt == LLM_BF16 ? bf16_to_f32(h[i])
+                                : fp16_to_f32(h[i]);
     return f;
 }
 
@@ -350,25 +354,30 @@ static void check_qkv_rope_write(backend *g, backend *c, int nh, int nkv, int hd
     int32_t pos[6], slots[6] = {3, 0, -1, 9, 14, 5};
     for (int i = 0; i < hd / 2; i++) inv[i] = powf(10000.0f, -2.0f * i / hd);
     for (int i = 0; i < n; i++) pos[i] = irand(4096);
-    uint16_t *kc = calloc(cache_n, 2), *vc = calloc(cache_n, 2);
-    uint16_t *gkc = gpu_copy_in(g, kc, cache_n * 2), *gvc = gpu_copy_in(g, vc, cache_n * 2);
+    const size_t es = kvdt == LLM_F8E4M3 ? 1 : 2;
+    const float ks = kvdt == LLM_F8E4M3 ? 0.5f : 1.0f, vs = kvdt == LLM_F8E4M3 ? 2.0f : 1.0f;
+    uint8_t *kc = calloc(cache_n, es), *vc = calloc(cache_n, es);
+    uint8_t *gkc = gpu_copy_in(g, kc, cache_n * es), *gvc = gpu_copy_in(g, vc, cache_n * es);
     float *gqkv = gpu_copy_in(g, qkv, n * row * 4), *gq = gpu_poisoned(g, qn);
     float *gqw = gpu_copy_in(g, qw, hd * 4), *gkw = gpu_copy_in(g, kw, hd * 4);
     float *ginv = gpu_copy_in(g, inv, sizeof(float) * hd / 2);
     int32_t *gpos = gpu_copy_in(g, pos, sizeof pos), *gs = gpu_copy_in(g, slots, sizeof slots);
     c->qkv_rope_write(c, want, qkv, norm ? qw : NULL, norm ? kw : NULL, 1e-6f, pos, inv, kc, vc,
-                      slots, n, nh, nkv, hd, bs, kvdt);
+                      slots, n, nh, nkv, hd, bs, kvdt, ks, vs);
     g->qkv_rope_write(g, gq, gqkv, norm ? gqw : NULL, norm ? gkw : NULL, 1e-6f, gpos, ginv, gkc,
-                      gvc, gs, n, nh, nkv, hd, bs, kvdt);
+                      gvc, gs, n, nh, nkv, hd, bs, kvdt, ks, vs);
     float *got = gpu_copy_out(g, gq, qn);
     CHECK_REL(got, want, qn, TOL_F32, "qkv_rope_write q, %d/%d heads of %d, norm %d", nh, nkv, hd,
               norm);
     free(got);
-    const double tol = kvdt == LLM_BF16 ? 4e-3 : 1e-3; // a last bit of the cache dtype
+    // a last bit of the cache dtype (fp8: 3 mantissa bits)
+    const double tol = kvdt == LLM_F8E4M3 ? 7e-2 : kvdt == LLM_BF16 ? 4e-3 : 1e-3;
     for (int which = 0; which < 2; which++) {
-        uint16_t *gc = malloc(cache_n * 2);
-        g->download(g, gc, which ? gvc : gkc, cache_n * 2);
-        float *a = cache_f32(gc, cache_n, kvdt), *b = cache_f32(which ? vc : kc, cache_n, kvdt);
+        uint8_t *gc = malloc(cache_n * es);
+        g->download(g, gc, which ? gvc : gkc, cache_n * es);
+        const float sc = which ? vs : ks;
+        float *a = cache_f32(gc, cache_n, kvdt, sc),
+              *b = cache_f32(which ? vc : kc, cache_n, kvdt, sc);
         CHECK_REL(a, b, cache_n, tol, "qkv_rope_write %s cache, %d/%d heads of %d, %s, norm %d",
                   which ? "V" : "K", nh, nkv, hd, dtype_name(kvdt), norm);
         free(a), free(b), free(gc);
@@ -384,7 +393,53 @@ TEST(gpu_op_qkv_rope_write) {
     check_qkv_rope_write(g, c, 4, 2, 16, 4, 0, LLM_F16);
     check_qkv_rope_write(g, c, 8, 2, 128, 16, 1, LLM_BF16); // Qwen3's per-head norms
     check_qkv_rope_write(g, c, 3, 1, 96, 5, 1, LLM_F16);
+    check_qkv_rope_write(g, c, 8, 2, 64, 16, 1, LLM_F8E4M3); // fp8 with scales 0.5 and 2
     if (!gpu_fast()) check_qkv_rope_write(g, c, 4, 1, 256, 16, 0, LLM_BF16);
+    check_backend(g);
+}
+
+// fp8 kv_write writes the CPU backend's bits (f32_to_fp8_e4m3 of x / scale):
+// values across the whole e4m3 range and past it (saturated), subnormals,
+// exact ties of the rounding, zeros of both signs; scales 1 and not 1. On
+// sm_89+ (the emulation's default sm_90) the cuda_fp8.h conversion; EMU_CC=75
+// runs the software one.
+TEST(gpu_op_kv_write_fp8) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    const int nkv = 2, hd = 64, bs = 16, nb = 4, n = 24;
+    const size_t cache_n = (size_t)nb * nkv * bs * hd, kv = (size_t)n * nkv * hd;
+    float *k = malloc(kv * 4), *v = malloc(kv * 4);
+    for (size_t i = 0; i < kv; i++) {
+        // magnitudes 2^-12 .. 2^10: subnormals, normals, past 448
+        k[i] = (urand() < 0 ? -1.0f : 1.0f) *
+               ldexpf(1.0f + (float)irand(1024) / 1024.0f, irand(23) - 12);
+        // every e4m3 value and the midpoints between neighbours (exact ties)
+        const int q = irand(126);
+        v[i] = (i % 2) ? fp8_e4m3_to_f32((uint8_t)q)
+                       : 0.5f * (fp8_e4m3_to_f32((uint8_t)q) + fp8_e4m3_to_f32((uint8_t)(q + 1)));
+        if (i % 11 == 0) v[i] = -v[i];
+    }
+    k[0] = 0.0f, k[1] = -0.0f, k[2] = 1e30f, k[3] = -INFINITY;
+    int32_t slots[24];
+    for (int i = 0; i < n; i++) slots[i] = i % 7 == 5 ? -1 : (i * 5) % (nb * bs);
+    for (int sc = 0; sc < 2; sc++) {
+        const float ks = sc ? 0.0625f : 1.0f, vs = sc ? 1.5f : 1.0f;
+        uint8_t *kc = calloc(cache_n, 1), *vc = calloc(cache_n, 1), *got = malloc(cache_n);
+        uint8_t *gkc = gpu_copy_in(g, kc, cache_n), *gvc = gpu_copy_in(g, vc, cache_n);
+        float *gk = gpu_copy_in(g, k, kv * 4), *gv = gpu_copy_in(g, v, kv * 4);
+        int32_t *gs = gpu_copy_in(g, slots, sizeof slots);
+        c->kv_write(c, kc, vc, k, v, slots, n, nkv, hd, bs, LLM_F8E4M3, ks, vs);
+        g->kv_write(g, gkc, gvc, gk, gv, gs, n, nkv, hd, bs, LLM_F8E4M3, ks, vs);
+        g->download(g, got, gkc, cache_n);
+        CHECK_MSG(memcmp(got, kc, cache_n) == 0, "fp8 kv_write K, scale %g (sm_%d%d)", ks,
+                  g->info.cc_major, g->info.cc_minor);
+        g->download(g, got, gvc, cache_n);
+        CHECK_MSG(memcmp(got, vc, cache_n) == 0, "fp8 kv_write V, scale %g", vs);
+        CHECK(kc[2] == 0x7e && kc[3] == 0xfe); // 1e30 and -inf saturate (row 0, slot 0)
+        free(kc), free(vc), free(got);
+        g->free(g, gkc), g->free(g, gvc), g->free(g, gk), g->free(g, gv), g->free(g, gs);
+    }
+    free(k), free(v);
     check_backend(g);
 }
 
@@ -489,8 +544,7 @@ TEST(gpu_op_errors_are_reported) {
                         .seq_of_token = d,
                         .positions = d,
                         .slot_mapping = d};
-    g->attention(g, buf, buf, (uint16_t *)buf, (uint16_t *)buf, &bt, 1, 1, 258, 16, 1.0f, LLM_F16,
-                 0);
+    g->attention(g, buf, buf, buf, buf, &bt, 1, 1, 258, 16, 1.0f, LLM_F16, 1.0f, 1.0f, 0);
     CHECK(g->failed);
     CHECK_CONTAINS(g->error, "attention: head_dim 258");
     g->failed = 0;

@@ -217,6 +217,7 @@ def test_bad_arguments_fail_cleanly():
 # checked against vLLM's arithmetic above, through the same function.)
 PLAN_CASES = [
     ("smollm2-135m", "16", []),
+    ("smollm2-135m", "16", ["--kv-cache-dtype", "fp8"]),
     ("smollm2-135m", "32", ["--max-num-seqs", "64", "--max-num-batched-tokens", "512"]),
     ("qwen3-0.6b", "16", ["--max-model-len", "4096"]),
     ("llama-3.2-1b", "16", []),
@@ -258,8 +259,13 @@ def test_plan_l4_fit_capacity_speed_cost():
     dry = run("memory", "--synthetic", "llama-3-8b", "--device-memory", str(L4_MEMORY), "--dry-run",
               "--utilizations", "0.9", "--max-num-batched-tokens", "2048")
     act = int(re.search(r"activation peak .*?\((\d+) bytes", dry.stdout).group(1))
+    # on a GPU the workspace also holds the split-decode attention scratch
+    # (256 sequences x 32 heads x 16 partitions x (128 + 2) floats) and the
+    # decode graphs' metadata (6 x 256 + 1 + 256 x 512 block-table int32s)
+    act_gpu = j["activation_bytes"]
+    assert act_gpu == act + 256 * 32 * 16 * 130 * 4 + (6 * 256 + 1 + 256 * 512) * 4
     # vLLM's arithmetic on the card, with the GPU runtime overhead the plan assumes
-    pages = (int(L4_MEMORY * 0.9) - w - act - GPU_OVERHEAD) // (131072 * 16)
+    pages = (int(L4_MEMORY * 0.9) - w - act_gpu - GPU_OVERHEAD) // (131072 * 16)
     rows = {r["batch"]: r for r in j["decode"]}
     assert rows[1]["kv_tokens"] == pages * 16
     # batch 1 is bandwidth-bound: every weight but the untied embedding table,

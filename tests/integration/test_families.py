@@ -28,6 +28,7 @@ def generate(model, *args):
     ("mistral_window8/f16", None, "fp16 K/V (auto: the model's dtype)"),
     ("qwen2_window/bf16", "fp16", "fp16 K/V (--kv-cache-dtype)"),
     ("qwen2_window/f16", "bf16", "bf16 K/V (--kv-cache-dtype)"),
+    ("qwen2_window/bf16", "fp8", "fp8 K/V (--kv-cache-dtype)"),
 ])
 def test_kv_cache_dtype_in_startup_log(fixture, flag, want):
     extra = ["--kv-cache-dtype", flag] if flag else []
@@ -38,21 +39,21 @@ def test_kv_cache_dtype_in_startup_log(fixture, flag, want):
 
 
 def test_kv_cache_dtype_rejects_other_types():
-    p = generate(FAM / "llama_gqa/bf16", "--prompt", "x", "--kv-cache-dtype", "fp8", *ENGINE)
+    p = generate(FAM / "llama_gqa/bf16", "--prompt", "x", "--kv-cache-dtype", "fp8_e5m2", *ENGINE)
     assert p.returncode != 0
-    assert "--kv-cache-dtype must be auto, fp16 or bf16" in p.stderr
+    assert "--kv-cache-dtype must be auto, fp16, bf16 or fp8 (fp8_e4m3) (got 'fp8_e5m2')" in p.stderr
 
 
-@pytest.mark.parametrize("flag,want", [(None, "bf16"), ("fp16", "fp16")])
-def test_bench_engine_memory_plan_names_kv_dtype(flag, want):
+@pytest.mark.parametrize("flag,want,size", [(None, "bf16", 2), ("fp16", "fp16", 2), ("fp8", "fp8", 1)])
+def test_bench_engine_memory_plan_names_kv_dtype(flag, want, size):
     extra = ["--kv-cache-dtype", flag] if flag else []
     p = subprocess.run([str(BIN / "bench_engine"), "memory", "--model", str(FAM / "qwen3_tied/bf16"),
                         "--device-memory", "1GiB", "--dry-run", *extra],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     line = next(x for x in p.stdout.splitlines() if x.startswith("KV per token"))
-    # 2 layers x 2 kv heads x 32 x 2 (K, V) x 2 bytes
-    assert line.startswith("KV per token 512 bytes") and f"x 2 bytes, {want})" in line, line
+    # 2 layers x 2 kv heads x 32 x 2 (K, V) x 2 bytes (fp8: 1)
+    assert line.startswith(f"KV per token {256 * size} bytes") and f"x {size} bytes, {want})" in line, line
 
 
 def test_sliding_window_logits_match_transformers(tmp_path):

@@ -104,7 +104,7 @@ TEST(cpu_rmsnorm_silu_rope_kv_write) {
     memset(kc, 0, sizeof kc), memset(vc, 0, sizeof vc);
     float kk[4] = {1, 2, 3, 4}, vv[4] = {5, 6, 7, 8};
     int32_t slot[1] = {5};
-    b->kv_write(b, kc, vc, kk, vv, slot, 1, 2, 2, 4, LLM_F16);
+    b->kv_write(b, kc, vc, kk, vv, slot, 1, 2, 2, 4, LLM_F16, 1.0f, 1.0f);
     // [block 1][head 1][offset 1][d] = ((1*2+1)*4+1)*2
     CHECK_NEAR(fp16_to_f32(kc[((1 * 2 + 1) * 4 + 1) * 2 + 1]), 4, 0);
     CHECK_NEAR(fp16_to_f32(vc[((1 * 2 + 0) * 4 + 1) * 2 + 0]), 5, 0);
@@ -227,11 +227,11 @@ TEST(cpu_attention_bf16_cache_holds_k_past_fp16_range) {
     for (int dt = 0; dt < 2; dt++) {
         const llm_dtype kvdt = dt ? LLM_F16 : LLM_BF16;
         uint16_t kc[NBLK * BSZ * HD], vc[NBLK * BSZ * HD];
-        b->kv_write(b, kc, vc, k, v, slots, T, 1, HD, BSZ, kvdt);
+        b->kv_write(b, kc, vc, k, v, slots, T, 1, HD, BSZ, kvdt, 1.0f, 1.0f);
         for (int w = 0; w < 2; w++) { // full, then a window of 3
             const int window = w ? 3 : 0, t0 = w ? T - 3 : 0;
             float out[HD];
-            b->attention(b, out, q, kc, vc, &ab, 1, 1, HD, BSZ, 0.5f, kvdt, window);
+            b->attention(b, out, q, kc, vc, &ab, 1, 1, HD, BSZ, 0.5f, kvdt, 1.0f, 1.0f, window);
             if (kvdt == LLM_F16) { // the reason for bf16: fp16 K overflows
                 CHECK(isinf(fp16_to_f32(kc[(1 * BSZ + 2) * HD])));
                 CHECK(!isfinite(out[0]));
@@ -256,5 +256,89 @@ TEST(cpu_attention_bf16_cache_holds_k_past_fp16_range) {
             CHECK(bf16_to_f32(kc[(1 * BSZ + 2) * HD]) > 65504); // t = 2: 90000, in the cache
         }
     }
+    b->destroy(b);
+}
+
+// fp8 (e4m3) cache with per-tensor scales: kv_write stores
+// f32_to_fp8_e4m3(x / scale) and attention over 3 query rows (causal) equals a
+// double reference over the values read back (code x scale); against the
+// unquantized K/V it stays within e4m3's precision (3 mantissa bits).
+TEST(cpu_attention_fp8_cache_matches_reference) {
+    char err[LLM_ERR_LEN] = "";
+    backend *b = cpu_backend_create(err);
+    CHECK_MSG(b != NULL, "%s", err);
+    if (!b) return;
+    enum { T = 7, Q = 3, HD = 8, NKV = 2, NH = 4, BSZ = 4, NBLK = 3 };
+    const float ks = 0.02f, vs = 4.0f; // K up to 4 -> codes up to 200; V / 4
+    float k[T * NKV * HD], v[T * NKV * HD], q[Q * NH * HD];
+    unsigned seed = 7;
+    for (int i = 0; i < T * NKV * HD; i++) k[i] = 4.0f * frand(&seed), v[i] = 3.0f * frand(&seed);
+    for (int i = 0; i < Q * NH * HD; i++) q[i] = frand(&seed);
+    int32_t slots[T], bt[NBLK] = {2, 0, 1}, qs[2] = {0, Q}, ctx[1] = {T}, seq[Q] = {0, 0, 0},
+                      pos[Q] = {T - 3, T - 2, T - 1};
+    for (int t = 0; t < T; t++) slots[t] = bt[t / BSZ] * BSZ + t % BSZ;
+    uint8_t kc[NBLK * NKV * BSZ * HD], vc[NBLK * NKV * BSZ * HD];
+    b->kv_write(b, kc, vc, k, v, slots, T, NKV, HD, BSZ, LLM_F8E4M3, ks, vs);
+    int bad_bits = 0;
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < NKV; h++)
+            for (int d = 0; d < HD; d++) {
+                const size_t at = (((size_t)bt[t / BSZ] * NKV + h) * BSZ + t % BSZ) * HD + d;
+                const int i = (t * NKV + h) * HD + d;
+                bad_bits += kc[at] != f32_to_fp8_e4m3(k[i] / ks);
+                bad_bits += vc[at] != f32_to_fp8_e4m3(v[i] / vs);
+            }
+    CHECK_EQ(bad_bits, 0);
+    bk_attn_batch ab = {.n_tokens = Q,
+                        .n_seqs = 1,
+                        .max_query_len = Q,
+                        .max_context_len = T,
+                        .max_blocks = NBLK,
+                        .query_start = qs,
+                        .context_len = ctx,
+                        .block_tables = bt,
+                        .seq_of_token = seq,
+                        .positions = pos,
+                        .slot_mapping = slots};
+    float out[Q * NH * HD];
+    const float scale = 0.35f;
+    b->attention(b, out, q, kc, vc, &ab, NH, NKV, HD, BSZ, scale, LLM_F8E4M3, ks, vs, 0);
+    double worst_read = 0, worst_float = 0;
+    for (int r = 0; r < Q; r++)
+        for (int h = 0; h < NH; h++) {
+            const int kvh = h / (NH / NKV), n_ctx = T - Q + r + 1;
+            for (int pass = 0; pass < 2; pass++) { // 0: values read back, 1: unquantized
+                double s[T], mx = -1e300, sum = 0;
+                for (int t = 0; t < n_ctx; t++) {
+                    s[t] = 0;
+                    for (int d = 0; d < HD; d++) {
+                        const float kx = k[(t * NKV + kvh) * HD + d];
+                        const double kr =
+                            pass ? kx : fp8_e4m3_to_f32(f32_to_fp8_e4m3(kx / ks)) * ks;
+                        s[t] += (double)q[(r * NH + h) * HD + d] * kr;
+                    }
+                    s[t] *= scale;
+                    mx = fmax(mx, s[t]);
+                }
+                for (int t = 0; t < n_ctx; t++) sum += exp(s[t] - mx);
+                for (int d = 0; d < HD; d++) {
+                    double o = 0;
+                    for (int t = 0; t < n_ctx; t++) {
+                        const float vx = v[(t * NKV + kvh) * HD + d];
+                        const double vr =
+                            pass ? vx : fp8_e4m3_to_f32(f32_to_fp8_e4m3(vx / vs)) * vs;
+                        o += exp(s[t] - mx) / sum * vr;
+                    }
+                    const double e = fabs(out[(r * NH + h) * HD + d] - o);
+                    if (pass)
+                        worst_float = fmax(worst_float, e);
+                    else
+                        worst_read = fmax(worst_read, e);
+                }
+            }
+        }
+    CHECK_MSG(worst_read < 1e-5, "fp8 attention vs its values read back: %g", worst_read);
+    // e4m3 keeps ~2^-4 relative per value: V of magnitude <= 3 moves the output by < 0.25
+    CHECK_MSG(worst_float > 0 && worst_float < 0.25, "fp8 vs float K/V: %g", worst_float);
     b->destroy(b);
 }

@@ -2,7 +2,7 @@
 // gpu_tests can run the real kernels on a machine without a GPU
 // (`make test-gpu-emu`). translate.py rewrites each .cu into C++ (launch
 // syntax, extern shared arrays); these headers stand in for cuda_runtime.h,
-// cuda_fp16.h, cuda_bf16.h and cublas_v2.h.
+// cuda_fp16.h, cuda_bf16.h, cuda_fp8.h and cublas_v2.h.
 //
 // Model: blocks run one after another; the threads of a block are fibers
 // (ucontext) on one OS thread, switched only at __syncthreads (released when
@@ -103,6 +103,14 @@ inline __half2 __float2half2_rn(float f) {
 }
 inline __nv_bfloat16 __float2bfloat16_rn(float f) {
     return __nv_bfloat16{f32_to_bf16(f)};
+}
+inline unsigned __float_as_uint(float f) {
+    unsigned u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+inline __half __ushort_as_half(unsigned short u) {
+    return __half{u};
 }
 inline float __uint_as_float(unsigned u) {
     float f;
