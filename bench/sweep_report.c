@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine.h"
 #include "sweep_figs.h"
 #include "util.h"
 
@@ -84,14 +85,22 @@ static void fmt_col(const point *p, const column *c, char *buf, size_t n) {
         snprintf(buf, n, "%.0f", v);
 }
 
+// A point's KV cache dtype as the tables name it ("auto": its engine failed
+// before resolving it).
+static const char *kv_name(const point *p) {
+    return p->kv_dtype < 0 ? "auto" : engine_kv_dtype_name((llm_dtype)p->kv_dtype);
+}
+
 void sweep_write_csv(FILE *f, const point *pts, int n) {
-    for (int c = 0; c < NCOLS; c++) fprintf(f, "%s%s", c ? "," : "", cols[c].name);
+    for (int c = 0; c < NCOLS; c++)
+        fprintf(f, "%s%s%s", c ? "," : "", cols[c].name, c == 0 ? ",kv_cache_dtype" : "");
     fputc('\n', f);
     for (int i = 0; i < n; i++) {
         for (int c = 0; c < NCOLS; c++) {
             char b[64];
             fmt_col(&pts[i], &cols[c], b, sizeof b);
             fprintf(f, "%s%s", c ? "," : "", pts[i].ok || c < 4 ? b : "");
+            if (c == 0) fprintf(f, ",%s", kv_name(&pts[i]));
         }
         fputc('\n', f);
     }
@@ -106,31 +115,33 @@ cJSON *sweep_point_json(const point *p) {
         else
             cJSON_AddNullToObject(o, cols[c].name);
     }
+    cJSON_AddStringToObject(o, "kv_cache_dtype", kv_name(p));
     cJSON_AddBoolToObject(o, "fit", p->ok && p->max_conc >= p->bs);
     return o;
 }
 
 void sweep_write_md_tables(FILE *f, const point *pts, int n) {
     char a[32], b[32], c[32], d[32], g[32], h[32], k[32], m[32];
-    fprintf(f, "## Memory and capacity\n\n"
-               "| util | batch | input | output | weights | act. peak | act. in use | KV alloc | "
-               "KV peak used | "
-               "measured | predicted in use | predicted resident | diff | KV pages | KV tokens | "
-               "max conc. | fit | preempt |\n"
-               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    fprintf(f,
+            "## Memory and capacity\n\n"
+            "| util | KV | batch | input | output | weights | act. peak | act. in use | KV alloc | "
+            "KV peak used | "
+            "measured | predicted in use | predicted resident | diff | KV pages | KV tokens | "
+            "max conc. | fit | preempt |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
         const point *p = &pts[i];
         if (!p->ok) {
-            fprintf(f, "| %.2f | %d | %d | %d | (could not run) |||||||||||||| no | |\n", p->util,
-                    p->bs, p->in, p->out);
+            fprintf(f, "| %.2f | %s | %d | %d | %d | (could not run) |||||||||||||| no | |\n",
+                    p->util, kv_name(p), p->bs, p->in, p->out);
             continue;
         }
         double diff = p->measured ? ((double)p->resident - p->measured) / p->measured * 100 : NAN;
         fprintf(
             f,
-            "| %.2f | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %+.1f%% | %d | %lld | "
-            "%.1f | %s | %llu |\n",
-            p->util, p->bs, p->in, p->out, llm_fmt_bytes(p->weights, a, sizeof a),
+            "| %.2f | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %+.1f%% | %d | "
+            "%lld | %.1f | %s | %llu |\n",
+            p->util, kv_name(p), p->bs, p->in, p->out, llm_fmt_bytes(p->weights, a, sizeof a),
             llm_fmt_bytes(p->activations, b, sizeof b), llm_fmt_bytes(p->act_used, k, sizeof k),
             llm_fmt_bytes(p->kv_alloc, c, sizeof c), llm_fmt_bytes(p->kv_peak, d, sizeof d),
             llm_fmt_bytes(p->measured, g, sizeof g), llm_fmt_bytes(p->predicted, h, sizeof h),
@@ -139,21 +150,22 @@ void sweep_write_md_tables(FILE *f, const point *pts, int n) {
     }
     fprintf(
         f, "\n## Speed\n\n"
-           "| util | batch | input | output | prefill s | prefill tok/s | step med ms | "
+           "| util | KV | batch | input | output | prefill s | prefill tok/s | step med ms | "
            "step p95/p99 ms | decode tok/s | TTFT mean/med/p95/p99 ms | TPOT mean/med/p95/p99 ms | "
            "total tok/s | output tok/s | decode GB/s (of copy bw) | tok/$ | $/M out tok |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
         const point *p = &pts[i];
         if (!p->ok) continue;
-        fprintf(f,
-                "| %.2f | %d | %d | %d | %.3f | %.1f | %.2f | %.2f / %.2f | %.1f | %.0f / %.0f / "
-                "%.0f / %.0f | %.2f / %.2f / %.2f / %.2f | %.1f | %.1f | %.2f (%.0f%%) | ",
-                p->util, p->bs, p->in, p->out, p->prefill_s, p->prefill_tps, p->step_med * 1e3,
-                p->step_p95 * 1e3, p->step_p99 * 1e3, p->decode_tps, p->ttft_mean * 1e3,
-                p->ttft_med * 1e3, p->ttft_p95 * 1e3, p->ttft_p99 * 1e3, p->tpot_mean * 1e3,
-                p->tpot_med * 1e3, p->tpot_p95 * 1e3, p->tpot_p99 * 1e3, p->total_tps, p->out_tps,
-                p->bw_gbs, 100.0 * p->bw_frac);
+        fprintf(
+            f,
+            "| %.2f | %s | %d | %d | %d | %.3f | %.1f | %.2f | %.2f / %.2f | %.1f | %.0f / %.0f "
+            "/ %.0f / %.0f | %.2f / %.2f / %.2f / %.2f | %.1f | %.1f | %.2f (%.0f%%) | ",
+            p->util, kv_name(p), p->bs, p->in, p->out, p->prefill_s, p->prefill_tps,
+            p->step_med * 1e3, p->step_p95 * 1e3, p->step_p99 * 1e3, p->decode_tps,
+            p->ttft_mean * 1e3, p->ttft_med * 1e3, p->ttft_p95 * 1e3, p->ttft_p99 * 1e3,
+            p->tpot_mean * 1e3, p->tpot_med * 1e3, p->tpot_p95 * 1e3, p->tpot_p99 * 1e3,
+            p->total_tps, p->out_tps, p->bw_gbs, 100.0 * p->bw_frac);
         if (isfinite(p->usd_per_mtok))
             fprintf(f, "%.0f | %.4f |\n", p->tok_per_dollar, p->usd_per_mtok);
         else

@@ -57,7 +57,8 @@ def test_every_point_in_every_file(sweep):
     assert {(float(r["util"]), int(r["batch"]), int(r["input"])) for r in rows} == grid()
     md = (out / "report.md").read_text()
     for u, b, i in grid():
-        assert re.search(rf"\| {u:.2f} \| {b} \| {i} \| 4 \|", md), (u, b, i)
+        assert re.search(rf"\| {u:.2f} \| fp16 \| {b} \| {i} \| 4 \|", md), (u, b, i)
+    assert {r["kv_cache_dtype"] for r in rows} == {"fp16"}
     assert len(summary) == len(grid())
 
 
