@@ -398,7 +398,7 @@ static void attention_launch(cuda_backend *c, float *out, const float *q, const 
     if (inv || (bt->n_seqs == 1 && bt->max_query_len > 1)) return;
     // grouped-query shapes: one block per KV head for its query heads
     if (cuda_attn_decode_gqa(c, out, q, kc, vc, bt, n_heads, n_kv_heads, head_dim, block_size,
-                             scale, kv_dtype_of(kc), window) <= 0)
+                             scale, kv_dtype_of(kc), v_scale, window) <= 0)
         return;
     const int seen = window > 0 && window < bt->max_context_len ? window : bt->max_context_len;
     int zdim = (seen + DC_PART - 1) / DC_PART;

@@ -307,11 +307,13 @@ void cuda_attention(backend *b, float *out, const float *q, const void *k_cache,
 float *cuda_attn_scratch(cuda_backend *c, const bk_attn_batch *bt, size_t floats);
 // Decode rows of grouped-query attention (cuda_decode_attention.cu): one
 // block per (sequence, KV head, partition) for the whole query-head group.
-// Returns 0 when launched, 1 when the shape or dtype is not covered (the
-// caller runs the per-head kernel), -1 on error (set in c->base).
+// fp16, bf16 and fp8 caches (scale already holds fp8's k_scale; v_scale
+// multiplies the output). Returns 0 when launched, 1 when the shape is not
+// covered (the caller runs the per-head kernel), -1 on error (set in c->base).
 int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void *k_cache,
                          const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
-                         int hd, int block_size, float scale, llm_dtype kv_dtype, int window);
+                         int hd, int block_size, float scale, llm_dtype kv_dtype, float v_scale,
+                         int window);
 void cuda_embedding(backend *b, float *out, const bk_matrix *t, const int32_t *ids, int n);
 void cuda_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
                   float eps);

@@ -86,6 +86,36 @@ __device__ __forceinline__ void dg_unpack8(uint4 raw, const __nv_bfloat16 *, flo
     }
 }
 
+// fp8 e4m3: the 8 elements are 8 bytes (raw.x, raw.y), element 0 the lowest.
+__device__ __forceinline__ void dg_unpack8(uint4 raw, const kv_fp8_hw *, float *f) {
+    const uint32_t u[2] = {raw.x, raw.y};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const __half2_raw r = __nv_cvt_fp8x2_to_halfraw2(
+            (__nv_fp8x2_storage_t)((u[i / 2] >> (16 * (i % 2))) & 0xffffu), __NV_E4M3);
+        f[2 * i] = halfraw_to_f32(r.x);
+        f[2 * i + 1] = halfraw_to_f32(r.y);
+    }
+}
+__device__ __forceinline__ void dg_unpack8(uint4 raw, const kv_fp8_sw *, float *f) {
+    const uint32_t u[2] = {raw.x, raw.y};
+#pragma unroll
+    for (int i = 0; i < 8; i++) f[i] = fp8_sw_to_f32((uint8_t)(u[i / 4] >> (8 * (i % 4))));
+}
+
+// A lane's 8 elements of a K/V row: 16 bytes of fp16/bf16, 8 of fp8.
+template <class KV> __device__ __forceinline__ uint4 dg_load8(const KV *p) {
+    return __ldg((const uint4 *)p);
+}
+__device__ __forceinline__ uint4 dg_load8(const kv_fp8_hw *p) {
+    const uint2 v = __ldg((const uint2 *)p);
+    return make_uint4(v.x, v.y, 0u, 0u);
+}
+__device__ __forceinline__ uint4 dg_load8(const kv_fp8_sw *p) {
+    const uint2 v = __ldg((const uint2 *)p);
+    return make_uint4(v.x, v.y, 0u, 0u);
+}
+
 // q [n_rows, n_heads * hd] f32, caches [num_blocks, n_kv_heads, block_size,
 // hd] KV -> out rows of the decode sequences (q_len == 1), or their
 // partitions' (m, l) pairs and unnormalized outputs into part_ml / part_o
@@ -99,9 +129,9 @@ __global__ void __launch_bounds__(DG_THREADS)
                            const int32_t *__restrict__ query_start,
                            const int32_t *__restrict__ context_len,
                            const int32_t *__restrict__ block_tables, int max_blocks, int G,
-                           int n_kv_heads, int hd, int block_size, float scale, int window,
-                           float *__restrict__ part_ml, float *__restrict__ part_o, int zdim,
-                           unsigned *__restrict__ count) {
+                           int n_kv_heads, int hd, int block_size, float scale, float v_scale,
+                           int window, float *__restrict__ part_ml, float *__restrict__ part_o,
+                           int zdim, unsigned *__restrict__ count) {
     __shared__ size_t koff[DG_MAX_CHUNK];  // row offset of each key of the chunk
     __shared__ float sc[GP][DG_MAX_CHUNK]; // scores, then probabilities
     __shared__ float m_s[GP], l_s[GP], a_s[GP];
@@ -159,8 +189,8 @@ __global__ void __launch_bounds__(DG_THREADS)
         for (int u = 0; u < DG_U; u++) {
             const int j = u * ns + ks;
             if (j < cn) {
-                kr[u] = __ldg((const uint4 *)(k_cache + koff[j] + li * 8));
-                vr[u] = __ldg((const uint4 *)(v_cache + koff[j] + li * 8));
+                kr[u] = dg_load8(k_cache + koff[j] + li * 8);
+                vr[u] = dg_load8(v_cache + koff[j] + li * 8);
             } else {
                 kr[u] = make_uint4(0u, 0u, 0u, 0u);
                 vr[u] = make_uint4(0u, 0u, 0u, 0u);
@@ -246,6 +276,7 @@ __global__ void __launch_bounds__(DG_THREADS)
         const int g = i / hd, d = i % hd;
         float o = 0.0f;
         for (int w = 0; w < DG_WARPS; w++) o += red[w][g][d];
+        o *= v_scale; // fp8: the V values' scale (1 for 16-bit caches)
         const int h = kvh * G + g;
         if (n_parts == 1) {
             out[(size_t)row * q_dim + (size_t)h * hd + d] = o / l_s[g];
@@ -315,38 +346,41 @@ __global__ void attn_decode_merge_kernel(float *__restrict__ out,
 template <class KV, int GP>
 static void dg_launch(cuda_backend *c, float *out, const float *q, const KV *kc, const KV *vc,
                       const bk_attn_batch *bt, int G, int n_kv_heads, int hd, int block_size,
-                      float scale, int window, float *ml, float *po, int zdim, unsigned *count) {
+                      float scale, float v_scale, int window, float *ml, float *po, int zdim,
+                      unsigned *count) {
     dim3 grid((unsigned)bt->n_seqs, (unsigned)n_kv_heads, (unsigned)zdim);
     attn_decode_gqa_kernel<KV, GP><<<grid, DG_THREADS, 0, c->stream>>>(
         out, q, kc, vc, bt->query_start, bt->context_len, bt->block_tables, bt->max_blocks, G,
-        n_kv_heads, hd, block_size, scale, window, ml, po, zdim, count);
+        n_kv_heads, hd, block_size, scale, v_scale, window, ml, po, zdim, count);
     LAUNCH_CHECK(&c->base, "attn_decode_gqa_kernel");
 }
 
 template <class KV>
 static void dg_launch_g(cuda_backend *c, float *out, const float *q, const KV *kc, const KV *vc,
                         const bk_attn_batch *bt, int G, int n_kv_heads, int hd, int block_size,
-                        float scale, int window, float *ml, float *po, int zdim, unsigned *count) {
+                        float scale, float v_scale, int window, float *ml, float *po, int zdim,
+                        unsigned *count) {
     if (G == 1)
-        dg_launch<KV, 1>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, window, ml,
-                         po, zdim, count);
+        dg_launch<KV, 1>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, v_scale,
+                         window, ml, po, zdim, count);
     else if (G == 2)
-        dg_launch<KV, 2>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, window, ml,
-                         po, zdim, count);
+        dg_launch<KV, 2>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, v_scale,
+                         window, ml, po, zdim, count);
     else if (G <= 4)
-        dg_launch<KV, 4>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, window, ml,
-                         po, zdim, count);
+        dg_launch<KV, 4>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, v_scale,
+                         window, ml, po, zdim, count);
     else
-        dg_launch<KV, 8>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, window, ml,
-                         po, zdim, count);
+        dg_launch<KV, 8>(c, out, q, kc, vc, bt, G, n_kv_heads, hd, block_size, scale, v_scale,
+                         window, ml, po, zdim, count);
 }
 
 int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void *k_cache,
                          const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
-                         int hd, int block_size, float scale, llm_dtype kv_dtype, int window) {
+                         int hd, int block_size, float scale, llm_dtype kv_dtype, float v_scale,
+                         int window) {
     const int G = n_heads / n_kv_heads;
     if ((hd != 32 && hd != 64 && hd != 128 && hd != 256) || G > DG_MAX_G || n_kv_heads > 65535 ||
-        (kv_dtype != LLM_F16 && kv_dtype != LLM_BF16))
+        (kv_dtype != LLM_F16 && kv_dtype != LLM_BF16 && kv_dtype != LLM_F8E4M3))
         return 1;
     const int seen = window > 0 && window < bt->max_context_len ? window : bt->max_context_len;
     int part_len, zdim;
@@ -361,12 +395,18 @@ int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void
     // the in-kernel merge's counters, one per (sequence, KV head)
     unsigned *count =
         zdim > 1 && (size_t)bt->n_seqs * n_kv_heads <= ATTN_COUNTERS ? c->attn_count : NULL;
-    if (kv_dtype == LLM_BF16)
+    if (kv_dtype == LLM_F8E4M3 && c->cc_major * 10 + c->cc_minor >= FP8_HW_MIN_CC)
+        dg_launch_g(c, out, q, (const kv_fp8_hw *)k_cache, (const kv_fp8_hw *)v_cache, bt, G,
+                    n_kv_heads, hd, block_size, scale, v_scale, window, ml, po, zdim, count);
+    else if (kv_dtype == LLM_F8E4M3)
+        dg_launch_g(c, out, q, (const kv_fp8_sw *)k_cache, (const kv_fp8_sw *)v_cache, bt, G,
+                    n_kv_heads, hd, block_size, scale, v_scale, window, ml, po, zdim, count);
+    else if (kv_dtype == LLM_BF16)
         dg_launch_g(c, out, q, (const __nv_bfloat16 *)k_cache, (const __nv_bfloat16 *)v_cache, bt,
-                    G, n_kv_heads, hd, block_size, scale, window, ml, po, zdim, count);
+                    G, n_kv_heads, hd, block_size, scale, 1.0f, window, ml, po, zdim, count);
     else
         dg_launch_g(c, out, q, (const __half *)k_cache, (const __half *)v_cache, bt, G, n_kv_heads,
-                    hd, block_size, scale, window, ml, po, zdim, count);
+                    hd, block_size, scale, 1.0f, window, ml, po, zdim, count);
     if (c->base.failed) return -1;
     if (zdim > 1 && !count) {
         attn_decode_merge_kernel<<<dim3((unsigned)bt->n_seqs, (unsigned)n_heads), 128, 0,
