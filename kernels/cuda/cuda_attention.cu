@@ -190,11 +190,6 @@ __global__ void __launch_bounds__(PF_THREADS)
     }
 }
 
-// The keys a decode row of a context of ctx tokens sees: [*lo, ctx).
-__device__ __forceinline__ int decode_first_key(int ctx, int window) {
-    return window > 0 && ctx > window ? ctx - window : 0;
-}
-
 // How a context of ctx keys is split for decode: parts of part_len keys (a
 // multiple of DC_CHUNK), at most DC_MAX_PARTS. Depends on ctx only.
 __device__ __forceinline__ void decode_split(int ctx, int *part_len, int *n_parts) {

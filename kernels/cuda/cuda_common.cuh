@@ -205,6 +205,12 @@ __device__ __forceinline__ float2 kv2_to_f32(const __half *p) { // p 4-byte alig
 __device__ __forceinline__ float2 kv2_to_f32(const __nv_bfloat16 *p) {
     return __bfloat1622float2(*(const __nv_bfloat162 *)p);
 }
+// The keys a decode row of a context of ctx tokens sees: [first, ctx) (a
+// sliding window of w keeps the last w).
+__device__ __forceinline__ int decode_first_key(int ctx, int window) {
+    return window > 0 && ctx > window ? ctx - window : 0;
+}
+
 // The dtype of a K/V element type.
 static inline llm_dtype kv_dtype_of(const __half *) {
     return LLM_F16;

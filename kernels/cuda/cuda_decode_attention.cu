@@ -32,8 +32,8 @@
 // sequence's own length only, so a row's result does not depend on the
 // batch); the last partition of a (sequence, KV head) to finish merges their
 // (m, l, o) by log-sum-exp (an arrival counter, as the GEMV's split-K), so a
-// split step is still one launch (attn_decode_merge_kernel, a second launch,
-// only when the batch has more (sequence, KV head) pairs than counters).
+// split step is still one launch (a batch with more (sequence, KV head)
+// pairs than ATTN_COUNTERS goes to the per-head kernel).
 //
 // Covers head_dim 32, 64, 128 and 256 and groups of up to DG_MAX_G query
 // heads per KV head (G is rounded up to 1, 2, 4 or 8 for the registers;
@@ -60,11 +60,6 @@ __host__ __device__ __forceinline__ void dg_split(int n, int *part_len, int *n_p
     per = (per + DG_MAX_CHUNK - 1) / DG_MAX_CHUNK * DG_MAX_CHUNK;
     *part_len = per;
     *n_parts = (n + per - 1) / per;
-}
-
-// The keys a decode row of a context of ctx tokens sees: [lo, ctx).
-__device__ __forceinline__ int dg_first_key(int ctx, int window) {
-    return window > 0 && ctx > window ? ctx - window : 0;
 }
 
 // 8 K/V elements of 16 bytes as floats.
@@ -105,15 +100,12 @@ __device__ __forceinline__ void dg_unpack8(uint4 raw, const kv_fp8_sw *, float *
 
 // A lane's 8 elements of a K/V row: 16 bytes of fp16/bf16, 8 of fp8.
 template <class KV> __device__ __forceinline__ uint4 dg_load8(const KV *p) {
-    return __ldg((const uint4 *)p);
-}
-__device__ __forceinline__ uint4 dg_load8(const kv_fp8_hw *p) {
-    const uint2 v = __ldg((const uint2 *)p);
-    return make_uint4(v.x, v.y, 0u, 0u);
-}
-__device__ __forceinline__ uint4 dg_load8(const kv_fp8_sw *p) {
-    const uint2 v = __ldg((const uint2 *)p);
-    return make_uint4(v.x, v.y, 0u, 0u);
+    if constexpr (sizeof(KV) == 1) {
+        const uint2 v = __ldg((const uint2 *)p);
+        return make_uint4(v.x, v.y, 0u, 0u);
+    } else {
+        return __ldg((const uint4 *)p);
+    }
 }
 
 // q [n_rows, n_heads * hd] f32, caches [num_blocks, n_kv_heads, block_size,
@@ -141,7 +133,7 @@ __global__ void __launch_bounds__(DG_THREADS)
     const int s = blockIdx.x, kvh = blockIdx.y, part = blockIdx.z;
     const int row = query_start[s];
     if (query_start[s + 1] - row != 1) return; // a prefill sequence: not ours
-    const int ctx = context_len[s], lo = dg_first_key(ctx, window);
+    const int ctx = context_len[s], lo = decode_first_key(ctx, window);
     int part_len, n_parts;
     dg_split(ctx - lo, &part_len, &n_parts);
     if (part >= n_parts) return;
@@ -289,7 +281,7 @@ __global__ void __launch_bounds__(DG_THREADS)
             }
         }
     }
-    if (n_parts == 1 || !count) return;
+    if (n_parts == 1) return;
     // the last partition to finish merges them all, in partition order
     __threadfence(); // this block's partials are visible before its arrival
     __syncthreads();
@@ -312,35 +304,6 @@ __global__ void __launch_bounds__(DG_THREADS)
         out[(size_t)row * q_dim + (size_t)h * hd + d] = num / denom;
     }
     if (tid == 0) *cnt = 0; // ready for the next launch
-}
-
-// Merges the partitions of split decode rows by log-sum-exp: out = sum_p o_p
-// e^(m_p - M) / sum_p l_p e^(m_p - M), M = max_p m_p, partitions in order.
-// Grid (n_seqs, n_heads).
-__global__ void attn_decode_merge_kernel(float *__restrict__ out,
-                                         const int32_t *__restrict__ query_start,
-                                         const int32_t *__restrict__ context_len, int n_heads,
-                                         int hd, int window, const float *__restrict__ part_ml,
-                                         const float *__restrict__ part_o, int zdim) {
-    const int s = blockIdx.x, h = blockIdx.y;
-    const int row = query_start[s];
-    if (query_start[s + 1] - row != 1) return;
-    const int ctx = context_len[s];
-    int part_len, n_parts;
-    dg_split(ctx - dg_first_key(ctx, window), &part_len, &n_parts);
-    if (n_parts == 1) return; // written by the decode kernel
-    const size_t base = ((size_t)s * n_heads + h) * zdim;
-    float mx = -INFINITY;
-    for (int p = 0; p < n_parts; p++) mx = fmaxf(mx, part_ml[2 * (base + p)]);
-    float denom = 0.0f;
-    for (int p = 0; p < n_parts; p++)
-        denom += part_ml[2 * (base + p) + 1] * expf(part_ml[2 * (base + p)] - mx);
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float num = 0.0f;
-        for (int p = 0; p < n_parts; p++)
-            num += part_o[(base + p) * hd + d] * expf(part_ml[2 * (base + p)] - mx);
-        out[(size_t)row * n_heads * hd + (size_t)h * hd + d] = num / denom;
-    }
 }
 
 template <class KV, int GP>
@@ -385,6 +348,8 @@ int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void
     const int seen = window > 0 && window < bt->max_context_len ? window : bt->max_context_len;
     int part_len, zdim;
     dg_split(seen, &part_len, &zdim);
+    // a split batch merges through one arrival counter per (sequence, KV head)
+    if (zdim > 1 && (size_t)bt->n_seqs * n_kv_heads > ATTN_COUNTERS) return 1;
     float *ml = NULL, *po = NULL;
     if (zdim > 1) {
         const size_t slots = (size_t)bt->n_seqs * n_heads * zdim;
@@ -392,9 +357,7 @@ int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void
         if (!ml) return -1;
         po = ml + 2 * slots;
     }
-    // the in-kernel merge's counters, one per (sequence, KV head)
-    unsigned *count =
-        zdim > 1 && (size_t)bt->n_seqs * n_kv_heads <= ATTN_COUNTERS ? c->attn_count : NULL;
+    unsigned *count = zdim > 1 ? c->attn_count : NULL;
     if (kv_dtype == LLM_F8E4M3 && c->cc_major * 10 + c->cc_minor >= FP8_HW_MIN_CC)
         dg_launch_g(c, out, q, (const kv_fp8_hw *)k_cache, (const kv_fp8_hw *)v_cache, bt, G,
                     n_kv_heads, hd, block_size, scale, v_scale, window, ml, po, zdim, count);
@@ -407,12 +370,5 @@ int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void
     else
         dg_launch_g(c, out, q, (const __half *)k_cache, (const __half *)v_cache, bt, G, n_kv_heads,
                     hd, block_size, scale, 1.0f, window, ml, po, zdim, count);
-    if (c->base.failed) return -1;
-    if (zdim > 1 && !count) {
-        attn_decode_merge_kernel<<<dim3((unsigned)bt->n_seqs, (unsigned)n_heads), 128, 0,
-                                   c->stream>>>(out, bt->query_start, bt->context_len, n_heads, hd,
-                                                window, ml, po, zdim);
-        CUDA_CHECK_OR(&c->base, cudaGetLastError(), return -1);
-    }
-    return 0;
+    return c->base.failed ? -1 : 0;
 }

@@ -11,6 +11,7 @@
 // the sequences may part (rounding can pick either); the test stops comparing that request there
 // and says so.
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,21 @@ static double logit_tol(const backend *g, llm_dtype dt) {
     return 5e-3;
 }
 
+// A prompt of n tokens of ids on pages 0.. (every row's logits, the cuBLAS
+// path), then 3 decode steps (the GEMV path, through a decode graph on the
+// GPU), the GPU against the CPU within tol. want/got hold n x V floats.
+static void check_prompt_then_decode(rig *rc, rig *rg, const int *ids, int n, int V, double tol,
+                                     float *want, float *got, const char *what) {
+    chunk p = {ids, 0, n, 0};
+    if (!run_step(rc, &p, 1, want, 1) && !run_step(rg, &p, 1, got, 1))
+        CHECK_REL(got, want, (size_t)n * V, tol, "%s prefill", what);
+    for (int t = n; t < n + 3; t++) {
+        chunk dc = {ids, t, 1, 0};
+        if (!run_step(rc, &dc, 1, want, 0) && !run_step(rg, &dc, 1, got, 0))
+            CHECK_REL(got, want, (size_t)V, tol, "%s decode at %d", what, t);
+    }
+}
+
 TEST(gpu_forward_tiny_models_every_arch) {
     backend *g = gpu_backend(), *c = cpu_ref();
     if (!g || !c) return;
@@ -97,18 +113,10 @@ TEST(gpu_forward_tiny_models_every_arch) {
             for (int i = 0; i < 40; i++) a[i] = irand(V), bb[i] = irand(V), d[i] = irand(V);
             float *want = malloc(sizeof(float) * 64 * V), *got = malloc(sizeof(float) * 64 * V);
             const double tol = logit_tol(g, dts[di]);
-            // 1. a 23-token prompt, every row's logits (cuBLAS path)
-            chunk p1 = {a, 0, 23, 0};
-            if (!run_step(&rc, &p1, 1, want, 1) && !run_step(&rg, &p1, 1, got, 1))
-                CHECK_REL(got, want, (size_t)23 * V, tol, "arch %d %s prefill", arch,
-                          dtype_name(dts[di]));
-            // 2. three decode steps (GEMV path, split-free attention)
-            for (int t = 23; t < 26; t++) {
-                chunk dc = {a, t, 1, 0};
-                if (!run_step(&rc, &dc, 1, want, 0) && !run_step(&rg, &dc, 1, got, 0))
-                    CHECK_REL(got, want, (size_t)V, tol, "arch %d %s decode at %d", arch,
-                              dtype_name(dts[di]), t);
-            }
+            // 1-2. a 23-token prompt, then three decode steps (split-free attention)
+            char what[64];
+            snprintf(what, sizeof what, "arch %d %s", arch, dtype_name(dts[di]));
+            check_prompt_then_decode(&rc, &rg, a, 23, V, tol, want, got, what);
             // 3. a mixed batch: a prefill, a decode, a prefill over cached context
             chunk pre_c = {d, 0, 10, 40};
             run_step(&rc, &pre_c, 1, want, 0);
@@ -147,15 +155,9 @@ TEST(gpu_forward_int8_fused_projections) {
         int a[24];
         for (int i = 0; i < 24; i++) a[i] = irand(V);
         float *want = malloc(sizeof(float) * 20 * V), *got = malloc(sizeof(float) * 20 * V);
-        chunk p = {a, 0, 20, 0};
-        if (!run_step(&rc, &p, 1, want, 1) && !run_step(&rg, &p, 1, got, 1))
-            CHECK_REL(got, want, (size_t)20 * V, 5e-3, "arch %d int8 prefill", (int)archs[ai]);
-        for (int t = 20; t < 23; t++) {
-            chunk dc = {a, t, 1, 0};
-            if (!run_step(&rc, &dc, 1, want, 0) && !run_step(&rg, &dc, 1, got, 0))
-                CHECK_REL(got, want, (size_t)V, 5e-3, "arch %d int8 decode at %d", (int)archs[ai],
-                          t);
-        }
+        char what[32];
+        snprintf(what, sizeof what, "arch %d int8", (int)archs[ai]);
+        check_prompt_then_decode(&rc, &rg, a, 20, V, 5e-3, want, got, what);
         free(want), free(got);
         forward_destroy(rc.f);
         forward_destroy(rg.f);

@@ -277,15 +277,14 @@ struct Cfg {
 bool capturing();
 void record(std::function<void()> op);
 template <class L, class... A> void launch(Cfg c, L lam, A... args) {
-    if (!begin_launch(c.g, c.b, c.smem)) return; // a bad configuration fails at once
     std::tuple<A...> t(args...);
     auto run = [c, lam, t] {
         if (begin_launch(c.g, c.b, c.smem)) run_blocks([&] { std::apply(lam, t); });
     };
-    if (capturing())
-        record(run);
-    else
+    if (!capturing())
         run();
+    else if (begin_launch(c.g, c.b, c.smem)) // a bad configuration fails at capture, as on a device
+        record(run);
 }
 } // namespace emu
 
