@@ -99,9 +99,25 @@ http {{
         self.proc = subprocess.Popen([binary, "-c", str(d / "nginx.conf")], stdout=self.log, stderr=self.log)
         wait_http(self.url + "/nginx-health", self.proc, "nginx")
 
-    def access_log(self):
+    def access_log(self, expect=(), timeout=10.0):
+        """The access log's entries. nginx writes a request's line after the
+        client has read its last byte, so a caller that just finished requests
+        names their client ids in `expect` and this waits (up to `timeout`
+        seconds) until each has its line; a half-written last line is skipped."""
         path = self.dir / "access.log"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        deadline = time.time() + timeout
+        while True:
+            entries = []
+            if path.exists():
+                for line in path.read_text().splitlines():
+                    try:
+                        entries.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        pass
+            missing = set(expect) - {e.get("client") for e in entries}
+            if not missing or time.time() > deadline:
+                return entries
+            time.sleep(0.1)
 
     def stop(self):
         if self.proc.poll() is None:

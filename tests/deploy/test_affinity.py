@@ -40,7 +40,8 @@ def test_affinity_keeps_a_session_on_its_replica(tmp_path):
         for i in range(12):
             res = stream_request(nginx.port, f"n{i}", f"Hello number {i}", 1)
             assert res["outcome"] == "ok", res
-        log = {e["client"]: e["upstream"] for e in nginx.access_log() if e["client"]}
+        clients = [f"s{s}t{t}" for s in range(SESSIONS) for t in range(TURNS)] + [f"n{i}" for i in range(12)]
+        log = {e["client"]: e["upstream"] for e in nginx.access_log(expect=clients) if e["client"]}
         placement = {s: {log[f"s{s}t{t}"] for t in range(TURNS)} for s in range(SESSIONS)}
         print(f"affinity: sessions -> replica {placement}; {time.time() - t0:.1f} s")
         assert all(len(v) == 1 for v in placement.values()), placement

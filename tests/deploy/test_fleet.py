@@ -165,7 +165,7 @@ def test_fleet_kill_and_drain(fleet):
     by_outcome = {}
     for r in results:
         by_outcome.setdefault(r["outcome"], []).append(r)
-    log = {e["client"]: e for e in nginx.access_log() if e["client"]}
+    log = {e["client"]: e for e in nginx.access_log(expect=[r["client"] for r in results]) if e["client"]}
     addr = {k: f"127.0.0.1:{r.port}" for k, r in enumerate(replicas)}
     retried = [c for c, e in log.items() if c.startswith("r") and "," in e["upstream"]]
     cut = by_outcome.get("cut", [])
