@@ -4,6 +4,7 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,19 +99,21 @@ static void cpu_add_rmsnorm(backend *b, float *out, float *residual, const float
 #define MM_TOKENS 64 // tokens per block, so x stays in L2 while the rows stream
 #define MM_SMALL_N 4 // below this many tokens, dot straight from the weight dtype
 
-// The decode matmul of an I8 matrix (n < MM_SMALL_N tokens). One row's dot
-// product is one FMA chain, and at one weight per byte that chain, not
-// memory, is the limit: so four rows go at once (dot4). Rows that short (a
-// few hundred bytes) are too short for the hardware prefetcher to follow four
-// at a time, so the next block of four rows is prefetched by hand (one block
-// ahead measured best; two or more blocks ahead, slower). On one core of the
-// 2-core EPYC, 48 MiB of [1536, 576] int8 matrices: 21 GB/s (one row at a
-// time: 7 GB/s; fp16 one row at a time: 19 GB/s, so int8 takes 0.45x the time).
-static void matmul_rows_i8(const cpu_simd *s, float *out, const float *x, const bk_matrix *w,
-                           const float *bias, int n) {
+// The decode matmul (n < MM_SMALL_N tokens), straight from the weight dtype.
+// One row's dot product is one FMA chain, and that chain, not memory, is the
+// limit (at one weight per byte for I8 even more so): so four rows go at once
+// (dot4). Rows that short (a few hundred bytes) are too short for the hardware
+// prefetcher to follow four at a time, so the next block of four rows is
+// prefetched by hand (one block ahead measured best; two or more blocks ahead,
+// slower). On one core of the 2-core EPYC, 48 MiB of [1536, 576] int8
+// matrices: 21 GB/s (one row at a time: 7 GB/s; fp16 one row at a time:
+// 19 GB/s, so int8 takes 0.45x the time).
+static void matmul_rows(const cpu_simd *s, float *out, const float *x, const bk_matrix *w,
+                        const float *bias, int n) {
     const int rows = w->rows, cols = w->cols;
-    const size_t row_bytes = (size_t)cols;
-    const int8_t *wd = w->data;
+    const size_t row_bytes = (size_t)cols * dtype_size(w->dtype);
+    const uint8_t *wd = w->data;
+    const float *sc = w->dtype == LLM_I8 ? w->scales : NULL; // dot over the raw integers
 #pragma omp parallel for schedule(static)
     for (int r0 = 0; r0 < rows; r0 += 4) {
         const int nr = rows - r0 < 4 ? rows - r0 : 4;
@@ -121,13 +124,13 @@ static void matmul_rows_i8(const cpu_simd *s, float *out, const float *x, const 
             const float *xt = x + (size_t)t * cols;
             float d[4];
             if (nr == 4)
-                s->dot4(d, xt, wd + (size_t)r0 * row_bytes, row_bytes, LLM_I8, cols);
+                s->dot4(d, xt, wd + (size_t)r0 * row_bytes, row_bytes, w->dtype, cols);
             else
                 for (int k = 0; k < nr; k++)
-                    d[k] = s->dot(xt, wd + (size_t)(r0 + k) * row_bytes, LLM_I8, cols);
+                    d[k] = s->dot(xt, wd + (size_t)(r0 + k) * row_bytes, w->dtype, cols);
             for (int k = 0; k < nr; k++)
                 out[(size_t)t * rows + r0 + k] =
-                    d[k] * w->scales[r0 + k] + (bias ? bias[r0 + k] : 0.0f);
+                    d[k] * (sc ? sc[r0 + k] : 1.0f) + (bias ? bias[r0 + k] : 0.0f);
         }
     }
 }
@@ -143,17 +146,7 @@ static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *
     const float *sc = w->dtype == LLM_I8 ? w->scales : NULL;
     float *scratch = n >= MM_SMALL_N ? scratch_get(c, (size_t)MM_ROWS * cols) : NULL;
     if (n < MM_SMALL_N || !scratch) {
-        // decode: bandwidth-bound, one pass over the weights
-        if (w->dtype == LLM_I8) {
-            matmul_rows_i8(s, out, x, w, bias, n);
-        } else {
-#pragma omp parallel for schedule(static)
-            for (int r = 0; r < rows; r++)
-                for (int t = 0; t < n; t++)
-                    out[(size_t)t * rows + r] =
-                        s->dot(x + (size_t)t * cols, wd + r * row_bytes, w->dtype, cols) +
-                        (bias ? bias[r] : 0.0f);
-        }
+        matmul_rows(s, out, x, w, bias, n); // decode: one pass over the weights
         return;
     }
     const int n_tiles = (rows + MM_ROWS - 1) / MM_ROWS;
@@ -168,15 +161,8 @@ static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *
                 for (int k = 0; k < nr; k++)
                     s->to_f32(wf + (size_t)k * cols, wd + (size_t)(r0 + k) * row_bytes, w->dtype,
                               cols);
-                int t = t0;
-                if (nr == MM_ROWS)
-                    for (; t + 2 <= t1; t += 2)
-                        s->dot4x2(out + (size_t)t * rows + r0, rows, x + (size_t)t * cols, wf,
-                                  cols);
-                for (; t < t1; t++)
-                    for (int k = 0; k < nr; k++)
-                        out[(size_t)t * rows + r0 + k] =
-                            s->dot(x + (size_t)t * cols, wf + (size_t)k * cols, LLM_F32, cols);
+                s->dot_tile(out + (size_t)t0 * rows + r0, rows, x + (size_t)t0 * cols, cols,
+                            t1 - t0, wf, nr, cols);
                 if (sc)
                     for (int tt = t0; tt < t1; tt++)
                         for (int k = 0; k < nr; k++) out[(size_t)tt * rows + r0 + k] *= sc[r0 + k];
@@ -425,7 +411,16 @@ backend *cpu_backend_create(char *err) {
     if (!c) return NULL;
     backend *b = &c->base;
     device_cpu_info(&b->info);
-    c->simd = cpu_simd_get();
+    const char *want = getenv("LLM_CPU_SIMD");
+    c->simd = want && *want ? cpu_simd_named(want) : cpu_simd_get();
+    if (!c->simd) {
+        llm_errf(err, "LLM_CPU_SIMD=%s: this CPU has no such SIMD version (avx512, avx2, generic)",
+                 want);
+        free(c);
+        return NULL;
+    }
+    size_t len = strlen(b->info.name); // the loops in use, beside the CPU's name
+    snprintf(b->info.name + len, sizeof b->info.name - len, "%s%s", len ? ", " : "", c->simd->name);
     c->n_threads = omp_get_max_threads();
     for (int q = 0; q < 256; q++) c->fp8_table[q] = fp8_e4m3_to_f32((uint8_t)q);
     b->alloc = cpu_alloc;

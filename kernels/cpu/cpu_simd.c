@@ -23,20 +23,28 @@ static inline float elem(const void *w, llm_dtype dt, int i) {
     }
 }
 
-// The fixed reduction order of the 8 lanes, shared with the AVX2 version.
-static inline float reduce8(const float a[8]) {
-    float lo0 = a[0] + a[4], lo1 = a[1] + a[5], lo2 = a[2] + a[6], lo3 = a[3] + a[7];
+// The fixed reduction order of the 16 lanes, shared by every version: lane i
+// plus lane i + 8, then lanes i and i + 4 of that, then a fixed pair tree.
+static inline float reduce16(const float a[16]) {
+    float b[8];
+    for (int i = 0; i < 8; i++) b[i] = a[i] + a[i + 8];
+    float lo0 = b[0] + b[4], lo1 = b[1] + b[5], lo2 = b[2] + b[6], lo3 = b[3] + b[7];
     return (lo0 + lo2) + (lo1 + lo3);
 }
 
-static float dot_generic(const float *x, const void *w, llm_dtype dt, int n) {
-    float acc[8] = {0};
-    int n8 = n & ~7;
-    for (int i = 0; i < n8; i += 8)
-        for (int l = 0; l < 8; l++) acc[l] = __builtin_fmaf(x[i + l], elem(w, dt, i + l), acc[l]);
-    float s = reduce8(acc);
-    for (int i = n8; i < n; i++) s = __builtin_fmaf(x[i], elem(w, dt, i), s);
+// The tail after the whole blocks of 16: one chain, in element order.
+static inline float tail_dot(float s, const float *x, const void *w, llm_dtype dt, int from,
+                             int n) {
+    for (int i = from; i < n; i++) s = __builtin_fmaf(x[i], elem(w, dt, i), s);
     return s;
+}
+
+static float dot_generic(const float *x, const void *w, llm_dtype dt, int n) {
+    float acc[16] = {0};
+    int n16 = n & ~15;
+    for (int i = 0; i < n16; i += 16)
+        for (int l = 0; l < 16; l++) acc[l] = __builtin_fmaf(x[i + l], elem(w, dt, i + l), acc[l]);
+    return tail_dot(reduce16(acc), x, w, dt, n16, n);
 }
 
 static void axpy_generic(float *y, float a, const void *v, llm_dtype dt, int n) {
@@ -47,10 +55,12 @@ static void to_f32_generic(float *dst, const void *src, llm_dtype dt, int n) {
     for (int i = 0; i < n; i++) dst[i] = elem(src, dt, i);
 }
 
-static void dot4x2_generic(float *out, int ldo, const float *x, const float *w, int n) {
-    for (int r = 0; r < 4; r++)
-        for (int t = 0; t < 2; t++)
-            out[t * ldo + r] = dot_generic(x + (long)t * n, w + (long)r * n, LLM_F32, n);
+static void dot_tile_generic(float *out, int ldo, const float *x, int ldx, int nt, const float *w,
+                             int nr, int n) {
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            out[(size_t)t * ldo + r] =
+                dot_generic(x + (size_t)t * ldx, w + (size_t)r * n, LLM_F32, n);
 }
 
 static void dot4_generic(float out[4], const float *x, const void *w, size_t row_bytes,
@@ -58,16 +68,18 @@ static void dot4_generic(float out[4], const float *x, const void *w, size_t row
     for (int r = 0; r < 4; r++) out[r] = dot_generic(x, (const char *)w + r * row_bytes, dt, n);
 }
 
-static const cpu_simd simd_generic = {"generic",      dot_generic,    axpy_generic,
-                                      to_f32_generic, dot4x2_generic, dot4_generic};
+static const cpu_simd simd_generic = {"generic",      dot_generic,      axpy_generic,
+                                      to_f32_generic, dot_tile_generic, dot4_generic};
 
 const cpu_simd *cpu_simd_generic(void) {
     return &simd_generic;
 }
 
-// --- AVX2 + FMA + F16C ----------------------------------------------------------
-
 #ifdef HAVE_X86
+// --- AVX2 + FMA + F16C ----------------------------------------------------------
+//
+// The 16 lanes are two 8-float halves: lo holds lanes 0-7, hi lanes 8-15.
+
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 AVX2 static inline __m256 load8(const void *w, llm_dtype dt, int i) {
@@ -84,20 +96,22 @@ AVX2 static inline __m256 load8(const void *w, llm_dtype dt, int i) {
     return _mm256_loadu_ps((const float *)w + i);
 }
 
-AVX2 static inline float hsum(__m256 v) {
-    float a[8];
-    _mm256_storeu_ps(a, v);
-    return reduce8(a);
+// reduce16 on the two halves, with the same additions in the same order.
+AVX2 static inline float hsum16(__m256 lo, __m256 hi) {
+    __m256 b = _mm256_add_ps(lo, hi);                                              // a[i] + a[i+8]
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1)); // b[i] + b[i+4]
+    __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q)); // lo0 + lo2, lo1 + lo3
+    return _mm_cvtss_f32(_mm_add_ss(p, _mm_movehdup_ps(p)));
 }
 
 AVX2 static float dot_avx2(const float *x, const void *w, llm_dtype dt, int n) {
-    __m256 acc = _mm256_setzero_ps();
-    int n8 = n & ~7;
-    for (int i = 0; i < n8; i += 8)
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), load8(w, dt, i), acc);
-    float s = hsum(acc);
-    for (int i = n8; i < n; i++) s = __builtin_fmaf(x[i], elem(w, dt, i), s);
-    return s;
+    __m256 lo = _mm256_setzero_ps(), hi = lo;
+    int n16 = n & ~15;
+    for (int i = 0; i < n16; i += 16) {
+        lo = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), load8(w, dt, i), lo);
+        hi = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), load8(w, dt, i + 8), hi);
+    }
+    return tail_dot(hsum16(lo, hi), x, w, dt, n16, n);
 }
 
 AVX2 static void axpy_avx2(float *y, float a, const void *v, llm_dtype dt, int n) {
@@ -114,59 +128,61 @@ AVX2 static void to_f32_avx2(float *dst, const void *src, llm_dtype dt, int n) {
     for (int i = n8; i < n; i++) dst[i] = elem(src, dt, i);
 }
 
-// 4 weight rows x 2 tokens: 8 accumulators, 6 loads per 8 FMAs.
-AVX2 static void dot4x2_avx2(float *out, int ldo, const float *x, const float *w, int n) {
-    const float *x0 = x, *x1 = x + n;
-    const float *w0 = w, *w1 = w + n, *w2 = w + 2L * n, *w3 = w + 3L * n;
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
-    __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-    int n8 = n & ~7;
-    for (int i = 0; i < n8; i += 8) {
-        __m256 vx0 = _mm256_loadu_ps(x0 + i), vx1 = _mm256_loadu_ps(x1 + i);
-        __m256 v = _mm256_loadu_ps(w0 + i);
-        a00 = _mm256_fmadd_ps(vx0, v, a00);
-        a01 = _mm256_fmadd_ps(vx1, v, a01);
-        v = _mm256_loadu_ps(w1 + i);
-        a10 = _mm256_fmadd_ps(vx0, v, a10);
-        a11 = _mm256_fmadd_ps(vx1, v, a11);
-        v = _mm256_loadu_ps(w2 + i);
-        a20 = _mm256_fmadd_ps(vx0, v, a20);
-        a21 = _mm256_fmadd_ps(vx1, v, a21);
-        v = _mm256_loadu_ps(w3 + i);
-        a30 = _mm256_fmadd_ps(vx0, v, a30);
-        a31 = _mm256_fmadd_ps(vx1, v, a31);
-    }
-    float s[8] = {hsum(a00), hsum(a01), hsum(a10), hsum(a11),
-                  hsum(a20), hsum(a21), hsum(a30), hsum(a31)};
-    const float *ws[4] = {w0, w1, w2, w3}, *xs[2] = {x0, x1};
-    for (int r = 0; r < 4; r++)
-        for (int t = 0; t < 2; t++) {
-            float acc = s[r * 2 + t];
-            for (int i = n8; i < n; i++) acc = __builtin_fmaf(xs[t][i], ws[r][i], acc);
-            out[t * ldo + r] = acc;
+// 2 weight rows x 2 tokens: 8 accumulators (two halves each), 8 loads per
+// 8 FMAs. The rest of the tile goes through dot().
+AVX2 static void dot_tile_avx2(float *out, int ldo, const float *x, int ldx, int nt, const float *w,
+                               int nr, int n) {
+    const int n16 = n & ~15;
+    int t = 0;
+    for (; t + 2 <= nt; t += 2) {
+        const float *x0 = x + (size_t)t * ldx, *x1 = x0 + ldx;
+        int r = 0;
+        for (; r + 2 <= nr; r += 2) {
+            const float *w0 = w + (size_t)r * n, *w1 = w0 + n;
+            __m256 a[8];
+            for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_ps();
+            for (int i = 0; i < n16; i += 16)
+                for (int h = 0; h < 2; h++) { // the lo, then the hi half
+                    const int j = i + 8 * h;
+                    __m256 vx0 = _mm256_loadu_ps(x0 + j), vx1 = _mm256_loadu_ps(x1 + j);
+                    __m256 v0 = _mm256_loadu_ps(w0 + j), v1 = _mm256_loadu_ps(w1 + j);
+                    a[0 + h] = _mm256_fmadd_ps(vx0, v0, a[0 + h]);
+                    a[2 + h] = _mm256_fmadd_ps(vx1, v0, a[2 + h]);
+                    a[4 + h] = _mm256_fmadd_ps(vx0, v1, a[4 + h]);
+                    a[6 + h] = _mm256_fmadd_ps(vx1, v1, a[6 + h]);
+                }
+            out[(size_t)t * ldo + r] = tail_dot(hsum16(a[0], a[1]), x0, w0, LLM_F32, n16, n);
+            out[(size_t)(t + 1) * ldo + r] = tail_dot(hsum16(a[2], a[3]), x1, w0, LLM_F32, n16, n);
+            out[(size_t)t * ldo + r + 1] = tail_dot(hsum16(a[4], a[5]), x0, w1, LLM_F32, n16, n);
+            out[(size_t)(t + 1) * ldo + r + 1] =
+                tail_dot(hsum16(a[6], a[7]), x1, w1, LLM_F32, n16, n);
         }
+        for (; r < nr; r++)
+            for (int u = t; u < t + 2; u++)
+                out[(size_t)u * ldo + r] =
+                    dot_avx2(x + (size_t)u * ldx, w + (size_t)r * n, LLM_F32, n);
+    }
+    for (; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            out[(size_t)t * ldo + r] = dot_avx2(x + (size_t)t * ldx, w + (size_t)r * n, LLM_F32, n);
 }
 
 // The body of dot4 for one dtype: inlined with dt a constant, so the loop
 // holds no dtype branch.
 AVX2 static inline __attribute__((always_inline)) void
 dot4_body(float out[4], const float *x, const char *w0, size_t row_bytes, llm_dtype dt, int n) {
-    const char *w1 = w0 + row_bytes, *w2 = w1 + row_bytes, *w3 = w2 + row_bytes;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    const int n8 = n & ~7;
-    for (int i = 0; i < n8; i += 8) {
-        __m256 vx = _mm256_loadu_ps(x + i);
-        a0 = _mm256_fmadd_ps(vx, load8(w0, dt, i), a0);
-        a1 = _mm256_fmadd_ps(vx, load8(w1, dt, i), a1);
-        a2 = _mm256_fmadd_ps(vx, load8(w2, dt, i), a2);
-        a3 = _mm256_fmadd_ps(vx, load8(w3, dt, i), a3);
+    const char *ws[4] = {w0, w0 + row_bytes, w0 + 2 * row_bytes, w0 + 3 * row_bytes};
+    __m256 lo[4], hi[4];
+    for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    const int n16 = n & ~15;
+    for (int i = 0; i < n16; i += 16) {
+        __m256 vl = _mm256_loadu_ps(x + i), vh = _mm256_loadu_ps(x + i + 8);
+        for (int r = 0; r < 4; r++) {
+            lo[r] = _mm256_fmadd_ps(vl, load8(ws[r], dt, i), lo[r]);
+            hi[r] = _mm256_fmadd_ps(vh, load8(ws[r], dt, i + 8), hi[r]);
+        }
     }
-    float s[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
-    const char *ws[4] = {w0, w1, w2, w3};
-    for (int r = 0; r < 4; r++) {
-        for (int i = n8; i < n; i++) s[r] = __builtin_fmaf(x[i], elem(ws[r], dt, i), s[r]);
-        out[r] = s[r];
-    }
+    for (int r = 0; r < 4; r++) out[r] = tail_dot(hsum16(lo[r], hi[r]), x, ws[r], dt, n16, n);
 }
 
 AVX2 static void dot4_avx2(float out[4], const float *x, const void *w, size_t row_bytes,
@@ -187,16 +203,202 @@ AVX2 static void dot4_avx2(float out[4], const float *x, const void *w, size_t r
     }
 }
 
-static const cpu_simd simd_avx2 = {"avx2",      dot_avx2,    axpy_avx2,
-                                   to_f32_avx2, dot4x2_avx2, dot4_avx2};
+static const cpu_simd simd_avx2 = {"avx2",      dot_avx2,      axpy_avx2,
+                                   to_f32_avx2, dot_tile_avx2, dot4_avx2};
+
+// --- AVX-512 (F + VL) -------------------------------------------------------------
+//
+// The 16 lanes are one register. Same order as above, so the same bits.
+
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma,f16c")))
+
+AVX512 static inline __m512 load16(const void *w, llm_dtype dt, int i) {
+    if (dt == LLM_F16)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
+    if (dt == LLM_BF16) {
+        __m512i u =
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+    }
+    if (dt == LLM_I8)
+        return _mm512_cvtepi32_ps(
+            _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const int8_t *)w + i))));
+    return _mm512_loadu_ps((const float *)w + i);
+}
+
+AVX512 static inline float hsum512(__m512 a) {
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+    return hsum16(_mm512_castps512_ps256(a), hi);
+}
+
+AVX512 static float dot_avx512(const float *x, const void *w, llm_dtype dt, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    int n16 = n & ~15;
+    for (int i = 0; i < n16; i += 16)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), load16(w, dt, i), acc);
+    return tail_dot(hsum512(acc), x, w, dt, n16, n);
+}
+
+AVX512 static void axpy_avx512(float *y, float a, const void *v, llm_dtype dt, int n) {
+    __m512 va = _mm512_set1_ps(a);
+    int n16 = n & ~15;
+    for (int i = 0; i < n16; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, load16(v, dt, i), _mm512_loadu_ps(y + i)));
+    for (int i = n16; i < n; i++) y[i] = __builtin_fmaf(a, elem(v, dt, i), y[i]);
+}
+
+AVX512 static void to_f32_avx512(float *dst, const void *src, llm_dtype dt, int n) {
+    int n16 = n & ~15;
+    for (int i = 0; i < n16; i += 16) _mm512_storeu_ps(dst + i, load16(src, dt, i));
+    for (int i = n16; i < n; i++) dst[i] = elem(src, dt, i);
+}
+
+// The register tile: 4 weight rows x NT tokens (NT <= 6), 4 x NT accumulators
+// of the 32 registers, 4 + NT loads per 4 x NT FMAs. NT is a constant where
+// this is inlined; the accumulators are named registers (an array of them,
+// GCC keeps in memory), and the `NT > t` tests fold away.
+#define TILE_T 6
+#define TILE_ZERO(t) __m512 a0##t = _mm512_setzero_ps(), a1##t = a0##t, a2##t = a0##t, a3##t = a0##t
+#define TILE_STEP(t)                                                                               \
+    if (NT > t) {                                                                                  \
+        __m512 xv = _mm512_loadu_ps(x + (size_t)t * ldx + i);                                      \
+        a0##t = _mm512_fmadd_ps(xv, w0, a0##t);                                                    \
+        a1##t = _mm512_fmadd_ps(xv, w1, a1##t);                                                    \
+        a2##t = _mm512_fmadd_ps(xv, w2, a2##t);                                                    \
+        a3##t = _mm512_fmadd_ps(xv, w3, a3##t);                                                    \
+    }
+#define TILE_OUT(t)                                                                                \
+    if (NT > t) {                                                                                  \
+        const float *xt = x + (size_t)t * ldx;                                                     \
+        float *o = out + (size_t)t * ldo;                                                          \
+        o[0] = tail_dot(hsum512(a0##t), xt, w, LLM_F32, n16, n);                                   \
+        o[1] = tail_dot(hsum512(a1##t), xt, w + n, LLM_F32, n16, n);                               \
+        o[2] = tail_dot(hsum512(a2##t), xt, w + 2 * (size_t)n, LLM_F32, n16, n);                   \
+        o[3] = tail_dot(hsum512(a3##t), xt, w + 3 * (size_t)n, LLM_F32, n16, n);                   \
+    }
+AVX512 static inline __attribute__((always_inline)) void
+tile4(float *out, int ldo, const float *x, int ldx, const float *w, int n, const int NT) {
+    TILE_ZERO(0);
+    TILE_ZERO(1);
+    TILE_ZERO(2);
+    TILE_ZERO(3);
+    TILE_ZERO(4);
+    TILE_ZERO(5);
+    const int n16 = n & ~15;
+    const float *wr1 = w + n, *wr2 = w + 2 * (size_t)n, *wr3 = w + 3 * (size_t)n;
+    for (int i = 0; i < n16; i += 16) {
+        __m512 w0 = _mm512_loadu_ps(w + i), w1 = _mm512_loadu_ps(wr1 + i);
+        __m512 w2 = _mm512_loadu_ps(wr2 + i), w3 = _mm512_loadu_ps(wr3 + i);
+        TILE_STEP(0)
+        TILE_STEP(1)
+        TILE_STEP(2)
+        TILE_STEP(3)
+        TILE_STEP(4)
+        TILE_STEP(5)
+    }
+    TILE_OUT(0)
+    TILE_OUT(1)
+    TILE_OUT(2)
+    TILE_OUT(3)
+    TILE_OUT(4)
+    TILE_OUT(5)
+}
+
+AVX512 static void dot_tile_avx512(float *out, int ldo, const float *x, int ldx, int nt,
+                                   const float *w, int nr, int n) {
+    if (nr != 4) { // the last tile of a matrix whose rows are not a multiple of 4
+        for (int t = 0; t < nt; t++)
+            for (int r = 0; r < nr; r++)
+                out[(size_t)t * ldo + r] =
+                    dot_avx512(x + (size_t)t * ldx, w + (size_t)r * n, LLM_F32, n);
+        return;
+    }
+    for (int t = 0; t < nt; t += TILE_T) {
+        float *o = out + (size_t)t * ldo;
+        const float *xt = x + (size_t)t * ldx;
+        switch (nt - t < TILE_T ? nt - t : TILE_T) {
+        case 1:
+            tile4(o, ldo, xt, ldx, w, n, 1);
+            break;
+        case 2:
+            tile4(o, ldo, xt, ldx, w, n, 2);
+            break;
+        case 3:
+            tile4(o, ldo, xt, ldx, w, n, 3);
+            break;
+        case 4:
+            tile4(o, ldo, xt, ldx, w, n, 4);
+            break;
+        case 5:
+            tile4(o, ldo, xt, ldx, w, n, 5);
+            break;
+        default:
+            tile4(o, ldo, xt, ldx, w, n, 6);
+            break;
+        }
+    }
+}
+
+AVX512 static inline __attribute__((always_inline)) void
+dot4_body512(float out[4], const float *x, const char *w0, size_t row_bytes, llm_dtype dt, int n) {
+    const char *ws[4] = {w0, w0 + row_bytes, w0 + 2 * row_bytes, w0 + 3 * row_bytes};
+    __m512 acc[4];
+    for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();
+    const int n16 = n & ~15;
+    for (int i = 0; i < n16; i += 16) {
+        __m512 vx = _mm512_loadu_ps(x + i);
+        for (int r = 0; r < 4; r++) acc[r] = _mm512_fmadd_ps(vx, load16(ws[r], dt, i), acc[r]);
+    }
+    for (int r = 0; r < 4; r++) out[r] = tail_dot(hsum512(acc[r]), x, ws[r], dt, n16, n);
+}
+
+AVX512 static void dot4_avx512(float out[4], const float *x, const void *w, size_t row_bytes,
+                               llm_dtype dt, int n) {
+    switch (dt) {
+    case LLM_F16:
+        dot4_body512(out, x, w, row_bytes, LLM_F16, n);
+        break;
+    case LLM_BF16:
+        dot4_body512(out, x, w, row_bytes, LLM_BF16, n);
+        break;
+    case LLM_I8:
+        dot4_body512(out, x, w, row_bytes, LLM_I8, n);
+        break;
+    default:
+        dot4_body512(out, x, w, row_bytes, LLM_F32, n);
+        break;
+    }
+}
+
+static const cpu_simd simd_avx512 = {"avx512",      dot_avx512,      axpy_avx512,
+                                     to_f32_avx512, dot_tile_avx512, dot4_avx512};
+
+static int have_avx2(void) {
+    unsigned a, b, c, d;
+    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C); // clang lacks "f16c" here
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+}
+
+static int have_avx512(void) {
+    return have_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+}
 #endif
+
+const cpu_simd *cpu_simd_named(const char *name) {
+    if (!strcmp(name, "generic")) return &simd_generic;
+#ifdef HAVE_X86
+    __builtin_cpu_init();
+    if (!strcmp(name, "avx2")) return have_avx2() ? &simd_avx2 : NULL;
+    if (!strcmp(name, "avx512")) return have_avx512() ? &simd_avx512 : NULL;
+#endif
+    return NULL;
+}
 
 const cpu_simd *cpu_simd_get(void) {
 #ifdef HAVE_X86
     __builtin_cpu_init();
-    unsigned a, b, c, d;
-    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C); // clang lacks "f16c" here
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) return &simd_avx2;
+    if (have_avx512()) return &simd_avx512;
+    if (have_avx2()) return &simd_avx2;
 #endif
     return &simd_generic;
 }

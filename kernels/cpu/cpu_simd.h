@@ -1,10 +1,14 @@
-// cpu_simd.h - the inner loops of the CPU backend, in a plain C version and an
-// AVX2/FMA/F16C version chosen once at run time (cpu_simd_init).
+// cpu_simd.h - the inner loops of the CPU backend, in a plain C version, an
+// AVX2/FMA/F16C version and an AVX-512 version, one chosen at start-up
+// (cpu_simd_get: the best this CPU has; LLM_CPU_SIMD names another).
 //
-// Every dot product, whichever version, adds in the same order for a given
-// length: 8 lanes of partial sums over whole blocks of 8, reduced in a fixed
-// tree, then the tail. So a row's result never depends on which other rows
-// share its batch (batch invariance).
+// Every dot product, whichever version and whichever loop (dot, dot4,
+// dot_tile), adds in the same order for a given length: 16 lanes of partial
+// sums, lane l over elements 16j + l in increasing j, one fused multiply-add
+// each; then lane i + lane i+8, then i + i+4 of those, then a fixed pair tree;
+// then the elements past the last whole block of 16, in order. So a row's
+// result never depends on which other rows share its batch (batch
+// invariance), and every version gives the same bits.
 #ifndef LLM_CPU_SIMD_H
 #define LLM_CPU_SIMD_H
 
@@ -14,16 +18,18 @@
 #include "dtype.h"
 
 typedef struct {
-    const char *name; // "avx2" or "generic"
+    const char *name; // "avx512", "avx2" or "generic"
     // sum_i x[i] * w[i], w in dtype (F16, BF16, F32, or I8: the raw integers)
     float (*dot)(const float *x, const void *w, llm_dtype dt, int n);
     // y[i] += a * v[i], v in dtype
     void (*axpy)(float *y, float a, const void *v, llm_dtype dt, int n);
     // dst[i] = (float)src[i]
     void (*to_f32)(float *dst, const void *src, llm_dtype dt, int n);
-    // out[t * ldo + r] = dot(x + t * n, w + r * n) for r < 4, t < 2, f32 w.
-    // Same arithmetic as dot() on each pair.
-    void (*dot4x2)(float *out, int ldo, const float *x, const float *w, int n);
+    // out[t * ldo + r] = dot(x + t * ldx, w + r * n, F32, n) for t < nt,
+    // r < nr: a tile of tokens against f32 weight rows (the prefill matmul's
+    // register-tiled kernel). Same arithmetic as dot() on each pair.
+    void (*dot_tile)(float *out, int ldo, const float *x, int ldx, int nt, const float *w, int nr,
+                     int n);
     // out[r] = dot(x, w + r * row_bytes, dt, n) for r < 4: four rows of one
     // weight matrix against one token, as four independent accumulator chains
     // (decode is latency-bound on one chain). Same arithmetic as dot() per row.
@@ -31,8 +37,12 @@ typedef struct {
                  int n);
 } cpu_simd;
 
-// The best version this CPU supports (AVX2 + FMA + F16C, else generic).
+// The best version this CPU supports (AVX-512 F+VL, else AVX2 + FMA + F16C,
+// else generic).
 const cpu_simd *cpu_simd_get(void);
+// The version of that name ("avx512", "avx2", "generic"), or NULL when this
+// CPU lacks it or the name is unknown.
+const cpu_simd *cpu_simd_named(const char *name);
 // The plain C version (tests compare the two).
 const cpu_simd *cpu_simd_generic(void);
 

@@ -1,5 +1,6 @@
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,33 +15,51 @@ static float frand(unsigned *s) {
     return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-// The AVX2 loops add in exactly the generic order: bit-identical results.
+// Every SIMD version this CPU has (AVX-512, AVX2) adds in exactly the generic
+// order: bit-identical results from dot, dot_tile (every tile shape, with and
+// without a tail past the blocks of 16) and axpy.
 TEST(cpu_simd_versions_agree_bitwise) {
-    const cpu_simd *fast = cpu_simd_get(), *gen = cpu_simd_generic();
+    const cpu_simd *gen = cpu_simd_generic();
+    const char *names[] = {"avx2", "avx512"};
     unsigned seed = 1;
-    float x[203], wf[4 * 203];
-    uint16_t wh[203], wb[203];
-    for (int i = 0; i < 203; i++) {
-        x[i] = frand(&seed);
+    enum { N = 203, T = 13 };
+    static float x[T * N], wf[5 * N];
+    uint16_t wh[N], wb[N];
+    for (int i = 0; i < N; i++) {
         wh[i] = f32_to_fp16(frand(&seed));
         wb[i] = f32_to_bf16(frand(&seed));
     }
-    for (int i = 0; i < 4 * 203; i++) wf[i] = frand(&seed);
-    for (int n = 1; n <= 203; n += 11) {
-        CHECK(fast->dot(x, wh, LLM_F16, n) == gen->dot(x, wh, LLM_F16, n));
-        CHECK(fast->dot(x, wb, LLM_BF16, n) == gen->dot(x, wb, LLM_BF16, n));
-        CHECK(fast->dot(x, wf, LLM_F32, n) == gen->dot(x, wf, LLM_F32, n));
-        float o1[8], o2[8];
-        fast->dot4x2(o1, 4, x, wf, n / 2);
-        gen->dot4x2(o2, 4, x, wf, n / 2);
-        CHECK(memcmp(o1, o2, sizeof o1) == 0);
-        for (int r = 0; r < 4; r++) // dot4x2 == dot on each pair
-            CHECK(o1[1 * 4 + r] == fast->dot(x + n / 2, wf + r * (n / 2), LLM_F32, n / 2));
-        float y1[203] = {0}, y2[203] = {0};
-        fast->axpy(y1, 0.37f, wh, LLM_F16, n);
-        gen->axpy(y2, 0.37f, wh, LLM_F16, n);
-        CHECK(memcmp(y1, y2, sizeof y1) == 0);
+    for (int i = 0; i < T * N; i++) x[i] = frand(&seed);
+    for (int i = 0; i < 5 * N; i++) wf[i] = frand(&seed);
+    int versions = 0;
+    for (int v = 0; v < 2; v++) {
+        const cpu_simd *fast = cpu_simd_named(names[v]);
+        if (!fast) continue;
+        versions++;
+        for (int n = 1; n <= N; n += 11) {
+            CHECK(fast->dot(x, wh, LLM_F16, n) == gen->dot(x, wh, LLM_F16, n));
+            CHECK(fast->dot(x, wb, LLM_BF16, n) == gen->dot(x, wb, LLM_BF16, n));
+            CHECK(fast->dot(x, wf, LLM_F32, n) == gen->dot(x, wf, LLM_F32, n));
+            for (int nr = 1; nr <= 5; nr += 3) // 1 and 4 rows: a partial and a full tile
+                for (int nt = 1; nt <= T; nt += 3) {
+                    float o1[T * 5], o2[T * 5];
+                    fast->dot_tile(o1, 5, x, N, nt, wf, nr, n);
+                    gen->dot_tile(o2, 5, x, N, nt, wf, nr, n);
+                    for (int t = 0; t < nt; t++)
+                        for (int r = 0; r < nr; r++) {
+                            CHECK(o1[t * 5 + r] == o2[t * 5 + r]);
+                            CHECK(o1[t * 5 + r] == fast->dot(x + t * N, wf + r * n, LLM_F32, n));
+                        }
+                }
+            float y1[N] = {0}, y2[N] = {0};
+            fast->axpy(y1, 0.37f, wh, LLM_F16, n);
+            gen->axpy(y2, 0.37f, wh, LLM_F16, n);
+            CHECK(memcmp(y1, y2, sizeof y1) == 0);
+        }
     }
+    CHECK(cpu_simd_named("no-such-version") == NULL);
+    CHECK(cpu_simd_named("generic") == gen);
+    if (!versions) fprintf(stderr, "  (no AVX2 or AVX-512 on this CPU: generic only)\n");
 }
 
 // matmul against a double-precision reference, and each token's row equal
