@@ -9,17 +9,9 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu_internal.h"
 #include "cpu_simd.h"
 #include "util.h"
-
-typedef struct {
-    backend base; // first: a backend * is a cpu_backend *
-    const cpu_simd *simd;
-    float *scratch; // per-thread scratch, grown on demand
-    size_t scratch_per_thread;
-    int n_threads;
-    float fp8_table[256]; // fp8_e4m3_to_f32 of every code, for fp8 K/V
-} cpu_backend;
 
 #define CPU_ALIGN 64
 
@@ -45,9 +37,7 @@ static void cpu_memory_info(backend *b, uint64_t *free_bytes, uint64_t *total_by
     *total_bytes = now.total_bytes;
 }
 
-// Scratch of at least `floats` per thread; thread t uses scratch + t * stride.
-// Returns NULL when out of memory.
-static float *scratch_get(cpu_backend *c, size_t floats) {
+float *cpu_scratch_get(cpu_backend *c, size_t floats) {
     if (floats > c->scratch_per_thread) {
         free(c->scratch);
         floats = (floats + CPU_ALIGN / sizeof(float) - 1) / (CPU_ALIGN / sizeof(float)) *
@@ -144,7 +134,7 @@ static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *
     const uint8_t *wd = w->data;
     // I8: dot products over the raw integers, then times the row's scale
     const float *sc = w->dtype == LLM_I8 ? w->scales : NULL;
-    float *scratch = n >= MM_SMALL_N ? scratch_get(c, (size_t)MM_ROWS * cols) : NULL;
+    float *scratch = n >= MM_SMALL_N ? cpu_scratch_get(c, (size_t)MM_ROWS * cols) : NULL;
     if (n < MM_SMALL_N || !scratch) {
         matmul_rows(s, out, x, w, bias, n); // decode: one pass over the weights
         return;
@@ -228,96 +218,6 @@ static void cpu_kv_write(backend *b, void *k_cache, void *v_cache, const float *
                 kc[d] = round16(ks[d]);
                 vc[d] = round16(vs[d]);
             }
-        }
-    }
-}
-
-// How attend_one reads a cache: a 16-bit dtype directly; fp8 through the
-// table into row (head_dim floats of scratch), times the tensor's scale.
-typedef struct {
-    const void *k, *v;
-    llm_dtype dt; // F16, BF16 or F8E4M3
-    const float *fp8_table;
-    float k_scale, v_scale;
-} kv_view;
-
-// The element at (0-based) element offset off of cache, as dot/axpy take it:
-// a pointer into a 16-bit cache, or row filled with the decoded fp8 values.
-static const void *kv_row(const kv_view *kv, const void *cache, float scale, size_t off,
-                          int head_dim, float *row, llm_dtype *dt) {
-    if (kv->dt != LLM_F8E4M3) {
-        *dt = kv->dt;
-        return (const uint16_t *)cache + off;
-    }
-    const uint8_t *q = (const uint8_t *)cache + off;
-    for (int d = 0; d < head_dim; d++) row[d] = kv->fp8_table[q[d]] * scale;
-    *dt = LLM_F32;
-    return row;
-}
-
-// One (row, head): softmax(q . k_t * scale) over t0 <= t < n_ctx, times v_t.
-// scores: n_ctx - t0 floats, then head_dim for an fp8 row.
-static void attend_one(const cpu_simd *s, float *out, const float *q, const kv_view *kv,
-                       const int32_t *block_table, int t0, int n_ctx, int kv_head, int n_kv_heads,
-                       int head_dim, int block_size, float scale, float *scores) {
-    float *row = scores + (n_ctx - t0);
-    llm_dtype dt;
-    float max = -INFINITY;
-    for (int t = t0; t < n_ctx; t++) {
-        size_t block = (size_t)block_table[t / block_size];
-        size_t off =
-            ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
-        const void *k = kv_row(kv, kv->k, kv->k_scale, off, head_dim, row, &dt);
-        float sc = s->dot(q, k, dt, head_dim) * scale;
-        scores[t - t0] = sc;
-        if (sc > max) max = sc;
-    }
-    float sum = 0.0f;
-    for (int t = t0; t < n_ctx; t++) {
-        scores[t - t0] = expf(scores[t - t0] - max);
-        sum += scores[t - t0];
-    }
-    float inv = 1.0f / sum;
-    memset(out, 0, (size_t)head_dim * sizeof(float));
-    for (int t = t0; t < n_ctx; t++) {
-        size_t block = (size_t)block_table[t / block_size];
-        size_t off =
-            ((block * n_kv_heads + kv_head) * block_size + (size_t)(t % block_size)) * head_dim;
-        const void *v = kv_row(kv, kv->v, kv->v_scale, off, head_dim, row, &dt);
-        s->axpy(out, scores[t - t0] * inv, v, dt, head_dim);
-    }
-}
-
-static void cpu_attention(backend *b, float *out, const float *q, const void *k_cache,
-                          const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
-                          int head_dim, int block_size, float scale, llm_dtype kv_dtype,
-                          float k_scale, float v_scale, int window) {
-    cpu_backend *c = (cpu_backend *)b;
-    float *scratch = scratch_get(c, (size_t)bt->max_context_len + (size_t)head_dim);
-    if (!scratch) {
-        llm_errf(b->error, "cpu attention: out of memory for %d scores per thread",
-                 bt->max_context_len);
-        b->failed = 1;
-        return;
-    }
-    const kv_view kv = {
-        k_cache,      v_cache, kv_dtype == LLM_BF16 || kv_dtype == LLM_F8E4M3 ? kv_dtype : LLM_F16,
-        c->fp8_table, k_scale, v_scale};
-    const int group = n_heads / n_kv_heads;
-    const int q_dim = n_heads * head_dim;
-#pragma omp parallel for collapse(2) schedule(dynamic, 4)
-    for (int i = 0; i < bt->n_tokens; i++) {
-        for (int h = 0; h < n_heads; h++) {
-            int s = bt->seq_of_token[i];
-            int q_len = bt->query_start[s + 1] - bt->query_start[s];
-            int row = i - bt->query_start[s];
-            int n_ctx = bt->context_len[s] - q_len + row + 1; // causal: up to own position
-            int t0 = window > 0 && n_ctx > window ? n_ctx - window : 0; // the last `window`
-            float *scores = scratch + (size_t)omp_get_thread_num() * c->scratch_per_thread;
-            attend_one(c->simd, out + (size_t)i * q_dim + (size_t)h * head_dim,
-                       q + (size_t)i * q_dim + (size_t)h * head_dim, &kv,
-                       bt->block_tables + (size_t)s * bt->max_blocks, t0, n_ctx, h / group,
-                       n_kv_heads, head_dim, block_size, scale, scores);
         }
     }
 }

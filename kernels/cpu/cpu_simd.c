@@ -68,8 +68,13 @@ static void dot4_generic(float out[4], const float *x, const void *w, size_t row
     for (int r = 0; r < 4; r++) out[r] = dot_generic(x, (const char *)w + r * row_bytes, dt, n);
 }
 
-static const cpu_simd simd_generic = {"generic",      dot_generic,      axpy_generic,
-                                      to_f32_generic, dot_tile_generic, dot4_generic};
+static void axpy_seq_generic(float *y, const float *a, int na, const float *v, int ldv, int n) {
+    for (int t = 0; t < na; t++) axpy_generic(y, a[t], v + (size_t)t * ldv, LLM_F32, n);
+}
+
+static const cpu_simd simd_generic = {"generic",       dot_generic,      axpy_generic,
+                                      to_f32_generic,  dot_tile_generic, dot4_generic,
+                                      axpy_seq_generic};
 
 const cpu_simd *cpu_simd_generic(void) {
     return &simd_generic;
@@ -203,8 +208,31 @@ AVX2 static void dot4_avx2(float out[4], const float *x, const void *w, size_t r
     }
 }
 
-static const cpu_simd simd_avx2 = {"avx2",      dot_avx2,      axpy_avx2,
-                                   to_f32_avx2, dot_tile_avx2, dot4_avx2};
+// y += a[t] * v_t for t < na in order, y held in registers 32 floats at a time.
+AVX2 static void axpy_seq_avx2(float *y, const float *a, int na, const float *v, int ldv, int n) {
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 y0 = _mm256_loadu_ps(y + i), y1 = _mm256_loadu_ps(y + i + 8);
+        __m256 y2 = _mm256_loadu_ps(y + i + 16), y3 = _mm256_loadu_ps(y + i + 24);
+        for (int t = 0; t < na; t++) {
+            const float *vt = v + (size_t)t * ldv + i;
+            __m256 at = _mm256_set1_ps(a[t]);
+            y0 = _mm256_fmadd_ps(at, _mm256_loadu_ps(vt), y0);
+            y1 = _mm256_fmadd_ps(at, _mm256_loadu_ps(vt + 8), y1);
+            y2 = _mm256_fmadd_ps(at, _mm256_loadu_ps(vt + 16), y2);
+            y3 = _mm256_fmadd_ps(at, _mm256_loadu_ps(vt + 24), y3);
+        }
+        _mm256_storeu_ps(y + i, y0);
+        _mm256_storeu_ps(y + i + 8, y1);
+        _mm256_storeu_ps(y + i + 16, y2);
+        _mm256_storeu_ps(y + i + 24, y3);
+    }
+    for (; i < n; i++)
+        for (int t = 0; t < na; t++) y[i] = __builtin_fmaf(a[t], v[(size_t)t * ldv + i], y[i]);
+}
+
+static const cpu_simd simd_avx2 = {"avx2",        dot_avx2,  axpy_avx2,    to_f32_avx2,
+                                   dot_tile_avx2, dot4_avx2, axpy_seq_avx2};
 
 // --- AVX-512 (F + VL) -------------------------------------------------------------
 //
@@ -306,37 +334,69 @@ tile4(float *out, int ldo, const float *x, int ldx, const float *w, int n, const
 
 AVX512 static void dot_tile_avx512(float *out, int ldo, const float *x, int ldx, int nt,
                                    const float *w, int nr, int n) {
-    if (nr != 4) { // the last tile of a matrix whose rows are not a multiple of 4
-        for (int t = 0; t < nt; t++)
-            for (int r = 0; r < nr; r++)
-                out[(size_t)t * ldo + r] =
-                    dot_avx512(x + (size_t)t * ldx, w + (size_t)r * n, LLM_F32, n);
-        return;
-    }
-    for (int t = 0; t < nt; t += TILE_T) {
-        float *o = out + (size_t)t * ldo;
-        const float *xt = x + (size_t)t * ldx;
-        switch (nt - t < TILE_T ? nt - t : TILE_T) {
-        case 1:
-            tile4(o, ldo, xt, ldx, w, n, 1);
-            break;
-        case 2:
-            tile4(o, ldo, xt, ldx, w, n, 2);
-            break;
-        case 3:
-            tile4(o, ldo, xt, ldx, w, n, 3);
-            break;
-        case 4:
-            tile4(o, ldo, xt, ldx, w, n, 4);
-            break;
-        case 5:
-            tile4(o, ldo, xt, ldx, w, n, 5);
-            break;
-        default:
-            tile4(o, ldo, xt, ldx, w, n, 6);
-            break;
+    int r = 0;
+    for (; r + 4 <= nr; r += 4) {
+        const float *wr = w + (size_t)r * n;
+        for (int t = 0; t < nt; t += TILE_T) {
+            float *o = out + (size_t)t * ldo + r;
+            const float *xt = x + (size_t)t * ldx;
+            switch (nt - t < TILE_T ? nt - t : TILE_T) {
+            case 1:
+                tile4(o, ldo, xt, ldx, wr, n, 1);
+                break;
+            case 2:
+                tile4(o, ldo, xt, ldx, wr, n, 2);
+                break;
+            case 3:
+                tile4(o, ldo, xt, ldx, wr, n, 3);
+                break;
+            case 4:
+                tile4(o, ldo, xt, ldx, wr, n, 4);
+                break;
+            case 5:
+                tile4(o, ldo, xt, ldx, wr, n, 5);
+                break;
+            default:
+                tile4(o, ldo, xt, ldx, wr, n, 6);
+                break;
+            }
         }
     }
+    for (; r < nr; r++) // rows past the last whole group of 4
+        for (int t = 0; t < nt; t++)
+            out[(size_t)t * ldo + r] =
+                dot_avx512(x + (size_t)t * ldx, w + (size_t)r * n, LLM_F32, n);
+}
+
+// y += a[t] * v_t for t < na in order, y held in registers 64 floats at a time.
+AVX512 static void axpy_seq_avx512(float *y, const float *a, int na, const float *v, int ldv,
+                                   int n) {
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512 y0 = _mm512_loadu_ps(y + i), y1 = _mm512_loadu_ps(y + i + 16);
+        __m512 y2 = _mm512_loadu_ps(y + i + 32), y3 = _mm512_loadu_ps(y + i + 48);
+        for (int t = 0; t < na; t++) {
+            const float *vt = v + (size_t)t * ldv + i;
+            __m512 at = _mm512_set1_ps(a[t]);
+            y0 = _mm512_fmadd_ps(at, _mm512_loadu_ps(vt), y0);
+            y1 = _mm512_fmadd_ps(at, _mm512_loadu_ps(vt + 16), y1);
+            y2 = _mm512_fmadd_ps(at, _mm512_loadu_ps(vt + 32), y2);
+            y3 = _mm512_fmadd_ps(at, _mm512_loadu_ps(vt + 48), y3);
+        }
+        _mm512_storeu_ps(y + i, y0);
+        _mm512_storeu_ps(y + i + 16, y1);
+        _mm512_storeu_ps(y + i + 32, y2);
+        _mm512_storeu_ps(y + i + 48, y3);
+    }
+    for (; i + 16 <= n; i += 16) {
+        __m512 y0 = _mm512_loadu_ps(y + i);
+        for (int t = 0; t < na; t++)
+            y0 =
+                _mm512_fmadd_ps(_mm512_set1_ps(a[t]), _mm512_loadu_ps(v + (size_t)t * ldv + i), y0);
+        _mm512_storeu_ps(y + i, y0);
+    }
+    for (; i < n; i++)
+        for (int t = 0; t < na; t++) y[i] = __builtin_fmaf(a[t], v[(size_t)t * ldv + i], y[i]);
 }
 
 AVX512 static inline __attribute__((always_inline)) void
@@ -370,8 +430,8 @@ AVX512 static void dot4_avx512(float out[4], const float *x, const void *w, size
     }
 }
 
-static const cpu_simd simd_avx512 = {"avx512",      dot_avx512,      axpy_avx512,
-                                     to_f32_avx512, dot_tile_avx512, dot4_avx512};
+static const cpu_simd simd_avx512 = {"avx512",        dot_avx512,  axpy_avx512,    to_f32_avx512,
+                                     dot_tile_avx512, dot4_avx512, axpy_seq_avx512};
 
 static int have_avx2(void) {
     unsigned a, b, c, d;

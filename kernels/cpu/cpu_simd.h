@@ -27,7 +27,8 @@ typedef struct {
     void (*to_f32)(float *dst, const void *src, llm_dtype dt, int n);
     // out[t * ldo + r] = dot(x + t * ldx, w + r * n, F32, n) for t < nt,
     // r < nr: a tile of tokens against f32 weight rows (the prefill matmul's
-    // register-tiled kernel). Same arithmetic as dot() on each pair.
+    // register-tiled kernel; attention's queries against a block of keys).
+    // Same arithmetic as dot() on each pair.
     void (*dot_tile)(float *out, int ldo, const float *x, int ldx, int nt, const float *w, int nr,
                      int n);
     // out[r] = dot(x, w + r * row_bytes, dt, n) for r < 4: four rows of one
@@ -35,6 +36,10 @@ typedef struct {
     // (decode is latency-bound on one chain). Same arithmetic as dot() per row.
     void (*dot4)(float out[4], const float *x, const void *w, size_t row_bytes, llm_dtype dt,
                  int n);
+    // y[i] += a[t] * v[t * ldv + i] for t < na in increasing t, i < n: the
+    // same arithmetic as na calls of axpy(y, a[t], v + t * ldv, F32, n), with y
+    // kept in registers across t (attention's probabilities times values).
+    void (*axpy_seq)(float *y, const float *a, int na, const float *v, int ldv, int n);
 } cpu_simd;
 
 // The best version this CPU supports (AVX-512 F+VL, else AVX2 + FMA + F16C,

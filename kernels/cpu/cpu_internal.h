@@ -1,0 +1,29 @@
+// cpu_internal.h - the CPU backend's state, shared by its files
+// (cpu_backend.c: memory, matmul and the small ops; cpu_attention.c).
+#ifndef LLM_CPU_INTERNAL_H
+#define LLM_CPU_INTERNAL_H
+
+#include <stddef.h>
+
+#include "backend.h"
+#include "cpu_simd.h"
+
+typedef struct {
+    backend base; // first: a backend * is a cpu_backend *
+    const cpu_simd *simd;
+    float *scratch; // per-thread scratch, grown on demand
+    size_t scratch_per_thread;
+    int n_threads;
+    float fp8_table[256]; // fp8_e4m3_to_f32 of every code, for fp8 K/V
+} cpu_backend;
+
+// Scratch of at least `floats` per thread; thread t uses scratch + t *
+// scratch_per_thread. NULL when out of memory.
+float *cpu_scratch_get(cpu_backend *c, size_t floats);
+
+void cpu_attention(backend *b, float *out, const float *q, const void *k_cache, const void *v_cache,
+                   const bk_attn_batch *bt, int n_heads, int n_kv_heads, int head_dim,
+                   int block_size, float scale, llm_dtype kv_dtype, float k_scale, float v_scale,
+                   int window);
+
+#endif
