@@ -86,7 +86,11 @@ static void cpu_add_rmsnorm(backend *b, float *out, float *residual, const float
 }
 
 #define MM_ROWS 4    // weight rows converted to f32 and reused across tokens
-#define MM_TOKENS 64 // tokens per block, so x stays in L2 while the rows stream
+// Tokens per block: as many as keep the block of x within ~384 KB of L2 (64
+// to 256), so each 4-row tile is converted to f32 once per block, not per 64.
+#define MM_X_FLOATS (96 * 1024)
+#define MM_TOKENS_MIN 64
+#define MM_TOKENS_MAX 256
 #define MM_SMALL_N 4 // below this many tokens, dot straight from the weight dtype
 
 // The decode matmul (n < MM_SMALL_N tokens), straight from the weight dtype.
@@ -140,11 +144,13 @@ static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *
         return;
     }
     const int n_tiles = (rows + MM_ROWS - 1) / MM_ROWS;
+    int block = MM_X_FLOATS / (cols > 0 ? cols : 1);
+    block = block < MM_TOKENS_MIN ? MM_TOKENS_MIN : block > MM_TOKENS_MAX ? MM_TOKENS_MAX : block;
 #pragma omp parallel
     {
         float *wf = scratch + (size_t)omp_get_thread_num() * c->scratch_per_thread;
-        for (int t0 = 0; t0 < n; t0 += MM_TOKENS) {
-            int t1 = t0 + MM_TOKENS < n ? t0 + MM_TOKENS : n;
+        for (int t0 = 0; t0 < n; t0 += block) {
+            int t1 = t0 + block < n ? t0 + block : n;
 #pragma omp for schedule(static)
             for (int tile = 0; tile < n_tiles; tile++) {
                 int r0 = tile * MM_ROWS, nr = rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS;
