@@ -10,7 +10,7 @@
 //
 // Arithmetic, per (row, head), is fixed: score_t = dot(q, k_t) * scale in
 // cpu_simd's order; max over the row's visible keys; e_t = expf(score_t -
-// max) and their sum in increasing t; out = sum over t in increasing t of
+// max) (cpu_simd's exp) and their sum in increasing t; out = sum over t in increasing t of
 // (e_t * (1 / sum)) * v_t, one fused multiply-add per element and key. That
 // is the same whichever rows share the unit (a decode row alone, the same
 // row in a prefill chunk of any size), so a row's bits never depend on its
@@ -59,18 +59,18 @@ static void gather_f32(const cpu_simd *s, float *dst, const kv_view *kv, const v
 }
 
 // Softmax of one query's scores over its visible keys [a, b) of sr, in place:
-// sr[t] becomes e_t / sum (as e_t * (1 / sum)).
-static void softmax_row(float *sr, int a, int b, float scale) {
+// sr[t] becomes e_t / sum (as e_t * (1 / sum)), e_t = exp(score_t - max) by
+// cpu_simd's exp, summed in increasing t.
+static void softmax_row(const cpu_simd *s, float *sr, int a, int b, float scale) {
     float max = -INFINITY;
     for (int t = a; t < b; t++) {
         sr[t] *= scale;
         if (sr[t] > max) max = sr[t];
     }
+    for (int t = a; t < b; t++) sr[t] -= max;
+    s->exp(sr + a, sr + a, b - a);
     float sum = 0.0f;
-    for (int t = a; t < b; t++) {
-        sr[t] = expf(sr[t] - max);
-        sum += sr[t];
-    }
+    for (int t = a; t < b; t++) sum += sr[t];
     const float inv = 1.0f / sum;
     for (int t = a; t < b; t++) sr[t] *= inv;
 }
@@ -113,7 +113,7 @@ static void attend_unit(const cpu_simd *s, const att_args *A, kv_view kv, const 
     for (int j = 0; j < nq; j++) {
         int a, b;
         row_range(ctx, q_len, u->row0 + j / G, A->window, &a, &b);
-        softmax_row(S + (size_t)j * nk, a - lo, b - lo, A->scale);
+        softmax_row(s, S + (size_t)j * nk, a - lo, b - lo, A->scale);
         float *o = A->out + (size_t)(q0 + u->row0 + j / G) * q_dim + grp + (size_t)(j % G) * hd;
         memset(o, 0, (size_t)hd * sizeof(float));
     }

@@ -85,7 +85,7 @@ static void cpu_add_rmsnorm(backend *b, float *out, float *residual, const float
     }
 }
 
-#define MM_ROWS 4    // weight rows converted to f32 and reused across tokens
+#define MM_ROWS 4 // weight rows converted to f32 and reused across tokens
 // Tokens per block: as many as keep the block of x within ~384 KB of L2 (64
 // to 256), so each 4-row tile is converted to f32 once per block, not per 64.
 #define MM_X_FLOATS (96 * 1024)
@@ -171,29 +171,37 @@ static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *
     }
 }
 
-static void rope_rows(float *v, const int32_t *positions, const float *inv_freq, int n, int n_heads,
-                      int head_dim) {
+// Rotate the first and second half of each head's vector by the position's
+// angles. cos and sin are computed once per row and shared by all of its q
+// and k heads (the same values each head computed before).
+#define ROPE_MAX_HALF 512 // config.c: head_dim <= 1024
+static void rope_heads(float *v, int n_heads, int head_dim, const float *c, const float *s) {
     const int half = head_dim / 2;
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) {
-        float pos = (float)positions[i];
-        for (int h = 0; h < n_heads; h++) {
-            float *x = v + ((size_t)i * n_heads + h) * head_dim;
-            for (int j = 0; j < half; j++) {
-                float angle = pos * inv_freq[j];
-                float c = cosf(angle), s = sinf(angle);
-                float a = x[j], b = x[j + half];
-                x[j] = a * c - b * s;
-                x[j + half] = b * c + a * s;
-            }
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + (size_t)h * head_dim;
+        for (int j = 0; j < half; j++) {
+            float a = x[j], b = x[j + half];
+            x[j] = a * c[j] - b * s[j];
+            x[j + half] = b * c[j] + a * s[j];
         }
     }
 }
 
 static void cpu_rope(backend *b, float *q, float *k, const int32_t *positions,
                      const float *inv_freq, int n, int n_heads, int n_kv_heads, int head_dim) {
-    rope_rows(q, positions, inv_freq, n, n_heads, head_dim);
-    rope_rows(k, positions, inv_freq, n, n_kv_heads, head_dim);
+    const int half = head_dim / 2 < ROPE_MAX_HALF ? head_dim / 2 : ROPE_MAX_HALF;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) {
+        float c[ROPE_MAX_HALF], sn[ROPE_MAX_HALF];
+        const float pos = (float)positions[i];
+        for (int j = 0; j < half; j++) {
+            const float angle = pos * inv_freq[j];
+            c[j] = cosf(angle);
+            sn[j] = sinf(angle);
+        }
+        rope_heads(q + (size_t)i * n_heads * head_dim, n_heads, head_dim, c, sn);
+        rope_heads(k + (size_t)i * n_kv_heads * head_dim, n_kv_heads, head_dim, c, sn);
+    }
 }
 
 static void cpu_kv_write(backend *b, void *k_cache, void *v_cache, const float *k, const float *v,
@@ -201,7 +209,7 @@ static void cpu_kv_write(backend *b, void *k_cache, void *v_cache, const float *
                          int block_size, llm_dtype kv_dtype, float k_scale, float v_scale) {
     const int kv_dim = n_kv_heads * head_dim;
     const int fp8 = kv_dtype == LLM_F8E4M3;
-    uint16_t (*round16)(float) = kv_dtype == LLM_BF16 ? f32_to_bf16 : f32_to_fp16;
+    const cpu_simd *s = ((cpu_backend *)b)->simd;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++) {
         int slot = slot_mapping[i];
@@ -220,9 +228,14 @@ static void cpu_kv_write(backend *b, void *k_cache, void *v_cache, const float *
                 continue;
             }
             uint16_t *kc = (uint16_t *)k_cache + dst, *vc = (uint16_t *)v_cache + dst;
+            if (kv_dtype != LLM_BF16) {
+                s->to_f16(kc, ks, head_dim);
+                s->to_f16(vc, vs, head_dim);
+                continue;
+            }
             for (int d = 0; d < head_dim; d++) {
-                kc[d] = round16(ks[d]);
-                vc[d] = round16(vs[d]);
+                kc[d] = f32_to_bf16(ks[d]);
+                vc[d] = f32_to_bf16(vs[d]);
             }
         }
     }
@@ -230,15 +243,10 @@ static void cpu_kv_write(backend *b, void *k_cache, void *v_cache, const float *
 
 static void cpu_silu_mul(backend *b, float *out, const float *gate, const float *up, int n,
                          int hidden, int ld) {
+    const cpu_simd *s = ((cpu_backend *)b)->simd;
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) {
-        const float *gi = gate + (size_t)i * ld, *ui = up + (size_t)i * ld;
-        float *oi = out + (size_t)i * hidden;
-        for (int j = 0; j < hidden; j++) {
-            float g = gi[j];
-            oi[j] = g / (1.0f + expf(-g)) * ui[j];
-        }
-    }
+    for (int i = 0; i < n; i++)
+        s->silu_mul(out + (size_t)i * hidden, gate + (size_t)i * ld, up + (size_t)i * ld, hidden);
 }
 
 // The fused q|k|v step: the rows' q into q_out, k and v into a scratch pair,

@@ -1,5 +1,6 @@
 #include "cpu_simd.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -39,6 +40,58 @@ static inline float tail_dot(float s, const float *x, const void *w, llm_dtype d
     return s;
 }
 
+// exp(x) in the operations every version repeats exactly (so the same bits):
+// x clamped to [-87, 88] (NaN passes through), n = round(x / ln 2) by the
+// 1.5 x 2^23 trick, r = x - n ln 2 in two parts, Cephes' degree-6 polynomial
+// for e^r, times 2^n built in the exponent bits. Within ~2 ulp of expf on
+// the range; exp(88) for larger x, exp(-87) for smaller.
+#define EXP_LO -87.0f
+#define EXP_HI 88.0f
+#define EXP_LOG2E 1.44269504088896341f
+#define EXP_MAGIC 12582912.0f // 1.5 x 2^23
+#define EXP_C1 0.693359375f
+#define EXP_C2 -2.12194440e-4f
+#define EXP_P0 1.9875691500e-4f
+#define EXP_P1 1.3981999507e-3f
+#define EXP_P2 8.3334519073e-3f
+#define EXP_P3 4.1665795894e-2f
+#define EXP_P4 1.6666665459e-1f
+#define EXP_P5 5.0000001201e-1f
+
+static inline float exp_generic1(float x) {
+    x = EXP_LO > x ? EXP_LO : x;
+    x = EXP_HI < x ? EXP_HI : x;
+    const float t = __builtin_fmaf(x, EXP_LOG2E, EXP_MAGIC);
+    const float n = t - EXP_MAGIC;
+    float r = __builtin_fmaf(n, -EXP_C1, x);
+    r = __builtin_fmaf(n, -EXP_C2, r);
+    const float z = r * r;
+    float p = __builtin_fmaf(EXP_P0, r, EXP_P1);
+    p = __builtin_fmaf(p, r, EXP_P2);
+    p = __builtin_fmaf(p, r, EXP_P3);
+    p = __builtin_fmaf(p, r, EXP_P4);
+    p = __builtin_fmaf(p, r, EXP_P5);
+    float y = __builtin_fmaf(p, z, r);
+    y = y + 1.0f;
+    int32_t tb, mb;
+    memcpy(&tb, &t, 4);
+    const float magic = EXP_MAGIC;
+    memcpy(&mb, &magic, 4);
+    const int32_t eb = (int32_t)((uint32_t)(tb - mb + 127) << 23);
+    float scale;
+    memcpy(&scale, &eb, 4);
+    return y * scale;
+}
+
+static void exp_generic(float *y, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] = exp_generic1(x[i]);
+}
+
+// silu(g) * u = g / (1 + exp(-g)) * u
+static void silu_mul_generic(float *out, const float *g, const float *u, int n) {
+    for (int i = 0; i < n; i++) out[i] = g[i] / (1.0f + exp_generic1(-g[i])) * u[i];
+}
+
 static float dot_generic(const float *x, const void *w, llm_dtype dt, int n) {
     float acc[16] = {0};
     int n16 = n & ~15;
@@ -72,9 +125,13 @@ static void axpy_seq_generic(float *y, const float *a, int na, const float *v, i
     for (int t = 0; t < na; t++) axpy_generic(y, a[t], v + (size_t)t * ldv, LLM_F32, n);
 }
 
-static const cpu_simd simd_generic = {"generic",       dot_generic,      axpy_generic,
-                                      to_f32_generic,  dot_tile_generic, dot4_generic,
-                                      axpy_seq_generic};
+static void to_f16_generic(uint16_t *dst, const float *src, int n) {
+    for (int i = 0; i < n; i++) dst[i] = f32_to_fp16(src[i]);
+}
+
+static const cpu_simd simd_generic = {
+    "generic",    dot_generic,      axpy_generic, to_f32_generic,   dot_tile_generic,
+    dot4_generic, axpy_seq_generic, exp_generic,  silu_mul_generic, to_f16_generic};
 
 const cpu_simd *cpu_simd_generic(void) {
     return &simd_generic;
@@ -231,8 +288,56 @@ AVX2 static void axpy_seq_avx2(float *y, const float *a, int na, const float *v,
         for (int t = 0; t < na; t++) y[i] = __builtin_fmaf(a[t], v[(size_t)t * ldv + i], y[i]);
 }
 
-static const cpu_simd simd_avx2 = {"avx2",        dot_avx2,  axpy_avx2,    to_f32_avx2,
-                                   dot_tile_avx2, dot4_avx2, axpy_seq_avx2};
+AVX2 static inline __m256 exp8(__m256 x) {
+    x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), x); // NaN (second operand) passes
+    x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), x);
+    const __m256 magic = _mm256_set1_ps(EXP_MAGIC);
+    const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(EXP_LOG2E), magic);
+    const __m256 n = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EXP_C1), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EXP_C2), r);
+    const __m256 z = _mm256_mul_ps(r, r);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(EXP_P0), r, _mm256_set1_ps(EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P5));
+    __m256 y = _mm256_fmadd_ps(p, z, r);
+    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(magic));
+    e = _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+AVX2 static void exp_avx2(float *y, const float *x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) y[i] = exp_generic1(x[i]);
+}
+
+AVX2 static void silu_mul_avx2(float *out, const float *g, const float *u, int n) {
+    int i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 gv = _mm256_loadu_ps(g + i);
+        __m256 d = _mm256_add_ps(one, exp8(_mm256_xor_ps(gv, neg)));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(gv, d), _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) out[i] = g[i] / (1.0f + exp_generic1(-g[i])) * u[i];
+}
+
+// Round to nearest even, like f32_to_fp16 (NaN payloads aside).
+AVX2 static void to_f16_avx2(uint16_t *dst, const float *src, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = f32_to_fp16(src[i]);
+}
+
+static const cpu_simd simd_avx2 = {"avx2",        dot_avx2,   axpy_avx2,     to_f32_avx2,
+                                   dot_tile_avx2, dot4_avx2,  axpy_seq_avx2, exp_avx2,
+                                   silu_mul_avx2, to_f16_avx2};
 
 // --- AVX-512 (F + VL) -------------------------------------------------------------
 //
@@ -430,8 +535,49 @@ AVX512 static void dot4_avx512(float out[4], const float *x, const void *w, size
     }
 }
 
-static const cpu_simd simd_avx512 = {"avx512",        dot_avx512,  axpy_avx512,    to_f32_avx512,
-                                     dot_tile_avx512, dot4_avx512, axpy_seq_avx512};
+AVX512 static inline __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(EXP_LO), x); // NaN (second operand) passes
+    x = _mm512_min_ps(_mm512_set1_ps(EXP_HI), x);
+    const __m512 magic = _mm512_set1_ps(EXP_MAGIC);
+    const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(EXP_LOG2E), magic);
+    const __m512 n = _mm512_sub_ps(t, magic);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EXP_C1), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EXP_C2), r);
+    const __m512 z = _mm512_mul_ps(r, r);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(EXP_P0), r, _mm512_set1_ps(EXP_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P5));
+    __m512 y = _mm512_fmadd_ps(p, z, r);
+    y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
+    __m512i e = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(magic));
+    e = _mm512_slli_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+}
+
+AVX512 static void exp_avx512(float *y, const float *x, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp16(_mm512_loadu_ps(x + i)));
+    for (; i < n; i++) y[i] = exp_generic1(x[i]);
+}
+
+AVX512 static void silu_mul_avx512(float *out, const float *g, const float *u, int n) {
+    int i = 0;
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (; i + 16 <= n; i += 16) {
+        __m512 gv = _mm512_loadu_ps(g + i);
+        __m512 ng = _mm512_castsi512_ps(
+            _mm512_xor_si512(_mm512_castps_si512(gv), _mm512_set1_epi32(INT32_MIN)));
+        __m512 d = _mm512_add_ps(one, exp16(ng));
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_div_ps(gv, d), _mm512_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) out[i] = g[i] / (1.0f + exp_generic1(-g[i])) * u[i];
+}
+
+static const cpu_simd simd_avx512 = {"avx512",        dot_avx512,  axpy_avx512,     to_f32_avx512,
+                                     dot_tile_avx512, dot4_avx512, axpy_seq_avx512, exp_avx512,
+                                     silu_mul_avx512, to_f16_avx2};
 
 static int have_avx2(void) {
     unsigned a, b, c, d;

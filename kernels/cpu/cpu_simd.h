@@ -40,6 +40,14 @@ typedef struct {
     // same arithmetic as na calls of axpy(y, a[t], v + t * ldv, F32, n), with y
     // kept in registers across t (attention's probabilities times values).
     void (*axpy_seq)(float *y, const float *a, int na, const float *v, int ldv, int n);
+    // y[i] = exp(x[i]) (y may be x), by one fixed sequence of operations in
+    // every version: within ~2 ulp of expf, clamped to exp(-87)..exp(88).
+    void (*exp)(float *y, const float *x, int n);
+    // out[i] = g[i] / (1 + exp(-g[i])) * u[i] with that exp.
+    void (*silu_mul)(float *out, const float *g, const float *u, int n);
+    // dst[i] = f32_to_fp16(src[i]): round to nearest even (a NaN's payload
+    // may differ).
+    void (*to_f16)(uint16_t *dst, const float *src, int n);
 } cpu_simd;
 
 // The best version this CPU supports (AVX-512 F+VL, else AVX2 + FMA + F16C,

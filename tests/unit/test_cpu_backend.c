@@ -458,3 +458,57 @@ TEST(cpu_attention_blocked_rows_equal_rows_alone) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) attn_blocked_case(b, cases[i]);
     b->destroy(b);
 }
+
+// cpu_simd's exp: the same bits in every version (the vector loops and the
+// scalar tail), within 3 ulp of exp in double over [-87, 88], NaN through,
+// and the clamp's ends; silu_mul and to_f16 the same bits in every version
+// too.
+TEST(cpu_simd_exp_and_silu_agree_and_are_accurate) {
+    enum { N = 4099 };
+    static float x[N], y0[N], y1[N], g[N], u[N];
+    unsigned seed = 3;
+    for (int i = 0; i < N; i++) {
+        x[i] = -87.0f + 175.0f * (float)i / (N - 1);
+        g[i] = 30.0f * frand(&seed);
+        u[i] = frand(&seed);
+    }
+    const cpu_simd *gen = cpu_simd_generic();
+    gen->exp(y0, x, N);
+    double worst_ulp = 0;
+    for (int i = 0; i < N; i++) {
+        const double want = exp((double)x[i]);
+        const double ulp = nextafterf((float)want, INFINITY) - (float)want;
+        worst_ulp = fmax(worst_ulp, fabs(y0[i] - want) / ulp);
+    }
+    CHECK_MSG(worst_ulp <= 3.0, "exp: %.2f ulp", worst_ulp);
+    float odd[4] = {NAN, -200.0f, 200.0f, 0.0f}, r[4];
+    gen->exp(r, odd, 4);
+    CHECK(isnan(r[0]));
+    CHECK(r[1] > 0 && r[1] < 2e-38f); // exp(-87): the clamp
+    CHECK(isfinite(r[2]) && r[2] > 1e38f);
+    CHECK(r[3] == 1.0f);
+    const char *names[] = {"avx2", "avx512"};
+    for (int v = 0; v < 2; v++) {
+        const cpu_simd *fast = cpu_simd_named(names[v]);
+        if (!fast) continue;
+        for (int n = N - 20; n <= N; n += 7) { // the tails of every width
+            fast->exp(y1, x, n);
+            CHECK_MSG(memcmp(y0, y1, sizeof(float) * n) == 0, "%s exp, n %d", names[v], n);
+            gen->silu_mul(y0 + N - n, g, u, n);
+            fast->silu_mul(y1, g, u, n);
+            CHECK_MSG(memcmp(y0 + N - n, y1, sizeof(float) * n) == 0, "%s silu, n %d", names[v], n);
+            gen->exp(y0, x, N);
+        }
+        uint16_t h0[64], h1[64]; // to_f16: overflow, normals, subnormals, ties
+        float hx[64];
+        for (int i = 0; i < 64; i++) hx[i] = g[i] * (i < 16 ? 3000.0f : i < 32 ? 1.0f : 1e-6f);
+        hx[63] = 1.0f + 1.0f / 2048; // a tie: rounds to even (1.0)
+        gen->to_f16(h0, hx, 64);
+        fast->to_f16(h1, hx, 64);
+        CHECK(memcmp(h0, h1, sizeof h0) == 0);
+        for (int i = 0; i < 64; i++) CHECK(h0[i] == f32_to_fp16(hx[i]));
+        float rf[4];
+        fast->exp(rf, odd, 4);
+        CHECK(isnan(rf[0]) && memcmp(rf + 1, r + 1, 3 * sizeof(float)) == 0);
+    }
+}
