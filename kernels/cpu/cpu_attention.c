@@ -16,7 +16,6 @@
 // row in a prefill chunk of any size), so a row's bits never depend on its
 // batch or on how its prompt was chunked.
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,6 +132,23 @@ static void attend_unit(const cpu_simd *s, const att_args *A, kv_view kv, const 
     }
 }
 
+typedef struct {
+    att_args A;
+    const att_unit *units;
+    cpu_backend *c;
+    kv_view kv; // block_table and kv_head per unit
+} att_job;
+
+static void attend_item(void *ctx, int item, int worker) {
+    const att_job *j = ctx;
+    const att_unit *u = &j->units[item];
+    kv_view kv = j->kv;
+    kv.block_table = j->A.bt->block_tables + (size_t)u->seq * j->A.bt->max_blocks;
+    kv.kv_head = u->kv_head;
+    attend_unit(j->c->simd, &j->A, kv, u,
+                j->c->scratch + (size_t)worker * j->c->scratch_per_thread);
+}
+
 void cpu_attention(backend *b, float *out, const float *q, const void *k_cache, const void *v_cache,
                    const bk_attn_batch *bt, int n_heads, int n_kv_heads, int head_dim,
                    int block_size, float scale, llm_dtype kv_dtype, float k_scale, float v_scale,
@@ -163,24 +179,12 @@ void cpu_attention(backend *b, float *out, const float *q, const void *k_cache, 
             for (int h = 0; h < n_kv_heads; h++)
                 units[k++] = (att_unit){s, h, r0, q_len - r0 < qb ? q_len - r0 : qb};
     }
-    const att_args A = {out, q, bt, n_heads, window, scale};
     const llm_dtype dt = kv_dtype == LLM_BF16 || kv_dtype == LLM_F8E4M3 ? kv_dtype : LLM_F16;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int i = 0; i < n_units; i++) {
-        const att_unit *u = &units[i];
-        const kv_view kv = {k_cache,
-                            v_cache,
-                            dt,
-                            c->fp8_table,
-                            k_scale,
-                            v_scale,
-                            bt->block_tables + (size_t)u->seq * bt->max_blocks,
-                            u->kv_head,
-                            n_kv_heads,
-                            head_dim,
-                            block_size};
-        attend_unit(c->simd, &A, kv, u,
-                    scratch + (size_t)omp_get_thread_num() * c->scratch_per_thread);
-    }
+    att_job job = {{out, q, bt, n_heads, window, scale},
+                   units,
+                   c,
+                   {k_cache, v_cache, dt, c->fp8_table, k_scale, v_scale, NULL, 0, n_kv_heads,
+                    head_dim, block_size}};
+    cpu_pool_run(c->pool, n_units, attend_item, &job);
     free(units);
 }

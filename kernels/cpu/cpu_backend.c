@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "cpu_internal.h"
+#include "cpu_pool.h"
 #include "cpu_simd.h"
 #include "util.h"
 
@@ -48,16 +49,47 @@ float *cpu_scratch_get(cpu_backend *c, size_t floats) {
     return c->scratch;
 }
 
+// cpu_for_rows(c, n, row, ctx): row(ctx, i, worker) for every i < n, on the
+// pool in chunks of rows (one row, as in decode: on the caller alone).
+typedef void (*row_fn)(void *ctx, int i, int worker);
+typedef struct {
+    row_fn row;
+    void *ctx;
+    int n, chunk;
+} rows_job;
+
+static void rows_item(void *ctx, int item, int worker) {
+    const rows_job *j = ctx;
+    const int end = (item + 1) * j->chunk < j->n ? (item + 1) * j->chunk : j->n;
+    for (int i = item * j->chunk; i < end; i++) j->row(j->ctx, i, worker);
+}
+
+static void cpu_for_rows(cpu_backend *c, int n, row_fn row, void *ctx) {
+    rows_job j = {row, ctx, n, cpu_pool_chunk(c->pool, n)};
+    cpu_pool_run(c->pool, (n + j.chunk - 1) / j.chunk, rows_item, &j);
+}
+
+typedef struct {
+    const cpu_simd *s;
+    float *out;
+    const bk_matrix *t;
+    const int32_t *ids;
+} embed_ctx;
+
+static void embed_row(void *ctx, int i, int worker) {
+    const embed_ctx *e = ctx;
+    const bk_matrix *t = e->t;
+    float *o = e->out + (size_t)i * t->cols;
+    const size_t row_bytes = (size_t)t->cols * dtype_size(t->dtype);
+    e->s->to_f32(o, (const uint8_t *)t->data + (size_t)e->ids[i] * row_bytes, t->dtype, t->cols);
+    if (t->scales) // I8: q * scale of the row
+        for (int c = 0; c < t->cols; c++) o[c] *= t->scales[e->ids[i]];
+}
+
 static void cpu_embedding(backend *b, float *out, const bk_matrix *t, const int32_t *ids, int n) {
-    const cpu_simd *s = ((cpu_backend *)b)->simd;
-    size_t row_bytes = (size_t)t->cols * dtype_size(t->dtype);
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) {
-        float *o = out + (size_t)i * t->cols;
-        s->to_f32(o, (const uint8_t *)t->data + (size_t)ids[i] * row_bytes, t->dtype, t->cols);
-        if (t->scales) // I8: q * scale of the row
-            for (int c = 0; c < t->cols; c++) o[c] *= t->scales[ids[i]];
-    }
+    cpu_backend *c = (cpu_backend *)b;
+    embed_ctx e = {c->simd, out, t, ids};
+    cpu_for_rows(c, n, embed_row, &e);
 }
 
 static void rmsnorm_row(float *out, const float *x, const float *w, int dim, float eps) {
@@ -67,22 +99,36 @@ static void rmsnorm_row(float *out, const float *x, const float *w, int dim, flo
     for (int j = 0; j < dim; j++) out[j] = x[j] * inv * w[j];
 }
 
+typedef struct {
+    float *out, *residual;
+    const float *x, *w;
+    int dim;
+    float eps;
+} norm_ctx;
+
+static void norm_row(void *ctx, int i, int worker) {
+    const norm_ctx *a = ctx;
+    rmsnorm_row(a->out + (size_t)i * a->dim, a->x + (size_t)i * a->dim, a->w, a->dim, a->eps);
+}
+
+static void add_norm_row(void *ctx, int i, int worker) {
+    const norm_ctx *a = ctx;
+    float *r = a->residual + (size_t)i * a->dim;
+    const float *xi = a->x + (size_t)i * a->dim;
+    for (int j = 0; j < a->dim; j++) r[j] += xi[j];
+    rmsnorm_row(a->out + (size_t)i * a->dim, r, a->w, a->dim, a->eps);
+}
+
 static void cpu_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
                         float eps) {
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++)
-        rmsnorm_row(out + (size_t)i * dim, x + (size_t)i * dim, w, dim, eps);
+    norm_ctx a = {out, NULL, x, w, dim, eps};
+    cpu_for_rows((cpu_backend *)b, n, norm_row, &a);
 }
 
 static void cpu_add_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
                             int n, int dim, float eps) {
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) {
-        float *r = residual + (size_t)i * dim;
-        const float *xi = x + (size_t)i * dim;
-        for (int j = 0; j < dim; j++) r[j] += xi[j];
-        rmsnorm_row(out + (size_t)i * dim, r, w, dim, eps);
-    }
+    norm_ctx a = {out, residual, x, w, dim, eps};
+    cpu_for_rows((cpu_backend *)b, n, add_norm_row, &a);
 }
 
 #define MM_ROWS 4 // weight rows converted to f32 and reused across tokens
@@ -102,73 +148,104 @@ static void cpu_add_rmsnorm(backend *b, float *out, float *residual, const float
 // slower). On one core of the 2-core EPYC, 48 MiB of [1536, 576] int8
 // matrices: 21 GB/s (one row at a time: 7 GB/s; fp16 one row at a time:
 // 19 GB/s, so int8 takes 0.45x the time).
-static void matmul_rows(const cpu_simd *s, float *out, const float *x, const bk_matrix *w,
-                        const float *bias, int n) {
+typedef struct {
+    const cpu_simd *s;
+    float *out;
+    const float *x, *bias, *sc; // sc: I8 row scales (dots over the raw integers)
+    const bk_matrix *w;
+    float *scratch; // prefill: MM_ROWS f32 rows per worker
+    size_t scratch_stride;
+    int n, group;               // tokens; rows (decode) or tiles (prefill) per item
+    int block, items_per_block; // prefill: tokens per block, items of one block
+} mm_ctx;
+
+static void mm_rows_item(void *ctx, int item, int worker) {
+    const mm_ctx *m = ctx;
+    const bk_matrix *w = m->w;
     const int rows = w->rows, cols = w->cols;
     const size_t row_bytes = (size_t)cols * dtype_size(w->dtype);
     const uint8_t *wd = w->data;
-    const float *sc = w->dtype == LLM_I8 ? w->scales : NULL; // dot over the raw integers
-#pragma omp parallel for schedule(static)
-    for (int r0 = 0; r0 < rows; r0 += 4) {
-        const int nr = rows - r0 < 4 ? rows - r0 : 4;
+    const int end = (item + 1) * m->group < rows ? (item + 1) * m->group : rows;
+    for (int r0 = item * m->group; r0 < end; r0 += 4) {
+        const int nr = end - r0 < 4 ? end - r0 : 4;
         if (r0 + 8 <= rows) // the next block of 4 rows while this one computes
             for (size_t off = 0; off < 4 * row_bytes; off += 64)
                 __builtin_prefetch(wd + (size_t)(r0 + 4) * row_bytes + off);
-        for (int t = 0; t < n; t++) {
-            const float *xt = x + (size_t)t * cols;
+        for (int t = 0; t < m->n; t++) {
+            const float *xt = m->x + (size_t)t * cols;
             float d[4];
             if (nr == 4)
-                s->dot4(d, xt, wd + (size_t)r0 * row_bytes, row_bytes, w->dtype, cols);
+                m->s->dot4(d, xt, wd + (size_t)r0 * row_bytes, row_bytes, w->dtype, cols);
             else
                 for (int k = 0; k < nr; k++)
-                    d[k] = s->dot(xt, wd + (size_t)(r0 + k) * row_bytes, w->dtype, cols);
+                    d[k] = m->s->dot(xt, wd + (size_t)(r0 + k) * row_bytes, w->dtype, cols);
             for (int k = 0; k < nr; k++)
-                out[(size_t)t * rows + r0 + k] =
-                    d[k] * (sc ? sc[r0 + k] : 1.0f) + (bias ? bias[r0 + k] : 0.0f);
+                m->out[(size_t)t * rows + r0 + k] =
+                    d[k] * (m->sc ? m->sc[r0 + k] : 1.0f) + (m->bias ? m->bias[r0 + k] : 0.0f);
         }
+    }
+}
+
+// One block of tokens against a group of MM_ROWS-row tiles: each tile
+// converted to f32 once, then the register-tiled dot_tile over the block.
+static void mm_tiles_item(void *ctx, int item, int worker) {
+    const mm_ctx *m = ctx;
+    const bk_matrix *w = m->w;
+    const int rows = w->rows, cols = w->cols;
+    const size_t row_bytes = (size_t)cols * dtype_size(w->dtype);
+    const uint8_t *wd = w->data;
+    float *wf = m->scratch + (size_t)worker * m->scratch_stride;
+    const int t0 = item / m->items_per_block * m->block;
+    const int t1 = t0 + m->block < m->n ? t0 + m->block : m->n;
+    const int r_begin = item % m->items_per_block * m->group * MM_ROWS;
+    const int r_end = r_begin + m->group * MM_ROWS < rows ? r_begin + m->group * MM_ROWS : rows;
+    for (int r0 = r_begin; r0 < r_end; r0 += MM_ROWS) {
+        const int nr = rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS;
+        for (int k = 0; k < nr; k++)
+            m->s->to_f32(wf + (size_t)k * cols, wd + (size_t)(r0 + k) * row_bytes, w->dtype, cols);
+        float *o = m->out + (size_t)t0 * rows + r0;
+        m->s->dot_tile(o, rows, m->x + (size_t)t0 * cols, cols, t1 - t0, wf, nr, cols);
+        for (int t = 0; t < t1 - t0; t++)
+            for (int k = 0; k < nr; k++) {
+                if (m->sc) o[(size_t)t * rows + k] *= m->sc[r0 + k];
+                if (m->bias) o[(size_t)t * rows + k] += m->bias[r0 + k];
+            }
     }
 }
 
 static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *w,
                        const float *bias, int n) {
     cpu_backend *c = (cpu_backend *)b;
-    const cpu_simd *s = c->simd;
-    const int rows = w->rows, cols = w->cols;
-    const size_t row_bytes = (size_t)cols * dtype_size(w->dtype);
-    const uint8_t *wd = w->data;
-    // I8: dot products over the raw integers, then times the row's scale
-    const float *sc = w->dtype == LLM_I8 ? w->scales : NULL;
+    const int rows = w->rows, cols = w->cols, threads = cpu_pool_threads(c->pool);
     float *scratch = n >= MM_SMALL_N ? cpu_scratch_get(c, (size_t)MM_ROWS * cols) : NULL;
-    if (n < MM_SMALL_N || !scratch) {
-        matmul_rows(s, out, x, w, bias, n); // decode: one pass over the weights
+    mm_ctx m = {c->simd,
+                out,
+                x,
+                bias,
+                w->dtype == LLM_I8 ? w->scales : NULL,
+                w,
+                scratch,
+                c->scratch_per_thread,
+                n,
+                0,
+                0,
+                0};
+    if (n < MM_SMALL_N || !scratch) { // decode: one pass over the weights
+        // rows per item: a multiple of 4, ~64 items per thread for balance
+        m.group = (rows / (64 * threads) + 3) / 4 * 4;
+        m.group = m.group < 16 ? 16 : m.group;
+        cpu_pool_run(c->pool, (rows + m.group - 1) / m.group, mm_rows_item, &m);
         return;
     }
     const int n_tiles = (rows + MM_ROWS - 1) / MM_ROWS;
-    int block = MM_X_FLOATS / (cols > 0 ? cols : 1);
-    block = block < MM_TOKENS_MIN ? MM_TOKENS_MIN : block > MM_TOKENS_MAX ? MM_TOKENS_MAX : block;
-#pragma omp parallel
-    {
-        float *wf = scratch + (size_t)omp_get_thread_num() * c->scratch_per_thread;
-        for (int t0 = 0; t0 < n; t0 += block) {
-            int t1 = t0 + block < n ? t0 + block : n;
-#pragma omp for schedule(static)
-            for (int tile = 0; tile < n_tiles; tile++) {
-                int r0 = tile * MM_ROWS, nr = rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS;
-                for (int k = 0; k < nr; k++)
-                    s->to_f32(wf + (size_t)k * cols, wd + (size_t)(r0 + k) * row_bytes, w->dtype,
-                              cols);
-                s->dot_tile(out + (size_t)t0 * rows + r0, rows, x + (size_t)t0 * cols, cols,
-                            t1 - t0, wf, nr, cols);
-                if (sc)
-                    for (int tt = t0; tt < t1; tt++)
-                        for (int k = 0; k < nr; k++) out[(size_t)tt * rows + r0 + k] *= sc[r0 + k];
-                if (bias)
-                    for (int tt = t0; tt < t1; tt++)
-                        for (int k = 0; k < nr; k++)
-                            out[(size_t)tt * rows + r0 + k] += bias[r0 + k];
-            }
-        }
-    }
+    m.block = MM_X_FLOATS / (cols > 0 ? cols : 1);
+    m.block = m.block < MM_TOKENS_MIN   ? MM_TOKENS_MIN
+              : m.block > MM_TOKENS_MAX ? MM_TOKENS_MAX
+                                        : m.block;
+    m.group = n_tiles / (16 * threads) > 1 ? n_tiles / (16 * threads) : 1; // tiles per item
+    m.items_per_block = (n_tiles + m.group - 1) / m.group;
+    const int n_blocks = (n + m.block - 1) / m.block;
+    cpu_pool_run(c->pool, n_blocks * m.items_per_block, mm_tiles_item, &m);
 }
 
 // Rotate the first and second half of each head's vector by the position's
@@ -187,66 +264,101 @@ static void rope_heads(float *v, int n_heads, int head_dim, const float *c, cons
     }
 }
 
+typedef struct {
+    float *q, *k;
+    const int32_t *positions;
+    const float *inv_freq;
+    int n_heads, n_kv_heads, head_dim;
+} rope_ctx;
+
+static void rope_row(void *ctx, int i, int worker) {
+    const rope_ctx *r = ctx;
+    const int hd = r->head_dim, half = hd / 2 < ROPE_MAX_HALF ? hd / 2 : ROPE_MAX_HALF;
+    float c[ROPE_MAX_HALF], sn[ROPE_MAX_HALF];
+    const float pos = (float)r->positions[i];
+    for (int j = 0; j < half; j++) {
+        const float angle = pos * r->inv_freq[j];
+        c[j] = cosf(angle);
+        sn[j] = sinf(angle);
+    }
+    rope_heads(r->q + (size_t)i * r->n_heads * hd, r->n_heads, hd, c, sn);
+    rope_heads(r->k + (size_t)i * r->n_kv_heads * hd, r->n_kv_heads, hd, c, sn);
+}
+
 static void cpu_rope(backend *b, float *q, float *k, const int32_t *positions,
                      const float *inv_freq, int n, int n_heads, int n_kv_heads, int head_dim) {
-    const int half = head_dim / 2 < ROPE_MAX_HALF ? head_dim / 2 : ROPE_MAX_HALF;
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) {
-        float c[ROPE_MAX_HALF], sn[ROPE_MAX_HALF];
-        const float pos = (float)positions[i];
-        for (int j = 0; j < half; j++) {
-            const float angle = pos * inv_freq[j];
-            c[j] = cosf(angle);
-            sn[j] = sinf(angle);
+    rope_ctx r = {q, k, positions, inv_freq, n_heads, n_kv_heads, head_dim};
+    cpu_for_rows((cpu_backend *)b, n, rope_row, &r);
+}
+
+typedef struct {
+    const cpu_simd *s;
+    void *k_cache, *v_cache;
+    const float *k, *v;
+    const int32_t *slot_mapping;
+    int n_kv_heads, head_dim, block_size;
+    llm_dtype kv_dtype;
+    float k_scale, v_scale;
+} kvw_ctx;
+
+static void kv_write_row(void *ctx, int i, int worker) {
+    const kvw_ctx *a = ctx;
+    const int slot = a->slot_mapping[i], hd = a->head_dim, bs = a->block_size;
+    if (slot < 0) return;
+    const size_t block = (size_t)(slot / bs), off = (size_t)(slot % bs);
+    const size_t kv_dim = (size_t)a->n_kv_heads * hd;
+    for (int h = 0; h < a->n_kv_heads; h++) {
+        const size_t dst = ((block * a->n_kv_heads + h) * bs + off) * hd;
+        const float *ks = a->k + (size_t)i * kv_dim + (size_t)h * hd;
+        const float *vs = a->v + (size_t)i * kv_dim + (size_t)h * hd;
+        if (a->kv_dtype == LLM_F8E4M3) { // exact rounding of x / scale (dtype.h)
+            uint8_t *kc = (uint8_t *)a->k_cache + dst, *vc = (uint8_t *)a->v_cache + dst;
+            for (int d = 0; d < hd; d++) {
+                kc[d] = f32_to_fp8_e4m3(ks[d] / a->k_scale);
+                vc[d] = f32_to_fp8_e4m3(vs[d] / a->v_scale);
+            }
+            continue;
         }
-        rope_heads(q + (size_t)i * n_heads * head_dim, n_heads, head_dim, c, sn);
-        rope_heads(k + (size_t)i * n_kv_heads * head_dim, n_kv_heads, head_dim, c, sn);
+        uint16_t *kc = (uint16_t *)a->k_cache + dst, *vc = (uint16_t *)a->v_cache + dst;
+        if (a->kv_dtype != LLM_BF16) {
+            a->s->to_f16(kc, ks, hd);
+            a->s->to_f16(vc, vs, hd);
+            continue;
+        }
+        for (int d = 0; d < hd; d++) {
+            kc[d] = f32_to_bf16(ks[d]);
+            vc[d] = f32_to_bf16(vs[d]);
+        }
     }
 }
 
 static void cpu_kv_write(backend *b, void *k_cache, void *v_cache, const float *k, const float *v,
                          const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim,
                          int block_size, llm_dtype kv_dtype, float k_scale, float v_scale) {
-    const int kv_dim = n_kv_heads * head_dim;
-    const int fp8 = kv_dtype == LLM_F8E4M3;
-    const cpu_simd *s = ((cpu_backend *)b)->simd;
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) {
-        int slot = slot_mapping[i];
-        if (slot < 0) continue;
-        size_t block = (size_t)(slot / block_size), off = (size_t)(slot % block_size);
-        for (int h = 0; h < n_kv_heads; h++) {
-            size_t dst = ((block * n_kv_heads + h) * block_size + off) * head_dim;
-            const float *ks = k + (size_t)i * kv_dim + (size_t)h * head_dim;
-            const float *vs = v + (size_t)i * kv_dim + (size_t)h * head_dim;
-            if (fp8) { // exact rounding of x / scale (dtype.h)
-                uint8_t *kc = (uint8_t *)k_cache + dst, *vc = (uint8_t *)v_cache + dst;
-                for (int d = 0; d < head_dim; d++) {
-                    kc[d] = f32_to_fp8_e4m3(ks[d] / k_scale);
-                    vc[d] = f32_to_fp8_e4m3(vs[d] / v_scale);
-                }
-                continue;
-            }
-            uint16_t *kc = (uint16_t *)k_cache + dst, *vc = (uint16_t *)v_cache + dst;
-            if (kv_dtype != LLM_BF16) {
-                s->to_f16(kc, ks, head_dim);
-                s->to_f16(vc, vs, head_dim);
-                continue;
-            }
-            for (int d = 0; d < head_dim; d++) {
-                kc[d] = f32_to_bf16(ks[d]);
-                vc[d] = f32_to_bf16(vs[d]);
-            }
-        }
-    }
+    cpu_backend *c = (cpu_backend *)b;
+    kvw_ctx a = {c->simd,    k_cache,  v_cache,    k,        v,       slot_mapping,
+                 n_kv_heads, head_dim, block_size, kv_dtype, k_scale, v_scale};
+    cpu_for_rows(c, n, kv_write_row, &a);
+}
+
+typedef struct {
+    const cpu_simd *s;
+    float *out;
+    const float *gate, *up;
+    int hidden, ld;
+} silu_ctx;
+
+static void silu_row(void *ctx, int i, int worker) {
+    const silu_ctx *a = ctx;
+    a->s->silu_mul(a->out + (size_t)i * a->hidden, a->gate + (size_t)i * a->ld,
+                   a->up + (size_t)i * a->ld, a->hidden);
 }
 
 static void cpu_silu_mul(backend *b, float *out, const float *gate, const float *up, int n,
                          int hidden, int ld) {
-    const cpu_simd *s = ((cpu_backend *)b)->simd;
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++)
-        s->silu_mul(out + (size_t)i * hidden, gate + (size_t)i * ld, up + (size_t)i * ld, hidden);
+    cpu_backend *c = (cpu_backend *)b;
+    silu_ctx a = {c->simd, out, gate, up, hidden, ld};
+    cpu_for_rows(c, n, silu_row, &a);
 }
 
 // The fused q|k|v step: the rows' q into q_out, k and v into a scratch pair,
@@ -309,13 +421,25 @@ static int argmax_row(const float *r, int dim) {
     return j;
 }
 
+typedef struct {
+    int32_t *out;
+    const float *x;
+    int dim;
+} argmax_ctx;
+
+static void argmax_one(void *ctx, int i, int worker) {
+    const argmax_ctx *a = ctx;
+    a->out[i] = argmax_row(a->x + (size_t)i * a->dim, a->dim);
+}
+
 static void cpu_argmax(backend *b, int32_t *out, const float *x, int n, int dim) {
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) out[i] = argmax_row(x + (size_t)i * dim, dim);
+    argmax_ctx a = {out, x, dim};
+    cpu_for_rows((cpu_backend *)b, n, argmax_one, &a);
 }
 
 static void cpu_destroy(backend *b) {
     cpu_backend *c = (cpu_backend *)b;
+    cpu_pool_destroy(c->pool);
     free(c->scratch);
     free(c);
 }
@@ -335,7 +459,12 @@ backend *cpu_backend_create(char *err) {
     }
     size_t len = strlen(b->info.name); // the loops in use, beside the CPU's name
     snprintf(b->info.name + len, sizeof b->info.name - len, "%s%s", len ? ", " : "", c->simd->name);
-    c->n_threads = omp_get_max_threads();
+    c->n_threads = omp_get_max_threads(); // OMP_NUM_THREADS, else the cores
+    c->pool = cpu_pool_create(c->n_threads, err);
+    if (!c->pool) {
+        free(c);
+        return NULL;
+    }
     for (int q = 0; q < 256; q++) c->fp8_table[q] = fp8_e4m3_to_f32((uint8_t)q);
     b->alloc = cpu_alloc;
     b->free = cpu_free;

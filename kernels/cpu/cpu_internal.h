@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "backend.h"
+#include "cpu_pool.h"
 #include "cpu_simd.h"
 
 typedef struct {
@@ -14,6 +15,7 @@ typedef struct {
     float *scratch; // per-thread scratch, grown on demand
     size_t scratch_per_thread;
     int n_threads;
+    cpu_pool *pool;       // n_threads workers, the caller one of them
     float fp8_table[256]; // fp8_e4m3_to_f32 of every code, for fp8 K/V
 } cpu_backend;
 

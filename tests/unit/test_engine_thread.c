@@ -34,7 +34,9 @@ static void *client_main(void *arg) {
     prompt_of(c->k, p, &n);
     sampling_params sp = sampling_params_default();
     sp.temperature = 0;
-    sp.max_tokens = N_TOK;
+    // an aborting client asks for many tokens, so that it is still running
+    // when its abort arrives however fast the engine is
+    sp.max_tokens = c->abort_after ? 400 : N_TOK;
     sp.ignore_eos = 1;
     char err[LLM_ERR_LEN];
     et_request *r = et_submit(c->t, p, n, &sp, err);
