@@ -1,9 +1,12 @@
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cpu/cpu_pool.h"
 #include "cpu/cpu_simd.h"
 #include "backend.h"
 #include "harness.h"
@@ -510,5 +513,45 @@ TEST(cpu_simd_exp_and_silu_agree_and_are_accurate) {
         float rf[4];
         fast->exp(rf, odd, 4);
         CHECK(isnan(rf[0]) && memcmp(rf + 1, r + 1, 3 * sizeof(float)) == 0);
+    }
+}
+
+// The CPU backend's pool: over thousands of back-to-back jobs of 1 to 300
+// items (the short ones are where a late helper could meet the next job),
+// every item runs exactly once per job, on a worker index in range, and a
+// pool of one thread runs everything on the caller.
+typedef struct {
+    _Atomic int *hits;
+    int threads, bad_worker;
+} pool_probe;
+
+static void pool_probe_item(void *ctx, int item, int worker) {
+    pool_probe *p = ctx;
+    atomic_fetch_add(&p->hits[item], 1);
+    if (worker < 0 || worker >= p->threads) p->bad_worker = 1;
+}
+
+TEST(cpu_pool_runs_each_item_once) {
+    char err[LLM_ERR_LEN] = "";
+    for (int threads = 1; threads <= 4; threads += 3) {
+        cpu_pool *pool = cpu_pool_create(threads, err);
+        CHECK_MSG(pool != NULL, "%s", err);
+        if (!pool) return;
+        CHECK_EQ(cpu_pool_threads(pool), threads);
+        static _Atomic int hits[300];
+        pool_probe p = {hits, threads, 0};
+        int wrong = 0;
+        for (int job = 0; job < 3000; job++) {
+            const int n = 1 + (job * 37) % 300;
+            for (int i = 0; i < n; i++) atomic_store(&hits[i], 0);
+            cpu_pool_run(pool, n, pool_probe_item, &p);
+            for (int i = 0; i < n; i++) wrong += atomic_load(&hits[i]) != 1;
+            if (job % 500 == 0) usleep(300); // let the helpers fall asleep now and then
+        }
+        CHECK_EQ(wrong, 0);
+        CHECK_EQ(p.bad_worker, 0);
+        CHECK_EQ(cpu_pool_chunk(pool, 1), 1);
+        CHECK(cpu_pool_chunk(pool, 10000) * 4 * threads >= 10000);
+        cpu_pool_destroy(pool);
     }
 }
