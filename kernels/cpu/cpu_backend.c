@@ -203,13 +203,17 @@ static void mm_tiles_item(void *ctx, int item, int worker) {
         const int nr = rows - r0 < MM_ROWS ? rows - r0 : MM_ROWS;
         for (int k = 0; k < nr; k++)
             m->s->to_f32(wf + (size_t)k * cols, wd + (size_t)(r0 + k) * row_bytes, w->dtype, cols);
+        if (r0 + 2 * MM_ROWS <= r_end) // the next tile's weights come in while this one computes
+            for (size_t off = 0; off < MM_ROWS * row_bytes; off += 64)
+                __builtin_prefetch(wd + (size_t)(r0 + MM_ROWS) * row_bytes + off);
         float *o = m->out + (size_t)t0 * rows + r0;
         m->s->dot_tile(o, rows, m->x + (size_t)t0 * cols, cols, t1 - t0, wf, nr, cols);
-        for (int t = 0; t < t1 - t0; t++)
-            for (int k = 0; k < nr; k++) {
-                if (m->sc) o[(size_t)t * rows + k] *= m->sc[r0 + k];
-                if (m->bias) o[(size_t)t * rows + k] += m->bias[r0 + k];
-            }
+        if (m->sc || m->bias)
+            for (int t = 0; t < t1 - t0; t++)
+                for (int k = 0; k < nr; k++) {
+                    if (m->sc) o[(size_t)t * rows + k] *= m->sc[r0 + k];
+                    if (m->bias) o[(size_t)t * rows + k] += m->bias[r0 + k];
+                }
     }
 }
 
