@@ -76,18 +76,16 @@ void llm_bad_flag(const char *prog, const char *arg, int missing_value, const vo
 // The process's resident memory (RSS) in bytes, from /proc/self/statm (0 when unknown).
 uint64_t llm_rss_bytes(void);
 
-// The OpenMP wait policy of the engine's programs. libgomp's workers spin
-// 300k rounds between parallel regions by default, which starves anything
-// else on the cores (the server's connection threads, another process) and
-// collapses decode several-fold when the cores are shared; sleeping at once
-// (OMP_WAIT_POLICY=PASSIVE) costs a futex wake per region, ~3x slower decode
-// at batch 1 on a quiet machine. A short spin keeps both (2 cores, tok/s at
-// batch 1 / 256 streams / 256 streams beside 2 CPU hogs: default 71 / 307 /
-// 82, passive 28 / 286 / 154, spin 5000: 71 / 331 / 138). libgomp reads its
-// settings when it loads, so this sets GOMP_SPINCOUNT=5000 and runs the
-// program afresh (execv of /proc/self/exe), unless the user set either
-// variable. Call it first in main; returns only when nothing was changed or
-// the exec failed.
+// The OpenMP wait policy of the engine's programs (OpenMP runs the model
+// load and the per-step sampling of many rows; the CPU backend's ops run on
+// its own pool, kernels/cpu/cpu_pool.h). libgomp's workers spin 300k rounds
+// between parallel regions by default, which starves anything else on the
+// cores (the server's connection threads, another process); sleeping at once
+// (OMP_WAIT_POLICY=PASSIVE) costs a futex wake per region. A short spin keeps
+// both. libgomp reads its settings when it loads, so this sets
+// GOMP_SPINCOUNT=5000 and runs the program afresh (execv of /proc/self/exe),
+// unless the user set either variable. Call it first in main; returns only
+// when nothing was changed or the exec failed.
 void llm_omp_default_wait(char **argv);
 
 #ifdef __cplusplus

@@ -74,3 +74,25 @@ def test_missing_model_dir():
                        text=True, timeout=60)
     assert p.returncode != 0
     assert "/nonexistent/model" in p.stderr
+
+
+def test_every_simd_version_gives_the_same_text():
+    """The CPU's SIMD versions (LLM_CPU_SIMD) add in one order: the same greedy
+    text, token for token, from AVX-512, AVX2 and plain C on this CPU; an
+    unknown name is a one-line error."""
+    import os
+
+    args = ("--prompt", "The three primary colors are", "--max-tokens", "16", "--ignore-eos", *ENGINE)
+    texts = {}
+    for simd in ("", "avx2", "generic", "avx512"):
+        p = subprocess.run([str(BIN), "--model", str(MODEL), *args], capture_output=True, text=True,
+                           timeout=300, env=dict(os.environ, LLM_CPU_SIMD=simd))
+        if simd and "no such SIMD version" in p.stderr:
+            continue  # this CPU lacks it
+        assert p.returncode == 0, p.stderr
+        texts[simd or "default"] = p.stdout
+    assert "generic" in texts and len(texts) >= 2, texts
+    assert len(set(texts.values())) == 1, texts
+    p = subprocess.run([str(BIN), "--model", str(MODEL), *args], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, LLM_CPU_SIMD="avx1024"))
+    assert p.returncode != 0 and "LLM_CPU_SIMD=avx1024" in p.stderr and len(p.stderr.strip().splitlines()) == 1
