@@ -209,7 +209,22 @@ engine *engine_create(const engine_config *cfg, char *err) {
     }
     if (!e->bk) goto fail;
     e->bk->batch_invariant = cfg->batch_invariant;
+    if (cfg->cpu_matmul_bf16) {
+        if (e->bk->info.kind != DEVICE_CPU) {
+            llm_errf(err,
+                     "--cpu-matmul bf16 is a CPU backend mode (the %s backend's GEMMs "
+                     "already take 16-bit inputs)",
+                     device_name(e->bk->info.kind));
+            goto fail;
+        }
+        if (cpu_backend_matmul_bf16(e->bk, err)) goto fail;
+    }
     if (load_model(e, cfg, err)) goto fail;
+    if (cfg->cpu_matmul_bf16 && e->model->layers[0].wq.dtype != LLM_BF16)
+        fprintf(stderr,
+                "engine: --cpu-matmul bf16 multiplies bf16 matrices and this model's are %s: "
+                "the f32 products stay (add --dtype bf16 to round the weights to bf16)\n",
+                dtype_name(e->model->layers[0].wq.dtype));
     const model_config *mc = &e->model->cfg;
     if (engine_resolve_limits(&e->cfg, mc, e->bk->info.kind, err)) goto fail;
     e->st.weights = e->model->weight_bytes;

@@ -36,6 +36,7 @@ typedef struct {
     int enforce_eager;              // 1: no CUDA graphs for decode steps (--enforce-eager)
     int batch_invariant;            // 1: a row's result does not depend on its batch
                                     // (backend.h batch_invariant; --batch-invariant)
+    int cpu_matmul_bf16;            // 1: --cpu-matmul bf16 (cpu_backend_matmul_bf16)
     int device_sampling;            // 1: a step whose sampled rows are all plain greedy
                                     // (sampler_next_is_argmax) picks them by argmax where
                                     // the logits are and downloads only the ids; 0: every

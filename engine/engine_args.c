@@ -64,6 +64,14 @@ int engine_args_apply(engine_config *c, const char *name, const char *v, int *us
             return llm_errf(err, "--dtype must be auto, f16, bf16 or f32 (got '%s')", v ? v : "");
         return 1;
     }
+    if (strcmp(name, "cpu-matmul") == 0) {
+        if (v && (strcmp(v, "f32") == 0 || strcmp(v, "bf16") == 0)) {
+            c->cpu_matmul_bf16 = strcmp(v, "bf16") == 0;
+            return 1;
+        }
+        llm_errf(err, "--cpu-matmul must be f32 or bf16 (got '%s')", v ? v : "");
+        return -1;
+    }
     if (strcmp(name, "kv-cache-dtype") == 0) {
         if (v && strcmp(v, "auto") == 0)
             c->kv_cache_dtype = -1;
@@ -172,5 +180,9 @@ void engine_args_usage(FILE *f) {
         "                               its steps (CUDA: GEMV matmuls and one attention\n"
         "                               kernel at every batch size, slower prefill)\n"
         "  --enforce-eager              CUDA: run decode steps kernel by kernel instead of\n"
-        "                               replaying a CUDA graph per padded batch size\n");
+        "                               replaying a CUDA graph per padded batch size\n"
+        "  --cpu-matmul f32|bf16        CPU: bf16 matrices multiply activations rounded to\n"
+        "                               bf16 with AVX512_BF16's dot product (about 2x the\n"
+        "                               matmul rate; logits move by bf16 rounding) instead\n"
+        "                               of f32 (default: f32, exact products)\n");
 }

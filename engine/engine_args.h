@@ -28,7 +28,7 @@ int engine_args_apply(engine_config *c, const char *name, const char *value, int
         {"block-size", required_argument, 0, (val)},                                               \
         {"kv-cache-dtype", required_argument, 0, (val)},                                           \
         {"no-prefix-caching", no_argument, 0, (val)}, {"batch-invariant", no_argument, 0, (val)},  \
-        {"enforce-eager", no_argument, 0, (val)}, {                                                \
+        {"enforce-eager", no_argument, 0, (val)}, {"cpu-matmul", required_argument, 0, (val)}, {   \
         "allow-long-max-model-len", no_argument, 0, (val)                                          \
     }
 

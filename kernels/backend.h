@@ -232,5 +232,11 @@ backend *backend_create(const device_info *dev, char *err);
 
 // The CPU backend (always available).
 backend *cpu_backend_create(char *err);
+// --cpu-matmul bf16: from now on the CPU backend b multiplies BF16 matrices
+// (whose columns are a multiple of 32) by activations rounded to bf16, with
+// the AVX-512 BF16 dot product, for every row count alike (so still batch-
+// invariant). Returns 0, or -1 with err set when this CPU (or LLM_CPU_SIMD's
+// choice) lacks that instruction.
+int cpu_backend_matmul_bf16(backend *b, char *err);
 
 #endif

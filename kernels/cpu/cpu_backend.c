@@ -217,9 +217,92 @@ static void mm_tiles_item(void *ctx, int item, int worker) {
     }
 }
 
+// --cpu-matmul bf16: tokens [t0, t1) of the bf16 activations against a group
+// of bf16 weight rows straight from the matrix (no conversion: vdpbf16ps
+// takes them as they are), then the bias.
+typedef struct {
+    const cpu_simd *s;
+    float *out;
+    const uint16_t *xb;
+    const float *bias;
+    const bk_matrix *w;
+    int n, group, block, items_per_block;
+} mmb_ctx;
+
+static void mm_bf16_item(void *ctx, int item, int worker) {
+    const mmb_ctx *m = ctx;
+    const int rows = m->w->rows, cols = m->w->cols;
+    const int t0 = item / m->items_per_block * m->block;
+    const int t1 = t0 + m->block < m->n ? t0 + m->block : m->n;
+    const int r0 = item % m->items_per_block * m->group;
+    const int nr = rows - r0 < m->group ? rows - r0 : m->group;
+    float *o = m->out + (size_t)t0 * rows + r0;
+    m->s->dot_tile_bf16(o, rows, m->xb + (size_t)t0 * cols, cols, t1 - t0,
+                        (const uint16_t *)m->w->data + (size_t)r0 * cols, cols, nr, cols);
+    if (m->bias)
+        for (int t = 0; t < t1 - t0; t++)
+            for (int k = 0; k < nr; k++) o[(size_t)t * rows + k] += m->bias[r0 + k];
+}
+
+typedef struct {
+    const cpu_simd *s;
+    uint16_t *xb;
+    const float *x;
+    int cols;
+} xb_ctx;
+
+static void to_bf16_row(void *ctx, int i, int worker) {
+    const xb_ctx *a = ctx;
+    a->s->to_bf16(a->xb + (size_t)i * a->cols, a->x + (size_t)i * a->cols, a->cols);
+}
+
+// Returns 0 when it ran, 1 when this matmul is not one for the bf16 mode.
+static int matmul_bf16(cpu_backend *c, float *out, const float *x, const bk_matrix *w,
+                       const float *bias, int n) {
+    const int rows = w->rows, cols = w->cols, threads = cpu_pool_threads(c->pool);
+    if (!c->matmul_bf16 || w->dtype != LLM_BF16 || cols % 32 != 0) return 1;
+    const size_t need = (size_t)n * cols;
+    if (need > c->xb_cap) {
+        free(c->xb);
+        c->xb = malloc(need * sizeof(uint16_t));
+        c->xb_cap = c->xb ? need : 0;
+        if (!c->xb) return 1; // out of memory: the f32 path needs none
+    }
+    xb_ctx xc = {c->simd, c->xb, x, cols};
+    cpu_for_rows(c, n, to_bf16_row, &xc);
+    mmb_ctx m = {c->simd, out, c->xb, bias, w, n, 0, 0, 0};
+    m.block = 2 * MM_X_FLOATS / cols; // bf16: twice the tokens in the same bytes
+    m.block = m.block < MM_TOKENS_MIN   ? MM_TOKENS_MIN
+              : m.block > MM_TOKENS_MAX ? MM_TOKENS_MAX
+                                        : m.block;
+    m.block = m.block < n ? m.block : n;
+    m.group = (rows / (16 * threads) + 3) / 4 * 4; // rows per item, ~16 items per thread
+    m.group = m.group < 16 ? 16 : m.group;
+    m.items_per_block = (rows + m.group - 1) / m.group;
+    cpu_pool_run(c->pool, (n + m.block - 1) / m.block * m.items_per_block, mm_bf16_item, &m);
+    return 0;
+}
+
+int cpu_backend_matmul_bf16(backend *b, char *err) {
+    cpu_backend *c = (cpu_backend *)b;
+    if (!c->simd->dot_tile_bf16 || strcmp(c->simd->name, "avx512") != 0 ||
+        !cpu_simd_has_bf16_dot()) {
+        llm_errf(err,
+                 "--cpu-matmul bf16 needs the AVX-512 BF16 dot product (vdpbf16ps); this CPU "
+                 "(%s) %s",
+                 b->info.name,
+                 cpu_simd_has_bf16_dot() ? "has it, but LLM_CPU_SIMD chose another version"
+                                         : "lacks it");
+        return -1;
+    }
+    c->matmul_bf16 = 1;
+    return 0;
+}
+
 static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *w,
                        const float *bias, int n) {
     cpu_backend *c = (cpu_backend *)b;
+    if (matmul_bf16(c, out, x, w, bias, n) == 0) return;
     const int rows = w->rows, cols = w->cols, threads = cpu_pool_threads(c->pool);
     float *scratch = n >= MM_SMALL_N ? cpu_scratch_get(c, (size_t)MM_ROWS * cols) : NULL;
     mm_ctx m = {c->simd,
@@ -444,6 +527,7 @@ static void cpu_argmax(backend *b, int32_t *out, const float *x, int n, int dim)
 static void cpu_destroy(backend *b) {
     cpu_backend *c = (cpu_backend *)b;
     cpu_pool_destroy(c->pool);
+    free(c->xb);
     free(c->scratch);
     free(c);
 }

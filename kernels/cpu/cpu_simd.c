@@ -1,6 +1,7 @@
 #include "cpu_simd.h"
 
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -129,9 +130,48 @@ static void to_f16_generic(uint16_t *dst, const float *src, int n) {
     for (int i = 0; i < n; i++) dst[i] = f32_to_fp16(src[i]);
 }
 
-static const cpu_simd simd_generic = {
-    "generic",    dot_generic,      axpy_generic, to_f32_generic,   dot_tile_generic,
-    dot4_generic, axpy_seq_generic, exp_generic,  silu_mul_generic, to_f16_generic};
+// --- bf16 products (the --cpu-matmul bf16 mode) ----------------------------
+//
+// vdpbf16ps's arithmetic, lane by lane: lane l of a block of 32 elements adds
+// x[2l+1] * w[2l+1], then x[2l] * w[2l] (products of two bf16 are exact in
+// f32; each addition rounds to nearest even), with bf16 subnormal inputs read
+// as zero and subnormal sums flushed to zero; then the fixed 16-lane tree.
+
+static inline float bf16_daz(uint16_t h) {
+    return (h & 0x7f80) ? bf16_to_f32(h) : 0.0f * bf16_to_f32(h); // keeps the sign
+}
+
+static inline float ftz(float v) {
+    return fabsf(v) < 1.17549435e-38f ? 0.0f * v : v;
+}
+
+static float dot_bf16_generic(const uint16_t *x, const uint16_t *w, int n) {
+    float acc[16] = {0};
+    for (int i = 0; i < n; i += 32)
+        for (int l = 0; l < 16; l++) {
+            const int e = i + 2 * l;
+            acc[l] = ftz(acc[l] + bf16_daz(x[e + 1]) * bf16_daz(w[e + 1]));
+            acc[l] = ftz(acc[l] + bf16_daz(x[e]) * bf16_daz(w[e]));
+        }
+    return reduce16(acc);
+}
+
+static void dot_tile_bf16_generic(float *out, int ldo, const uint16_t *x, int ldx, int nt,
+                                  const uint16_t *w, int ldw, int nr, int n) {
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            out[(size_t)t * ldo + r] =
+                dot_bf16_generic(x + (size_t)t * ldx, w + (size_t)r * ldw, n);
+}
+
+static void to_bf16_generic(uint16_t *dst, const float *src, int n) {
+    for (int i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+}
+
+static const cpu_simd simd_generic = {"generic",        dot_generic,      axpy_generic,
+                                      to_f32_generic,   dot_tile_generic, dot4_generic,
+                                      axpy_seq_generic, exp_generic,      silu_mul_generic,
+                                      to_f16_generic,   to_bf16_generic,  dot_tile_bf16_generic};
 
 const cpu_simd *cpu_simd_generic(void) {
     return &simd_generic;
@@ -335,9 +375,9 @@ AVX2 static void to_f16_avx2(uint16_t *dst, const float *src, int n) {
     for (; i < n; i++) dst[i] = f32_to_fp16(src[i]);
 }
 
-static const cpu_simd simd_avx2 = {"avx2",        dot_avx2,   axpy_avx2,     to_f32_avx2,
-                                   dot_tile_avx2, dot4_avx2,  axpy_seq_avx2, exp_avx2,
-                                   silu_mul_avx2, to_f16_avx2};
+static const cpu_simd simd_avx2 = {"avx2",        dot_avx2,    axpy_avx2,       to_f32_avx2,
+                                   dot_tile_avx2, dot4_avx2,   axpy_seq_avx2,   exp_avx2,
+                                   silu_mul_avx2, to_f16_avx2, to_bf16_generic, NULL};
 
 // --- AVX-512 (F + VL) -------------------------------------------------------------
 //
@@ -575,9 +615,119 @@ AVX512 static void silu_mul_avx512(float *out, const float *g, const float *u, i
     for (; i < n; i++) out[i] = g[i] / (1.0f + exp_generic1(-g[i])) * u[i];
 }
 
-static const cpu_simd simd_avx512 = {"avx512",        dot_avx512,  axpy_avx512,     to_f32_avx512,
-                                     dot_tile_avx512, dot4_avx512, axpy_seq_avx512, exp_avx512,
-                                     silu_mul_avx512, to_f16_avx2};
+// RNE to bf16 in integer arithmetic (exactly f32_to_bf16, subnormals and
+// NaN included).
+AVX512 static void to_bf16_avx512(uint16_t *dst, const float *src, int n) {
+    int i = 0;
+    const __m512i lsb = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_castps_si512(_mm512_loadu_ps(src + i));
+        __m512i r = _mm512_add_epi32(
+            u, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(u, 16), lsb)));
+        r = _mm512_srli_epi32(r, 16);
+        const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, absmask), inf);
+        r = _mm512_mask_mov_epi32(
+            r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(r));
+    }
+    for (; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+}
+
+#define AVX512BF16 __attribute__((target("avx512f,avx512vl,avx512bw,avx512bf16,avx2,fma,f16c")))
+#define BF_ZERO(t) __m512 b0##t = _mm512_setzero_ps(), b1##t = b0##t, b2##t = b0##t, b3##t = b0##t
+#define BF_STEP(t)                                                                                 \
+    if (NT > t) {                                                                                  \
+        __m512bh xv = (__m512bh)_mm512_loadu_si512(x + (size_t)t * ldx + i);                       \
+        b0##t = _mm512_dpbf16_ps(b0##t, xv, w0);                                                   \
+        b1##t = _mm512_dpbf16_ps(b1##t, xv, w1);                                                   \
+        b2##t = _mm512_dpbf16_ps(b2##t, xv, w2);                                                   \
+        b3##t = _mm512_dpbf16_ps(b3##t, xv, w3);                                                   \
+    }
+#define BF_OUT(t)                                                                                  \
+    if (NT > t) {                                                                                  \
+        float *o = out + (size_t)t * ldo;                                                          \
+        o[0] = hsum512(b0##t), o[1] = hsum512(b1##t), o[2] = hsum512(b2##t),                       \
+        o[3] = hsum512(b3##t);                                                                     \
+    }
+// 4 bf16 weight rows x NT bf16 tokens, 32 elements a step (vdpbf16ps).
+AVX512BF16 static inline __attribute__((always_inline)) void tile4_bf16(float *out, int ldo,
+                                                                        const uint16_t *x, int ldx,
+                                                                        const uint16_t *w, int ldw,
+                                                                        int n, const int NT) {
+    BF_ZERO(0);
+    BF_ZERO(1);
+    BF_ZERO(2);
+    BF_ZERO(3);
+    BF_ZERO(4);
+    BF_ZERO(5);
+    for (int i = 0; i < n; i += 32) {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512(w + i);
+        __m512bh w1 = (__m512bh)_mm512_loadu_si512(w + ldw + i);
+        __m512bh w2 = (__m512bh)_mm512_loadu_si512(w + 2 * (size_t)ldw + i);
+        __m512bh w3 = (__m512bh)_mm512_loadu_si512(w + 3 * (size_t)ldw + i);
+        BF_STEP(0)
+        BF_STEP(1)
+        BF_STEP(2)
+        BF_STEP(3)
+        BF_STEP(4)
+        BF_STEP(5)
+    }
+    BF_OUT(0)
+    BF_OUT(1)
+    BF_OUT(2)
+    BF_OUT(3)
+    BF_OUT(4)
+    BF_OUT(5)
+}
+
+AVX512BF16 static float dot_bf16_avx512(const uint16_t *x, const uint16_t *w, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 32)
+        acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512(x + i),
+                               (__m512bh)_mm512_loadu_si512(w + i));
+    return hsum512(acc);
+}
+
+AVX512BF16 static void dot_tile_bf16_avx512(float *out, int ldo, const uint16_t *x, int ldx, int nt,
+                                            const uint16_t *w, int ldw, int nr, int n) {
+    int r = 0;
+    for (; r + 4 <= nr; r += 4) {
+        const uint16_t *wr = w + (size_t)r * ldw;
+        for (int t = 0; t < nt; t += TILE_T) {
+            float *o = out + (size_t)t * ldo + r;
+            const uint16_t *xt = x + (size_t)t * ldx;
+            switch (nt - t < TILE_T ? nt - t : TILE_T) {
+            case 1:
+                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 1);
+                break;
+            case 2:
+                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 2);
+                break;
+            case 3:
+                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 3);
+                break;
+            case 4:
+                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 4);
+                break;
+            case 5:
+                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 5);
+                break;
+            default:
+                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 6);
+                break;
+            }
+        }
+    }
+    for (; r < nr; r++)
+        for (int t = 0; t < nt; t++)
+            out[(size_t)t * ldo + r] = dot_bf16_avx512(x + (size_t)t * ldx, w + (size_t)r * ldw, n);
+}
+
+static const cpu_simd simd_avx512 = {"avx512",        dot_avx512,      axpy_avx512,
+                                     to_f32_avx512,   dot_tile_avx512, dot4_avx512,
+                                     axpy_seq_avx512, exp_avx512,      silu_mul_avx512,
+                                     to_f16_avx2,     to_bf16_avx512,  dot_tile_bf16_avx512};
 
 static int have_avx2(void) {
     unsigned a, b, c, d;
@@ -607,4 +757,14 @@ const cpu_simd *cpu_simd_get(void) {
     if (have_avx2()) return &simd_avx2;
 #endif
     return &simd_generic;
+}
+
+int cpu_simd_has_bf16_dot(void) {
+#ifdef HAVE_X86
+    __builtin_cpu_init();
+    return have_avx512() && __builtin_cpu_supports("avx512bf16") &&
+           __builtin_cpu_supports("avx512bw");
+#else
+    return 0;
+#endif
 }

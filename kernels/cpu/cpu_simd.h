@@ -48,6 +48,14 @@ typedef struct {
     // dst[i] = f32_to_fp16(src[i]): round to nearest even (a NaN's payload
     // may differ).
     void (*to_f16)(uint16_t *dst, const float *src, int n);
+    // dst[i] = f32_to_bf16(src[i]) (round to nearest even).
+    void (*to_bf16)(uint16_t *dst, const float *src, int n);
+    // The --cpu-matmul bf16 mode's products: out[t * ldo + r] = the dot of
+    // bf16 rows x + t * ldx and w + r * ldw over n elements (n a multiple of
+    // 32), as vdpbf16ps adds (see cpu_simd.c); NULL in the AVX2 version. The
+    // generic one emulates it, slowly (tests); use cpu_simd_has_bf16_dot().
+    void (*dot_tile_bf16)(float *out, int ldo, const uint16_t *x, int ldx, int nt,
+                          const uint16_t *w, int ldw, int nr, int n);
 } cpu_simd;
 
 // The best version this CPU supports (AVX-512 F+VL, else AVX2 + FMA + F16C,
@@ -56,6 +64,8 @@ const cpu_simd *cpu_simd_get(void);
 // The version of that name ("avx512", "avx2", "generic"), or NULL when this
 // CPU lacks it or the name is unknown.
 const cpu_simd *cpu_simd_named(const char *name);
+// Whether this CPU runs the AVX-512 version's bf16 products (AVX512_BF16).
+int cpu_simd_has_bf16_dot(void);
 // The plain C version (tests compare the two).
 const cpu_simd *cpu_simd_generic(void);
 

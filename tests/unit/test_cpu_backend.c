@@ -555,3 +555,50 @@ TEST(cpu_pool_runs_each_item_once) {
         cpu_pool_destroy(pool);
     }
 }
+
+// The bf16 products (--cpu-matmul bf16): the AVX-512 BF16 tile gives the
+// generic emulation's bits (vdpbf16ps's order: odd element then even per
+// lane, each addition rounded) on every tile shape, within bf16 rounding of
+// a double reference; to_bf16 is f32_to_bf16 in every version (NaN, ties,
+// subnormals included).
+TEST(cpu_simd_bf16_products_match_the_emulation) {
+    enum { N = 576, T = 13, R = 6 };
+    static float xf[T * N], wf[R * N];
+    static uint16_t xb[T * N], wb[R * N];
+    unsigned seed = 21;
+    for (int i = 0; i < T * N; i++) xf[i] = 4 * frand(&seed);
+    for (int i = 0; i < R * N; i++) wb[i] = f32_to_bf16(frand(&seed)), wf[i] = bf16_to_f32(wb[i]);
+    xf[7] = NAN, xf[8] = 1.0f + 1.0f / 256, xf[9] = 1e-39f, xf[10] = -3e38f; // to_bf16 corners
+    const cpu_simd *gen = cpu_simd_generic(), *v512 = cpu_simd_named("avx512");
+    gen->to_bf16(xb, xf, T * N);
+    for (int i = 0; i < T * N; i++) CHECK(xb[i] == f32_to_bf16(xf[i]));
+    if (v512) {
+        static uint16_t xb2[T * N];
+        v512->to_bf16(xb2, xf, T * N);
+        CHECK(memcmp(xb, xb2, sizeof xb) == 0);
+    }
+    xb[7] = xb[9] = xb[10] = f32_to_bf16(0.5f); // finite inputs for the products
+    float want[T * R];
+    gen->dot_tile_bf16(want, R, xb, N, T, wb, N, R, N);
+    double worst = 0;
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < R; r++) {
+            double d = 0;
+            for (int i = 0; i < N; i++) d += (double)bf16_to_f32(xb[t * N + i]) * wf[r * N + i];
+            worst = fmax(worst, fabs(d - want[t * R + r]));
+        }
+    CHECK_MSG(worst < 1e-3, "bf16 products vs double: %g", worst);
+    if (!cpu_simd_has_bf16_dot()) {
+        fprintf(stderr, "  (no AVX512_BF16 on this CPU: emulation only)\n");
+        return;
+    }
+    for (int nt = 1; nt <= T; nt += 2)
+        for (int nr = 1; nr <= R; nr++) {
+            float got[T * R];
+            v512->dot_tile_bf16(got, R, xb, N, nt, wb, N, nr, N);
+            int differ = 0;
+            for (int t = 0; t < nt; t++)
+                for (int r = 0; r < nr; r++) differ += got[t * R + r] != want[t * R + r];
+            CHECK_MSG(differ == 0, "%d x %d tile: %d differ from the emulation", nt, nr, differ);
+        }
+}

@@ -123,6 +123,21 @@ TEST(engine_args_batch_invariant_flag) {
     CHECK_EQ(c.batch_invariant, 1);
 }
 
+// --cpu-matmul f32|bf16: a value, anything else an error naming the flag.
+TEST(engine_args_cpu_matmul_flag) {
+    engine_config c = engine_config_default();
+    CHECK_EQ(c.cpu_matmul_bf16, 0);
+    int used = -1;
+    char err[LLM_ERR_LEN] = "";
+    CHECK_EQ(engine_args_apply(&c, "cpu-matmul", "bf16", &used, err), 1);
+    CHECK_EQ(used, 1);
+    CHECK_EQ(c.cpu_matmul_bf16, 1);
+    CHECK_EQ(engine_args_apply(&c, "cpu-matmul", "f32", &used, err), 1);
+    CHECK_EQ(c.cpu_matmul_bf16, 0);
+    CHECK_EQ(engine_args_apply(&c, "cpu-matmul", "fp16", &used, err), -1);
+    CHECK_CONTAINS(err, "--cpu-matmul must be f32 or bf16");
+}
+
 TEST(engine_preemption_keeps_outputs) {
     for (int i = 0; i < 12; i++) make_prompt(&jobs[i], 20 + i * 5, 77 + i);
     run_alone(12, 16);
