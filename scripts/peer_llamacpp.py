@@ -27,7 +27,10 @@ Every figure is measured in this invocation; only ratios from one run mean
 anything (the machine under a session changes from day to day).
 
 Usage: scripts/peer_llamacpp.py [--model DIR] [--threads 2] [--rounds 3]
-         [--prompt 512] [--gen 128] [--serve] [--stress] [--skip-8bit]
+         [--prompt 512] [--gen 128] [--serve] [--stress] [--skip-8bit] [--bf16]
+With --bf16, ours also runs with --dtype bf16 --cpu-matmul bf16 (weights and
+activations rounded to bf16, AVX512_BF16 products; quality measured by
+tests/integration/test_cpu_bf16.py), set against llama.cpp's F16 rows.
 """
 import argparse
 import csv
@@ -104,11 +107,14 @@ def llama_bench(gguf, threads, prompt, gen):
     return rows[0]["avg_ts"]
 
 
-def ours_latency(model_dir, threads, prompt, gen, int8):
+BF16_FLAGS = ["--dtype", "bf16", "--cpu-matmul", "bf16"]
+
+
+def ours_latency(model_dir, threads, prompt, gen, int8, extra=()):
     """(prefill tokens/s, decode tokens/s) from bench_engine latency, batch 1."""
     cmd = [os.path.join(OURS, "bench_engine"), "latency", "--model", model_dir, "--device", "cpu",
            "--batch-sizes", "1", "--input-lens", str(prompt), "--output-lens", str(gen),
-           "--repeat", "1", "--kv-cache-memory", "256MiB"]
+           "--repeat", "1", "--kv-cache-memory", "256MiB", *extra]
     if int8:
         cmd += ["--quantization", "int8"]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
@@ -148,7 +154,7 @@ def client_bench(url, conc, n_req, in_len, out_len, outdir):
             g("p99_ttft_ms"), g("median_itl_ms"))
 
 
-def serve_round(side, model_dir, gguf, threads, concs, port, in_len, out_len):
+def serve_round(side, model_dir, gguf, threads, concs, port, in_len, out_len, extra=()):
     url = f"http://127.0.0.1:{port}"
     slots = max(concs)
     if side == "llama.cpp":
@@ -157,7 +163,7 @@ def serve_round(side, model_dir, gguf, threads, concs, port, in_len, out_len):
         env = dict(os.environ)
     else:
         cmd = [os.path.join(OURS, "llm_server"), "--model", model_dir, "--device", "cpu", "--port",
-               str(port), "--max-num-seqs", str(slots), "--kv-cache-memory", "512MiB"]
+               str(port), "--max-num-seqs", str(slots), "--kv-cache-memory", "512MiB", *extra]
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
@@ -201,6 +207,9 @@ def main():
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--stress", action="store_true", help="stress-ng --cpu THREADS beside both")
     ap.add_argument("--skip-8bit", action="store_true")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also ours with " + " ".join(BF16_FLAGS) + " (AVX512_BF16 products), against "
+                    "llama.cpp's F16 rows")
     a = ap.parse_args()
     ensure_llamacpp()
     f16, q8 = ensure_gguf(a.model, not a.skip_8bit)
@@ -230,6 +239,12 @@ def main():
                     add(f"prefill {a.prompt} tokens, {kind} (tok/s)", side, pre)
                     add(f"decode {a.gen} tokens, {kind} (tok/s)", side, dec)
                     log(f"round {r + 1}/{a.rounds} {side} {kind}: prefill {pre:.1f}, decode {dec:.1f} tok/s")
+                if side == "ours" and a.bf16:  # llama.cpp's side: its F16 rows
+                    pre, _ = ours_latency(a.model, a.threads, a.prompt, 2, False, BF16_FLAGS)
+                    _, dec = ours_latency(a.model, a.threads, 9, a.gen, False, BF16_FLAGS)
+                    add(f"prefill {a.prompt} tokens, fp16; ours bf16 products (tok/s)", side, pre)
+                    add(f"decode {a.gen} tokens, fp16; ours bf16 products (tok/s)", side, dec)
+                    log(f"round {r + 1}/{a.rounds} ours bf16 products: prefill {pre:.1f}, decode {dec:.1f} tok/s")
             if a.serve:
                 concs = [int(c) for c in a.concurrency.split(",")]
                 for side in order:
@@ -238,6 +253,10 @@ def main():
                         add(f"serving {c} streams, total tok/s", side, ttp)
                         add(f"serving {c} streams, median TTFT ms", side, ttft)
                         add(f"serving {c} streams, median ITL ms", side, itl)
+                    if side == "ours" and a.bf16:
+                        res = serve_round(side, a.model, f16, a.threads, concs, 8480 + r, 64, 32, BF16_FLAGS)
+                        for c, (otp, ttp, ttft, ttft99, itl) in res.items():
+                            add(f"serving {c} streams, total tok/s; ours bf16 products", side, ttp)
     finally:
         if stress:
             stress.terminate()
@@ -253,6 +272,9 @@ def main():
     print(f"| what | llama.cpp ({LLAMA_CPP_PYTHON} sdist) | ours | ours / llama.cpp |")
     print("|---|---|---|---|")
     for m, v in rows.items():
+        if "ours bf16 products" in m:  # against llama.cpp's F16 row of the same measure
+            base = m.replace("; ours bf16 products", "")
+            v["llama.cpp"] = rows.get(base, {}).get("llama.cpp", [])
         lower_better = m.endswith(" ms")
         r = ratio(v["llama.cpp"], v["ours"]) if lower_better else ratio(v["ours"], v["llama.cpp"])
         print(f"| {m} | {fmt(v['llama.cpp'])} | {fmt(v['ours'])} | {r}{' (inverse: lower is better)' if lower_better else ''} |")
