@@ -75,6 +75,17 @@ static void log_fp8_scales(const model_weights *m) {
                         "k_scale/v_scale); values beyond +-448 saturate\n");
 }
 
+int engine_backend_modes(backend *b, const engine_config *cfg, char *err) {
+    b->batch_invariant = cfg->batch_invariant;
+    if (!cfg->cpu_matmul_bf16) return 0;
+    if (b->info.kind != DEVICE_CPU)
+        return llm_errf(err,
+                        "--cpu-matmul bf16 is a CPU backend mode (the %s backend's GEMMs "
+                        "already take 16-bit inputs)",
+                        device_name(b->info.kind));
+    return cpu_backend_matmul_bf16(b, err);
+}
+
 static void log_startup(const engine *e) {
     const engine_stats *s = &e->st;
     char a[32], b[32], c[32], d[32], f[32];
@@ -208,19 +219,10 @@ engine *engine_create(const engine_config *cfg, char *err) {
         e->bk = backend_create(&dev, err);
     }
     if (!e->bk) goto fail;
-    e->bk->batch_invariant = cfg->batch_invariant;
-    if (cfg->cpu_matmul_bf16) {
-        if (e->bk->info.kind != DEVICE_CPU) {
-            llm_errf(err,
-                     "--cpu-matmul bf16 is a CPU backend mode (the %s backend's GEMMs "
-                     "already take 16-bit inputs)",
-                     device_name(e->bk->info.kind));
-            goto fail;
-        }
-        if (cpu_backend_matmul_bf16(e->bk, err)) goto fail;
-    }
+    if (engine_backend_modes(e->bk, cfg, err)) goto fail;
     if (load_model(e, cfg, err)) goto fail;
-    if (cfg->cpu_matmul_bf16 && e->model->layers[0].wq.dtype != LLM_BF16)
+    if (cfg->cpu_matmul_bf16 && e->model->layers[0].wq.dtype != LLM_BF16 &&
+        e->model->layers[0].wq.dtype != LLM_I8)
         fprintf(stderr,
                 "engine: --cpu-matmul bf16 multiplies bf16 matrices and this model's are %s: "
                 "the f32 products stay (add --dtype bf16 to round the weights to bf16)\n",

@@ -175,6 +175,11 @@ int engine_plan_dry_run(const engine_config *cfg, model_config *mc, engine_memor
 // budget (DESIGN.md "Memory budget") and logs it when verbose. Returns NULL
 // with err on failure (bad model, device, or a budget that leaves no KV room).
 engine *engine_create(const engine_config *cfg, char *err);
+// The backend modes cfg asks for (--batch-invariant, --cpu-matmul bf16), set
+// on b before its first op: engine_create's, and any tool driving a backend
+// itself. -1 with err set when b cannot run one.
+struct backend;
+int engine_backend_modes(struct backend *b, const engine_config *cfg, char *err);
 
 // Queues a request: its prompt tokens (copied) and sampling parameters.
 // Returns its id (>= 0), or -1 with err when the request can never run

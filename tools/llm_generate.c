@@ -190,6 +190,10 @@ static int dump_logits(const engine_config *ec, const char *ids_path, const char
     model_weights *m = model_load(ec->model_dir, &lo, err);
     device_info dev;
     backend *b = m && device_select(ec->device, &dev, err) == 0 ? backend_create(&dev, err) : NULL;
+    if (b && engine_backend_modes(b, ec, err)) {
+        b->destroy(b);
+        b = NULL;
+    }
     const int bs = 16, n_blocks = (max_n + bs - 1) / bs;
     forward_opts fo = {.max_tokens = max_n,
                        .max_seqs = 1,

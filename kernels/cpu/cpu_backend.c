@@ -218,14 +218,17 @@ static void mm_tiles_item(void *ctx, int item, int worker) {
 }
 
 // --cpu-matmul bf16: tokens [t0, t1) of the bf16 activations against a group
-// of bf16 weight rows straight from the matrix (no conversion: vdpbf16ps
-// takes them as they are), then the bias.
+// of bf16 weight rows, straight from a BF16 matrix (vdpbf16ps takes them as
+// they are) or, for I8, converted into the worker's scratch (int8 values are
+// exact in bf16; the row scale comes after, as on the f32 path); then the bias.
 typedef struct {
     const cpu_simd *s;
     float *out;
     const uint16_t *xb;
     const float *bias;
     const bk_matrix *w;
+    uint16_t *scratch; // I8: group x cols bf16 per worker
+    size_t scratch_stride;
     int n, group, block, items_per_block;
 } mmb_ctx;
 
@@ -237,11 +240,21 @@ static void mm_bf16_item(void *ctx, int item, int worker) {
     const int r0 = item % m->items_per_block * m->group;
     const int nr = rows - r0 < m->group ? rows - r0 : m->group;
     float *o = m->out + (size_t)t0 * rows + r0;
-    m->s->dot_tile_bf16(o, rows, m->xb + (size_t)t0 * cols, cols, t1 - t0,
-                        (const uint16_t *)m->w->data + (size_t)r0 * cols, cols, nr, cols);
-    if (m->bias)
+    const uint16_t *wb = (const uint16_t *)m->w->data + (size_t)r0 * cols;
+    const float *sc = NULL;
+    if (m->w->dtype == LLM_I8) {
+        uint16_t *conv = m->scratch + (size_t)worker * m->scratch_stride;
+        m->s->i8_to_bf16(conv, (const int8_t *)m->w->data + (size_t)r0 * cols, nr * cols);
+        wb = conv;
+        sc = m->w->scales + r0;
+    }
+    m->s->dot_tile_bf16(o, rows, m->xb + (size_t)t0 * cols, cols, t1 - t0, wb, cols, nr, cols);
+    if (sc || m->bias)
         for (int t = 0; t < t1 - t0; t++)
-            for (int k = 0; k < nr; k++) o[(size_t)t * rows + k] += m->bias[r0 + k];
+            for (int k = 0; k < nr; k++) {
+                if (sc) o[(size_t)t * rows + k] *= sc[k];
+                if (m->bias) o[(size_t)t * rows + k] += m->bias[r0 + k];
+            }
 }
 
 typedef struct {
@@ -260,7 +273,7 @@ static void to_bf16_row(void *ctx, int i, int worker) {
 static int matmul_bf16(cpu_backend *c, float *out, const float *x, const bk_matrix *w,
                        const float *bias, int n) {
     const int rows = w->rows, cols = w->cols, threads = cpu_pool_threads(c->pool);
-    if (!c->matmul_bf16 || w->dtype != LLM_BF16 || cols % 32 != 0) return 1;
+    if (!c->matmul_bf16 || (w->dtype != LLM_BF16 && w->dtype != LLM_I8) || cols % 32 != 0) return 1;
     const size_t need = (size_t)n * cols;
     if (need > c->xb_cap) {
         free(c->xb);
@@ -270,7 +283,7 @@ static int matmul_bf16(cpu_backend *c, float *out, const float *x, const bk_matr
     }
     xb_ctx xc = {c->simd, c->xb, x, cols};
     cpu_for_rows(c, n, to_bf16_row, &xc);
-    mmb_ctx m = {c->simd, out, c->xb, bias, w, n, 0, 0, 0};
+    mmb_ctx m = {c->simd, out, c->xb, bias, w, NULL, 0, n, 0, 0, 0};
     m.block = 2 * MM_X_FLOATS / cols; // bf16: twice the tokens in the same bytes
     m.block = m.block < MM_TOKENS_MIN   ? MM_TOKENS_MIN
               : m.block > MM_TOKENS_MAX ? MM_TOKENS_MAX
@@ -278,6 +291,13 @@ static int matmul_bf16(cpu_backend *c, float *out, const float *x, const bk_matr
     m.block = m.block < n ? m.block : n;
     m.group = (rows / (16 * threads) + 3) / 4 * 4; // rows per item, ~16 items per thread
     m.group = m.group < 16 ? 16 : m.group;
+    if (w->dtype == LLM_I8) { // the converted rows stay in L1/L2: at most 64 KB of them
+        const int fit = (32768 / cols) / 4 * 4;
+        m.group = m.group < fit ? m.group : fit < 4 ? 4 : fit;
+        m.scratch = (uint16_t *)cpu_scratch_get(c, ((size_t)m.group * cols + 1) / 2);
+        if (!m.scratch) return 1;
+        m.scratch_stride = c->scratch_per_thread * 2; // in bf16 elements
+    }
     m.items_per_block = (rows + m.group - 1) / m.group;
     cpu_pool_run(c->pool, (n + m.block - 1) / m.block * m.items_per_block, mm_bf16_item, &m);
     return 0;

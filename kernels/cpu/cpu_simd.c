@@ -168,10 +168,20 @@ static void to_bf16_generic(uint16_t *dst, const float *src, int n) {
     for (int i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
 }
 
-static const cpu_simd simd_generic = {"generic",        dot_generic,      axpy_generic,
-                                      to_f32_generic,   dot_tile_generic, dot4_generic,
-                                      axpy_seq_generic, exp_generic,      silu_mul_generic,
-                                      to_f16_generic,   to_bf16_generic,  dot_tile_bf16_generic};
+// An int8 value is exact in bf16: the top half of its f32 bits.
+static void i8_to_bf16_generic(uint16_t *dst, const int8_t *src, int n) {
+    for (int i = 0; i < n; i++) {
+        const float f = (float)src[i];
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        dst[i] = (uint16_t)(u >> 16);
+    }
+}
+
+static const cpu_simd simd_generic = {
+    "generic",       dot_generic,           axpy_generic,      to_f32_generic,   dot_tile_generic,
+    dot4_generic,    axpy_seq_generic,      exp_generic,       silu_mul_generic, to_f16_generic,
+    to_bf16_generic, dot_tile_bf16_generic, i8_to_bf16_generic};
 
 const cpu_simd *cpu_simd_generic(void) {
     return &simd_generic;
@@ -375,9 +385,10 @@ AVX2 static void to_f16_avx2(uint16_t *dst, const float *src, int n) {
     for (; i < n; i++) dst[i] = f32_to_fp16(src[i]);
 }
 
-static const cpu_simd simd_avx2 = {"avx2",        dot_avx2,    axpy_avx2,       to_f32_avx2,
-                                   dot_tile_avx2, dot4_avx2,   axpy_seq_avx2,   exp_avx2,
-                                   silu_mul_avx2, to_f16_avx2, to_bf16_generic, NULL};
+static const cpu_simd simd_avx2 = {
+    "avx2",          dot_avx2,      axpy_avx2,         to_f32_avx2,   dot_tile_avx2,
+    dot4_avx2,       axpy_seq_avx2, exp_avx2,          silu_mul_avx2, to_f16_avx2,
+    to_bf16_generic, NULL,          i8_to_bf16_generic};
 
 // --- AVX-512 (F + VL) -------------------------------------------------------------
 //
@@ -634,6 +645,16 @@ AVX512 static void to_bf16_avx512(uint16_t *dst, const float *src, int n) {
     for (; i < n; i++) dst[i] = f32_to_bf16(src[i]);
 }
 
+AVX512 static void i8_to_bf16_avx512(uint16_t *dst, const int8_t *src, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i v = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(src + i)));
+        v = _mm512_srli_epi32(_mm512_castps_si512(_mm512_cvtepi32_ps(v)), 16);
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(v));
+    }
+    i8_to_bf16_generic(dst + i, src + i, n - i);
+}
+
 #define AVX512BF16 __attribute__((target("avx512f,avx512vl,avx512bw,avx512bf16,avx2,fma,f16c")))
 #define BF_ZERO(t) __m512 b0##t = _mm512_setzero_ps(), b1##t = b0##t, b2##t = b0##t, b3##t = b0##t
 #define BF_STEP(t)                                                                                 \
@@ -724,10 +745,10 @@ AVX512BF16 static void dot_tile_bf16_avx512(float *out, int ldo, const uint16_t 
             out[(size_t)t * ldo + r] = dot_bf16_avx512(x + (size_t)t * ldx, w + (size_t)r * ldw, n);
 }
 
-static const cpu_simd simd_avx512 = {"avx512",        dot_avx512,      axpy_avx512,
-                                     to_f32_avx512,   dot_tile_avx512, dot4_avx512,
-                                     axpy_seq_avx512, exp_avx512,      silu_mul_avx512,
-                                     to_f16_avx2,     to_bf16_avx512,  dot_tile_bf16_avx512};
+static const cpu_simd simd_avx512 = {
+    "avx512",       dot_avx512,           axpy_avx512,      to_f32_avx512,   dot_tile_avx512,
+    dot4_avx512,    axpy_seq_avx512,      exp_avx512,       silu_mul_avx512, to_f16_avx2,
+    to_bf16_avx512, dot_tile_bf16_avx512, i8_to_bf16_avx512};
 
 static int have_avx2(void) {
     unsigned a, b, c, d;

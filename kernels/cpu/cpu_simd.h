@@ -56,6 +56,8 @@ typedef struct {
     // generic one emulates it, slowly (tests); use cpu_simd_has_bf16_dot().
     void (*dot_tile_bf16)(float *out, int ldo, const uint16_t *x, int ldx, int nt,
                           const uint16_t *w, int ldw, int nr, int n);
+    // dst[i] = src[i] as bf16 (exact: |src| <= 128).
+    void (*i8_to_bf16)(uint16_t *dst, const int8_t *src, int n);
 } cpu_simd;
 
 // The best version this CPU supports (AVX-512 F+VL, else AVX2 + FMA + F16C,

@@ -5,7 +5,8 @@ products (fp16 weights): with the weights kept fp16 the mode does not apply
 to bf16, and the measured agreement stays within the bounds below (figures in
 bench/NOTES.md); a greedy chat answer still says Paris; a decode row gives the
 same bits alone as in a batch (one prefill of every prompt against the
-prompts one at a time); on a CPU without AVX512_BF16 the flag is a one-line
+prompts one at a time); int8 weights (exact in bf16) move by the activations'
+rounding alone; on a CPU without AVX512_BF16 the flag is a one-line
 error."""
 
 import os
@@ -47,6 +48,15 @@ def test_bf16_products_quality_and_invariance(tmp_path):
     print(f"--dtype bf16 --cpu-matmul bf16 vs f32 products: {len(ref)} positions, top-1 {top1:.4f}, "
           f"mean KL {kl.mean():.5f}, max KL {kl.max():.4f}, max |dlogit| {maxdiff:.3f}")
     assert top1 >= MIN_TOP1 and kl.mean() <= MAX_MEAN_KL
+    # int8 weights: exact in bf16, only the activations round
+    p, q_ref = logits(tmp_path, prompts, "--quantization", "int8")
+    assert p.returncode == 0, p.stderr
+    p, q_bf = logits(tmp_path, prompts, "--quantization", "int8", "--cpu-matmul", "bf16")
+    assert p.returncode == 0, p.stderr
+    top1_q, kl_q, maxdiff_q = compare(q_ref, q_bf)
+    print(f"--quantization int8 --cpu-matmul bf16 vs int8 f32 products: top-1 {top1_q:.4f}, "
+          f"mean KL {kl_q.mean():.5f}, max |dlogit| {maxdiff_q:.3f}")
+    assert top1_q >= MIN_TOP1 and kl_q.mean() <= MAX_MEAN_KL
     # each prompt alone gives its rows of the all-prompts run, bit for bit
     rows = 0
     for pr in prompts[:3]:
