@@ -4,6 +4,11 @@
 // next unclaimed item (low 32): an item is claimed by a compare-and-swap that
 // also checks the generation, so a helper that wakes late, after its job is
 // over, can never run an item of the next one with the old job's function.
+// Before the next job's fn, ctx and n are written, state is closed (its item
+// set to UINT32_MAX): a helper still in the old generation that reads the new
+// n (larger than the old) then finds nothing to claim, instead of claiming an
+// item past the old job's end with the new job's function (seen in testing:
+// an item run twice and the new job's done count off by one).
 // A finished item adds one to done; the caller returns when done == n.
 // Idle helpers spin ~100 us on state (the next op of a step comes within
 // microseconds), then sleep on a condition variable until the next job.
@@ -50,9 +55,9 @@ static uint64_t now_ns(void) {
 // Claim and run items of generation gen until none is left (or the job is
 // over, which a late helper finds out here).
 static void work(cpu_pool *p, uint32_t gen, int worker) {
-    const cpu_pool_fn fn = (cpu_pool_fn)atomic_load_explicit(&p->fn, memory_order_relaxed);
-    void *ctx = (void *)atomic_load_explicit(&p->ctx, memory_order_relaxed);
-    const uint32_t n = (uint32_t)atomic_load_explicit(&p->n, memory_order_relaxed);
+    const cpu_pool_fn fn = (cpu_pool_fn)atomic_load_explicit(&p->fn, memory_order_acquire);
+    void *ctx = (void *)atomic_load_explicit(&p->ctx, memory_order_acquire);
+    const uint32_t n = (uint32_t)atomic_load_explicit(&p->n, memory_order_acquire);
     uint64_t s = atomic_load(&p->state);
     for (;;) {
         if ((uint32_t)(s >> 32) != gen || (uint32_t)s >= n) return;
@@ -150,11 +155,13 @@ void cpu_pool_run(cpu_pool *p, int n, cpu_pool_fn fn, void *ctx) {
         for (int i = 0; i < n; i++) fn(ctx, i, 0);
         return;
     }
-    atomic_store_explicit(&p->fn, (uintptr_t)fn, memory_order_relaxed);
-    atomic_store_explicit(&p->ctx, (uintptr_t)ctx, memory_order_relaxed);
-    atomic_store_explicit(&p->n, n, memory_order_relaxed);
+    const uint32_t old = (uint32_t)(atomic_load(&p->state) >> 32);
+    atomic_store(&p->state, (uint64_t)old << 32 | UINT32_MAX); // closed: see the top
+    atomic_store_explicit(&p->fn, (uintptr_t)fn, memory_order_release);
+    atomic_store_explicit(&p->ctx, (uintptr_t)ctx, memory_order_release);
+    atomic_store_explicit(&p->n, n, memory_order_release);
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-    const uint32_t gen = (uint32_t)(atomic_load(&p->state) >> 32) + 1;
+    const uint32_t gen = old + 1;
     atomic_store(&p->state, (uint64_t)gen << 32); // publishes the fields above
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
