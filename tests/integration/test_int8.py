@@ -204,3 +204,18 @@ def test_quantizing_twice_is_an_error(q8, tmp_path):
     p = subprocess.run([str(BIN / "llm_quantize"), "--model", str(q8), "--out", str(tmp_path / "again")],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and "already quantized" in p.stderr
+
+
+def test_quantized_embeddings_quality(tmp_path):
+    """The lm_head opt-in: llm_quantize --quantize-embeddings also quantizes the
+    (tied) embedding table and lm_head, the bytes a decode step reads last;
+    next-token agreement with fp16 over the golden prompts stays >= 95%."""
+    out = tmp_path / "q8e"
+    run("llm_quantize", "--model", MODEL, "--out", out, "--quantize-embeddings")
+    prompts = read_ids()
+    ref = logits(tmp_path, MODEL, prompts)
+    got = logits(tmp_path, out, prompts)
+    top1, kl, maxdiff = compare(ref, got)
+    print(f"int8 + int8 embeddings/lm_head vs fp16: {len(ref)} positions, top-1 {top1:.4f}, mean KL "
+          f"{kl.mean():.5f}, max |dlogit| {maxdiff:.3f}")
+    assert top1 >= MIN_TOP1
