@@ -338,28 +338,34 @@ AVX2 static void axpy_seq_avx2(float *y, const float *a, int na, const float *v,
         for (int t = 0; t < na; t++) y[i] = __builtin_fmaf(a[t], v[(size_t)t * ldv + i], y[i]);
 }
 
-AVX2 static inline __m256 exp8(__m256 x) {
-    x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), x); // NaN (second operand) passes
-    x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), x);
-    const __m256 magic = _mm256_set1_ps(EXP_MAGIC);
-    const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(EXP_LOG2E), magic);
-    const __m256 n = _mm256_sub_ps(t, magic);
-    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EXP_C1), x);
-    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EXP_C2), r);
-    const __m256 z = _mm256_mul_ps(r, r);
-    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(EXP_P0), r, _mm256_set1_ps(EXP_P1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P5));
-    __m256 y = _mm256_fmadd_ps(p, z, r);
-    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(magic));
-    e = _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
+// The exp of exp_generic1 on a register of lanes, written once for both
+// widths: V the float vector type, VI the integer one, P the intrinsics'
+// prefix (_mm256 / _mm512), SI their integer suffix (si256 / si512).
+#define EXP_VEC(V, VI, P, SI)                                                                      \
+    {                                                                                              \
+        x = P##_max_ps(P##_set1_ps(EXP_LO), x); /* NaN (the second operand) passes */              \
+        x = P##_min_ps(P##_set1_ps(EXP_HI), x);                                                    \
+        const V magic = P##_set1_ps(EXP_MAGIC);                                                    \
+        const V t = P##_fmadd_ps(x, P##_set1_ps(EXP_LOG2E), magic);                                \
+        const V n = P##_sub_ps(t, magic);                                                          \
+        V r = P##_fmadd_ps(n, P##_set1_ps(-EXP_C1), x);                                            \
+        r = P##_fmadd_ps(n, P##_set1_ps(-EXP_C2), r);                                              \
+        const V z = P##_mul_ps(r, r);                                                              \
+        V p = P##_fmadd_ps(P##_set1_ps(EXP_P0), r, P##_set1_ps(EXP_P1));                           \
+        p = P##_fmadd_ps(p, r, P##_set1_ps(EXP_P2));                                               \
+        p = P##_fmadd_ps(p, r, P##_set1_ps(EXP_P3));                                               \
+        p = P##_fmadd_ps(p, r, P##_set1_ps(EXP_P4));                                               \
+        p = P##_fmadd_ps(p, r, P##_set1_ps(EXP_P5));                                               \
+        V y = P##_fmadd_ps(p, z, r);                                                               \
+        y = P##_add_ps(y, P##_set1_ps(1.0f));                                                      \
+        VI e = P##_sub_epi32(P##_castps_##SI(t), P##_castps_##SI(magic));                          \
+        e = P##_slli_epi32(P##_add_epi32(e, P##_set1_epi32(127)), 23);                             \
+        return P##_mul_ps(y, P##_cast##SI##_ps(e));                                                \
+    }
 
-AVX2 static void exp_avx2(float *y, const float *x, int n) {
+AVX2 static inline __m256 exp8(__m256 x) EXP_VEC(__m256, __m256i, _mm256, si256)
+
+    AVX2 static void exp_avx2(float *y, const float *x, int n) {
     int i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
     for (; i < n; i++) y[i] = exp_generic1(x[i]);
@@ -586,28 +592,9 @@ AVX512 static void dot4_avx512(float out[4], const float *x, const void *w, size
     }
 }
 
-AVX512 static inline __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(_mm512_set1_ps(EXP_LO), x); // NaN (second operand) passes
-    x = _mm512_min_ps(_mm512_set1_ps(EXP_HI), x);
-    const __m512 magic = _mm512_set1_ps(EXP_MAGIC);
-    const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(EXP_LOG2E), magic);
-    const __m512 n = _mm512_sub_ps(t, magic);
-    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EXP_C1), x);
-    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EXP_C2), r);
-    const __m512 z = _mm512_mul_ps(r, r);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(EXP_P0), r, _mm512_set1_ps(EXP_P1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P5));
-    __m512 y = _mm512_fmadd_ps(p, z, r);
-    y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
-    __m512i e = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(magic));
-    e = _mm512_slli_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
-}
+AVX512 static inline __m512 exp16(__m512 x) EXP_VEC(__m512, __m512i, _mm512, si512)
 
-AVX512 static void exp_avx512(float *y, const float *x, int n) {
+    AVX512 static void exp_avx512(float *y, const float *x, int n) {
     int i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp16(_mm512_loadu_ps(x + i)));
     for (; i < n; i++) y[i] = exp_generic1(x[i]);
