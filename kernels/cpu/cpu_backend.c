@@ -69,28 +69,59 @@ static void cpu_embedding(backend *b, float *out, const bk_matrix *t, const int3
     }
 }
 
-static void rmsnorm_row(float *out, const float *x, const float *w, int dim, float eps) {
+// x16 row i = v [dim] rounded to x16->dtype (common/dtype.h's rounding).
+static void x16_row(const bk_x16 *x16, size_t i, const float *v, int dim) {
+    uint16_t *o = (uint16_t *)x16->data + i * (size_t)dim;
+    for (int j = 0; j < dim; j++)
+        o[j] = x16->dtype == LLM_BF16 ? f32_to_bf16(v[j]) : f32_to_fp16(v[j]);
+}
+
+// out row (or, out NULL, a row of scratch) = rmsnorm(x); x16 row i too.
+static void rmsnorm_row(float *out, const float *x, const float *w, int dim, float eps,
+                        const bk_x16 *x16, size_t i, float *tmp) {
+    float *o = out ? out + i * (size_t)dim : tmp;
     float ss = 0.0f;
     for (int j = 0; j < dim; j++) ss += x[j] * x[j];
     float inv = 1.0f / sqrtf(ss / (float)dim + eps);
-    for (int j = 0; j < dim; j++) out[j] = x[j] * inv * w[j];
+    for (int j = 0; j < dim; j++) o[j] = x[j] * inv * w[j];
+    if (x16) x16_row(x16, i, o, dim);
+}
+
+// Per-thread rows for an op whose f32 out is NULL (only its x16 copy is
+// written); NULL when out is given. Sets b->failed when out of memory.
+static float *x16_tmp(backend *b, const float *out, const bk_x16 *x16, int dim) {
+    if (out) return NULL;
+    float *t = x16 ? scratch_get((cpu_backend *)b, (size_t)dim) : NULL;
+    if (!t) {
+        llm_errf(b->error, "cpu: %s", x16 ? "out of memory for a row" : "no output given");
+        b->failed = 1;
+    }
+    return t;
 }
 
 static void cpu_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
-                        float eps) {
+                        float eps, const bk_x16 *x16) {
+    float *tmp = x16_tmp(b, out, x16, dim);
+    if (!out && !tmp) return;
+    const size_t stride = ((cpu_backend *)b)->scratch_per_thread;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++)
-        rmsnorm_row(out + (size_t)i * dim, x + (size_t)i * dim, w, dim, eps);
+        rmsnorm_row(out, x + (size_t)i * dim, w, dim, eps, x16, (size_t)i,
+                    tmp ? tmp + (size_t)omp_get_thread_num() * stride : NULL);
 }
 
 static void cpu_add_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
-                            int n, int dim, float eps) {
+                            int n, int dim, float eps, const bk_x16 *x16) {
+    float *tmp = x16_tmp(b, out, x16, dim);
+    if (!out && !tmp) return;
+    const size_t stride = ((cpu_backend *)b)->scratch_per_thread;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++) {
         float *r = residual + (size_t)i * dim;
         const float *xi = x + (size_t)i * dim;
         for (int j = 0; j < dim; j++) r[j] += xi[j];
-        rmsnorm_row(out + (size_t)i * dim, r, w, dim, eps);
+        rmsnorm_row(out, r, w, dim, eps, x16, (size_t)i,
+                    tmp ? tmp + (size_t)omp_get_thread_num() * stride : NULL);
     }
 }
 
@@ -132,7 +163,7 @@ static void matmul_rows_i8(const cpu_simd *s, float *out, const float *x, const 
     }
 }
 
-static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *w,
+static void matmul_f32(backend *b, float *out, const float *x, const bk_matrix *w,
                        const float *bias, int n) {
     cpu_backend *c = (cpu_backend *)b;
     const cpu_simd *s = c->simd;
@@ -187,6 +218,27 @@ static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *
             }
         }
     }
+}
+
+// x is read when given; else the x16 copy (which only an op given one wrote),
+// widened to f32 first.
+static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *w,
+                       const float *bias, int n, const bk_x16 *x16) {
+    if (x || n <= 0) {
+        matmul_f32(b, out, x, w, bias, n);
+        return;
+    }
+    float *xf = x16 ? malloc((size_t)n * w->cols * sizeof(float)) : NULL;
+    if (!xf) {
+        llm_errf(b->error, "cpu matmul: %s", x16 ? "out of memory" : "no input given");
+        b->failed = 1;
+        return;
+    }
+    const uint16_t *h = x16->data;
+    for (size_t e = 0; e < (size_t)n * w->cols; e++)
+        xf[e] = x16->dtype == LLM_BF16 ? bf16_to_f32(h[e]) : fp16_to_f32(h[e]);
+    matmul_f32(b, out, xf, w, bias, n);
+    free(xf);
 }
 
 static void rope_rows(float *v, const int32_t *positions, const float *inv_freq, int n, int n_heads,
@@ -337,15 +389,19 @@ static void cpu_attention(backend *b, float *out, const float *q, const void *k_
 }
 
 static void cpu_silu_mul(backend *b, float *out, const float *gate, const float *up, int n,
-                         int hidden, int ld) {
+                         int hidden, int ld, const bk_x16 *x16) {
+    float *tmp = x16_tmp(b, out, x16, hidden);
+    if (!out && !tmp) return;
+    const size_t stride = ((cpu_backend *)b)->scratch_per_thread;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < n; i++) {
         const float *gi = gate + (size_t)i * ld, *ui = up + (size_t)i * ld;
-        float *oi = out + (size_t)i * hidden;
+        float *oi = out ? out + (size_t)i * hidden : tmp + (size_t)omp_get_thread_num() * stride;
         for (int j = 0; j < hidden; j++) {
             float g = gi[j];
             oi[j] = g / (1.0f + expf(-g)) * ui[j];
         }
+        if (x16) x16_row(x16, (size_t)i, oi, hidden);
     }
 }
 
@@ -371,8 +427,8 @@ static void cpu_qkv_rope_write(backend *b, float *q_out, const float *qkv, const
         memcpy(k + i * kv_dim, qkv + i * row + q_dim, kv_dim * sizeof(float));
         memcpy(v + i * kv_dim, qkv + i * row + q_dim + kv_dim, kv_dim * sizeof(float));
     }
-    if (q_norm) cpu_rmsnorm(b, q_out, q_out, q_norm, n * n_heads, head_dim, eps);
-    if (k_norm) cpu_rmsnorm(b, k, k, k_norm, n * n_kv_heads, head_dim, eps);
+    if (q_norm) cpu_rmsnorm(b, q_out, q_out, q_norm, n * n_heads, head_dim, eps, NULL);
+    if (k_norm) cpu_rmsnorm(b, k, k, k_norm, n * n_kv_heads, head_dim, eps, NULL);
     cpu_rope(b, q_out, k, positions, inv_freq, n, n_heads, n_kv_heads, head_dim);
     cpu_kv_write(b, k_cache, v_cache, k, v, slot_mapping, n, n_kv_heads, head_dim, block_size,
                  kv_dtype, k_scale, v_scale);

@@ -145,7 +145,7 @@ typedef struct {
 
 static int matmul_once(backend *b, int i, void *ctx, char *err) {
     matmul_ctx *m = (matmul_ctx *)ctx;
-    b->matmul(b, m->out, m->x, &m->w[i % m->n_w], NULL, m->n);
+    b->matmul(b, m->out, m->x, &m->w[i % m->n_w], NULL, m->n, NULL);
     if (b->failed) return llm_errf(err, "%s", b->error);
     return 0;
 }
