@@ -532,9 +532,11 @@ static const bk_x16 *plan_x16(forward_ctx *f, bk_x16 *s, int layer, const char *
 }
 
 // The attention block of layer l: x += out (the previous sub-layer's, l > 0),
-// xb = norm(x), the q|k|v projections, rope and the cache write, attention
-// into att. A fused q|k|v projection is the norm's only reader: with a 16-bit
-// copy (x16) the norm writes only that.
+// xb = norm(x), the q|k|v projections, rope and the cache write, attention,
+// o_proj into out. 16-bit copies (x16) of the qkv and o_proj inputs where the
+// backend's GEMMs take them, written by the norm and the attention; a fused
+// q|k|v projection is the norm's only reader, o_proj the attention's, so
+// with a copy they write only that.
 static void attention_block(forward_ctx *f, const bk_attn_batch *ab, int l) {
     backend *b = f->b;
     const model_config *c = f->cfg;
@@ -566,9 +568,12 @@ static void attention_block(forward_ctx *f, const bk_attn_batch *ab, int l) {
         b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, ab->slot_mapping, n, c->n_kv_heads, hd,
                     f->o.block_size, f->kv_dtype, L->k_scale, L->v_scale);
     }
-    b->attention(b, f->att, f->q, L->k_cache, L->v_cache, ab, c->n_heads, c->n_kv_heads, hd,
-                 f->o.block_size, 1.0f / sqrtf((float)hd), f->kv_dtype, L->k_scale, L->v_scale,
-                 L->window);
+    // o_proj reads the attention output only: with a copy, that alone
+    const bk_x16 *xo = plan_x16(f, &s, l, "o_proj", &L->wo, n);
+    b->attention(b, xo ? NULL : f->att, f->q, L->k_cache, L->v_cache, ab, c->n_heads, c->n_kv_heads,
+                 hd, f->o.block_size, 1.0f / sqrtf((float)hd), f->kv_dtype, L->k_scale, L->v_scale,
+                 L->window, xo);
+    mm(b, l, "o_proj", f->out, xo ? NULL : f->att, &L->wo, NULL, n, xo);
 }
 
 // The MLP block of layer l: x += out (o_proj's), xb = norm(x), out =
@@ -613,7 +618,6 @@ static void transformer(forward_ctx *f, const bk_attn_batch *ab, const int32_t *
     b->embedding(b, f->x, &f->embed, ids, n);
     for (int l = 0; l < c->n_layers; l++) {
         attention_block(f, ab, l);
-        mm(b, l, "o_proj", f->out, f->att, &f->layers[l].wo, NULL, n, NULL);
         mlp_block(f, l, n);
     }
     b->add_rmsnorm(b, f->xb, f->x, f->out, f->final_norm, n, c->dim, (float)c->rms_eps, NULL);

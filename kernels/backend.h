@@ -76,7 +76,7 @@ static inline size_t attention_scratch_floats(int max_seqs, int n_heads, int hea
 // The 16-bit copy of a matmul's input (x16): a backend whose matmul rounds
 // x to a 16-bit type for its GEMM (CUDA: more than 8 rows, not
 // batch-invariant) says so through x16_plan, and the op that produces x
-// (rmsnorm, add_rmsnorm, silu_mul) writes the rounded copy in the same pass;
+// (rmsnorm, add_rmsnorm, silu_mul, attention) writes the rounded copy in the same pass;
 // the matmul then multiplies the copy and runs no conversion of its own.
 typedef struct {
     void *data;      // [n, cols] in dtype, row-major
@@ -214,10 +214,11 @@ struct backend {
     // 0..p; window w > 0 (a sliding-window layer): only p - w < j <= p, the
     // last w positions, itself included (transformers, vLLM). Positions out
     // of the window are never read, so their pages may hold anything.
+    // x16 as rmsnorm's (out may be NULL then).
     void (*attention)(backend *b, float *out, const float *q, const void *k_cache,
                       const void *v_cache, const bk_attn_batch *batch, int n_heads, int n_kv_heads,
                       int head_dim, int block_size, float scale, llm_dtype kv_dtype, float k_scale,
-                      float v_scale, int window);
+                      float v_scale, int window, const bk_x16 *x16);
 
     // out [n, hidden] = silu(gate) * up; gate, up [n, hidden] f32 whose rows
     // are ld >= hidden floats apart (hidden: contiguous; 2 * hidden: the two

@@ -354,7 +354,7 @@ static void attend_one(const cpu_simd *s, float *out, const float *q, const kv_v
     }
 }
 
-static void cpu_attention(backend *b, float *out, const float *q, const void *k_cache,
+static void attention_f32(backend *b, float *out, const float *q, const void *k_cache,
                           const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                           int head_dim, int block_size, float scale, llm_dtype kv_dtype,
                           float k_scale, float v_scale, int window) {
@@ -386,6 +386,25 @@ static void cpu_attention(backend *b, float *out, const float *q, const void *k_
                        n_kv_heads, head_dim, block_size, scale, scores);
         }
     }
+}
+
+// attention_f32 into out (or, out NULL, a temporary), then its x16 copy.
+static void cpu_attention(backend *b, float *out, const float *q, const void *k_cache,
+                          const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
+                          int head_dim, int block_size, float scale, llm_dtype kv_dtype,
+                          float k_scale, float v_scale, int window, const bk_x16 *x16) {
+    const size_t q_dim = (size_t)n_heads * head_dim;
+    float *o = out ? out : x16 ? malloc((size_t)bt->n_tokens * q_dim * sizeof(float) + 1) : NULL;
+    if (!o) {
+        llm_errf(b->error, "cpu attention: %s", x16 ? "out of memory" : "no output given");
+        b->failed = 1;
+        return;
+    }
+    attention_f32(b, o, q, k_cache, v_cache, bt, n_heads, n_kv_heads, head_dim, block_size, scale,
+                  kv_dtype, k_scale, v_scale, window);
+    if (x16)
+        for (int i = 0; i < bt->n_tokens; i++) x16_row(x16, (size_t)i, o + i * q_dim, (int)q_dim);
+    if (!out) free(o);
 }
 
 static void cpu_silu_mul(backend *b, float *out, const float *gate, const float *up, int n,

@@ -337,6 +337,32 @@ __device__ __forceinline__ void x16_store(T *p, unsigned *ovf, size_t i, float4 
     ((four *)p)[i] = four{from_f32<T>(v.x), from_f32<T>(v.y), from_f32<T>(v.z), from_f32<T>(v.w)};
 }
 
+// An f32 output and, optionally, its 16-bit copy (bk_x16), for kernels whose
+// outputs are scattered over several write sites (attention): put(i, v)
+// writes element i of both. f NULL: only the copy.
+struct out_x16 {
+    float *f;
+    void *h;       // NULL: no copy
+    unsigned *ovf; // fp16 overflow flag or NULL
+    int bf16;      // h holds bf16, else fp16
+    __device__ __forceinline__ void put(size_t i, float v) const {
+        if (f) f[i] = v;
+        if (h && bf16)
+            x16_store((__nv_bfloat16 *)h, NULL, i, v);
+        else if (h)
+            x16_store((__half *)h, ovf, i, v);
+    }
+};
+static inline out_x16 make_out_x16(float *f, const bk_x16 *x16) {
+    out_x16 o = {f, NULL, NULL, 0};
+    if (x16 && x16->data) {
+        o.h = x16->data;
+        o.ovf = x16->ovf;
+        o.bf16 = x16->dtype == LLM_BF16;
+    }
+    return o;
+}
+
 // The 16-bit type of a bk_x16 as a kernel template argument: an op dispatches
 // the statements with T16 = __half or __nv_bfloat16 (x16 NULL: __half).
 #define X16_DISPATCH(x16, ...)                                                                     \
@@ -358,7 +384,7 @@ int cuda_x16_plan(backend *b, bk_x16 *x16, void *buf, const bk_matrix *w, int n)
 void cuda_attention(backend *b, float *out, const float *q, const void *k_cache,
                     const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                     int head_dim, int block_size, float scale, llm_dtype kv_dtype, float k_scale,
-                    float v_scale, int window);
+                    float v_scale, int window, const bk_x16 *x16);
 // The split-decode partials of a batch, `floats` of them: the batch's
 // scratch when it is large enough, else the backend's own (grown on first
 // use). NULL with the error set when it cannot be had.
@@ -368,7 +394,7 @@ float *cuda_attn_scratch(cuda_backend *c, const bk_attn_batch *bt, size_t floats
 // fp16, bf16 and fp8 caches (scale already holds fp8's k_scale; v_scale
 // multiplies the output). Returns 0 when launched, 1 when the shape is not
 // covered (the caller runs the per-head kernel), -1 on error (set in c->base).
-int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void *k_cache,
+int cuda_attn_decode_gqa(cuda_backend *c, out_x16 out, const float *q, const void *k_cache,
                          const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                          int hd, int block_size, float scale, llm_dtype kv_dtype, float v_scale,
                          int window);

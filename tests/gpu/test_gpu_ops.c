@@ -544,7 +544,7 @@ TEST(gpu_op_errors_are_reported) {
                         .seq_of_token = d,
                         .positions = d,
                         .slot_mapping = d};
-    g->attention(g, buf, buf, buf, buf, &bt, 1, 1, 258, 16, 1.0f, LLM_F16, 1.0f, 1.0f, 0);
+    g->attention(g, buf, buf, buf, buf, &bt, 1, 1, 258, 16, 1.0f, LLM_F16, 1.0f, 1.0f, 0, NULL);
     CHECK(g->failed);
     CHECK_CONTAINS(g->error, "attention: head_dim 258");
     g->failed = 0;

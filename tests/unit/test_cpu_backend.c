@@ -288,7 +288,8 @@ TEST(cpu_attention_bf16_cache_holds_k_past_fp16_range) {
         for (int w = 0; w < 2; w++) { // full, then a window of 3
             const int window = w ? 3 : 0, t0 = w ? T - 3 : 0;
             float out[HD];
-            b->attention(b, out, q, kc, vc, &ab, 1, 1, HD, BSZ, 0.5f, kvdt, 1.0f, 1.0f, window);
+            b->attention(b, out, q, kc, vc, &ab, 1, 1, HD, BSZ, 0.5f, kvdt, 1.0f, 1.0f, window,
+                         NULL);
             if (kvdt == LLM_F16) { // the reason for bf16: fp16 K overflows
                 CHECK(isinf(fp16_to_f32(kc[(1 * BSZ + 2) * HD])));
                 CHECK(!isfinite(out[0]));
@@ -359,7 +360,7 @@ TEST(cpu_attention_fp8_cache_matches_reference) {
                         .slot_mapping = slots};
     float out[Q * NH * HD];
     const float scale = 0.35f;
-    b->attention(b, out, q, kc, vc, &ab, NH, NKV, HD, BSZ, scale, LLM_F8E4M3, ks, vs, 0);
+    b->attention(b, out, q, kc, vc, &ab, NH, NKV, HD, BSZ, scale, LLM_F8E4M3, ks, vs, 0, NULL);
     double worst_read = 0, worst_float = 0;
     for (int r = 0; r < Q; r++)
         for (int h = 0; h < NH; h++) {
