@@ -381,6 +381,13 @@ static inline out_x16 make_out_x16(float *f, const bk_x16 *x16) {
 void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
                  int n, const bk_x16 *x16);
 int cuda_x16_plan(backend *b, bk_x16 *x16, void *buf, const bk_matrix *w, int n);
+// The dequantizing tensor-core GEMM (cuda_gemm_dq.cu): out [n, w.rows] f32 =
+// xh [n, w.cols] fp16 @ w^T, I8 scales and bias applied. covers: whether it
+// takes w (I8, or BF16 multiplied as fp16), n rows and xh (shape, alignment,
+// the row limit LLM_CUDA_DQ_MAX_N).
+int cuda_gemm_dq_covers(const bk_matrix *w, int n, const void *xh);
+void cuda_gemm_dq(backend *b, float *out, const __half *xh, const bk_matrix *w, const float *bias,
+                  int n);
 void cuda_attention(backend *b, float *out, const float *q, const void *k_cache,
                     const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                     int head_dim, int block_size, float scale, llm_dtype kv_dtype, float k_scale,

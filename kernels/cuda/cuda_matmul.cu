@@ -483,11 +483,14 @@ int cuda_x16_plan(backend *b, bk_x16 *x16, void *buf, const bk_matrix *w, int n)
     return 1;
 }
 
-// out [nx, rows] (row stride rows) = xh [nx, cols] (in dt) @ w^T, unscaled.
+// out [nx, rows] (row stride rows) = xh [nx, cols] (in dt) @ w^T; dq: by
+// cuda_gemm_dq with the scales and bias applied, else unscaled.
 static void gemm_rows(backend *b, float *out, const void *xh, llm_dtype dt, const bk_matrix *w,
-                      int nx) {
+                      const float *bias, int nx, int dq) {
     const int rows = w->rows, cols = w->cols;
-    if (dt == LLM_BF16)
+    if (dq)
+        cuda_gemm_dq(b, out, (const __half *)xh, w, bias, nx);
+    else if (dt == LLM_BF16)
         gemm_16(b, out, rows, w->data, xh, CUDA_R_16BF, rows, nx, cols);
     else if (w->dtype == LLM_F16)
         gemm_16(b, out, rows, w->data, xh, CUDA_R_16F, rows, nx, cols);
@@ -497,37 +500,42 @@ static void gemm_rows(backend *b, float *out, const void *xh, llm_dtype dt, cons
         matmul_tiled<int8_t>(b, out, rows, (const __half *)xh, w, nx);
 }
 
-// n > GEMV_MAX_N rows through cuBLAS: on x16 (the producing op's 16-bit copy)
-// in one pass when it is there, else on x converted in chunks of rows whose
-// 16-bit copy fits the fixed activation workspace (one chunk up to
-// ACT_WS_BYTES / (2 x cols) rows).
-static void matmul_cublas(backend *b, float *out, const float *x, const bk_matrix *w, int n,
-                          const bk_x16 *x16) {
+// n > GEMV_MAX_N rows through cuBLAS or cuda_gemm_dq: on x16 (the producing
+// op's 16-bit copy) in one pass when it is there, else on x converted in
+// chunks of rows whose 16-bit copy fits the fixed activation workspace (one
+// chunk up to ACT_WS_BYTES / (2 x cols) rows). Returns 1 when the scales and
+// bias were applied (cuda_gemm_dq), else 0 (also on failure).
+static int matmul_cublas(backend *b, float *out, const float *x, const bk_matrix *w,
+                         const float *bias, int n, const bk_x16 *x16) {
     cuda_backend *c = cuda_of(b);
     const int rows = w->rows, cols = w->cols;
     const llm_dtype dt = gemm_x_dtype(b, w, n);
-    if (x16 && x16->data && x16->dtype == dt) {
-        gemm_rows(b, out, x16->data, dt, w, n);
-        return;
+    const int use16 = x16 && x16->data && x16->dtype == dt;
+    // fp16 activations with weights that are not fp16: dequantized in the GEMM
+    const int dq = dt == LLM_F16 && w->dtype != LLM_F16 &&
+                   cuda_gemm_dq_covers(w, n, use16 ? x16->data : c->act);
+    if (use16) {
+        gemm_rows(b, out, x16->data, dt, w, bias, n, dq);
+        return dq;
     }
     if (!x) {
         cuda_fail(b, "matmul: no f32 input, and no 16-bit copy in the GEMM's type");
-        return;
+        return 0;
     }
     if (w->dtype == LLM_F32) {
         const float one = 1.0f, zero = 0.0f;
-        CUBLAS_CHECK(b, cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one,
-                                    (const float *)w->data, cols, x, cols, &zero, out, rows));
-        return;
-    }
-    if (!dt) {
-        cuda_fail(b, "matmul: unsupported weight dtype %d", (int)w->dtype);
-        return;
+        cublasStatus_t st = cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one,
+                                        (const float *)w->data, cols, x, cols, &zero, out, rows);
+        if (st != CUBLAS_STATUS_SUCCESS) cuda_fail(b, "cublasSgemm: %s", cublas_status_name(st));
+        return 0;
     }
     const size_t chunk = ACT_WS_BYTES / ((size_t)cols * sizeof(__half));
-    if (chunk == 0 || WTILE_BYTES / ((size_t)cols * sizeof(__half)) == 0) {
-        cuda_fail(b, "matmul: %d columns exceed the fixed workspaces", cols);
-        return;
+    if (!dt || chunk == 0 || WTILE_BYTES / ((size_t)cols * sizeof(__half)) == 0) {
+        if (dt)
+            cuda_fail(b, "matmul: %d columns exceed the fixed workspaces", cols);
+        else
+            cuda_fail(b, "matmul: unsupported weight dtype %d", (int)w->dtype);
+        return 0;
     }
     for (int r0 = 0; r0 < n && !b->failed; r0 += (int)chunk) {
         const int nx = n - r0 < (int)chunk ? n - r0 : (int)chunk;
@@ -535,8 +543,9 @@ static void matmul_cublas(backend *b, float *out, const float *x, const bk_matri
         const float *xc = x + (size_t)r0 * cols;
         const void *xh = dt == LLM_BF16 ? (const void *)convert_x<__nv_bfloat16>(b, xc, total, w)
                                         : (const void *)convert_x<__half>(b, xc, total, w);
-        if (xh) gemm_rows(b, out + (size_t)r0 * rows, xh, dt, w, nx);
+        if (xh) gemm_rows(b, out + (size_t)r0 * rows, xh, dt, w, bias, nx, dq);
     }
+    return dq;
 }
 
 void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
@@ -581,8 +590,8 @@ void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, con
         CUDA_CHECK(
             b, cudaMemsetAsync(out, 0, (size_t)n * w->rows * sizeof(float), cuda_of(b)->stream));
     } else {
-        matmul_cublas(b, out, x, w, n, x16);
-        if (b->failed) return;
+        const int done = matmul_cublas(b, out, x, w, bias, n, x16);
+        if (done || b->failed) return;
     }
     const float *scales = w->dtype == LLM_I8 ? w->scales : NULL;
     if (!scales && !bias) return;

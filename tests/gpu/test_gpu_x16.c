@@ -302,3 +302,60 @@ TEST(gpu_op_x16_fp16_overflow_names_the_matmul) {
     g->free(g, (void *)w.data);
     free_host_w(&hm);
 }
+
+// The dequantizing tensor-core GEMM (cuda_gemm_dq.cu: I8 weights, and BF16 on
+// sm_75): x already exact in the GEMM's 16-bit type, so the CPU matmul of the same f32 values is
+// the reference up to summation order (1e-5, where the fp16 activation
+// tolerance would hide a wrong tile); rows and x rows that are not multiples
+// of the 64 x 64 tiles, bias or not; nothing written past the output; up to
+// 128 rows of x the kernel runs and no weight tile is dequantized into the
+// workspace (counted under the emulation), past that the cuBLAS tiles do.
+TEST(gpu_op_matmul_dequant_gemm_tiles) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    const llm_dtype dts[] = {LLM_I8, LLM_BF16};
+    const int shapes[][2] = {{64, 64}, {37, 96}, {130, 256}}, ns[] = {9, 64, 70, 128, 129};
+    const int dq_bf16 = g->info.cc_major < 8; // bf16 multiplied as fp16 only there
+    for (int di = 0; di < 2; di++)
+        for (int si = 0; si < 3; si++)
+            for (int ni = 0; ni < 5; ni++) {
+                const llm_dtype dt = dts[di];
+                const int rows = shapes[si][0], cols = shapes[si][1], n = ns[ni];
+                const size_t no = (size_t)n * rows;
+                float *x = rand_floats((size_t)n * cols, 2.0f), *bias = rand_floats(rows, 1.0f);
+                // exact in the GEMM's activation type (bf16 with bf16 tensor cores)
+                const llm_dtype at = dt == LLM_BF16 && !dq_bf16 ? LLM_BF16 : LLM_F16;
+                for (int i = 0; i < n * cols; i++) x[i] = widen16(at, round16(at, x[i]));
+                host_w hm = rand_host_w(dt, rows, cols);
+                bk_matrix cw = {hm.data, dt, rows, cols, hm.scales}, gw = cw;
+                gw.data = gpu_copy_in(g, hm.data, hm.bytes);
+                gw.scales = hm.scales ? gpu_copy_in(g, hm.scales, sizeof(float) * rows) : NULL;
+                float *gx = gpu_copy_in(g, x, sizeof(float) * n * cols);
+                float *gb = gpu_copy_in(g, bias, sizeof(float) * rows);
+                float *gout = gpu_poisoned(g, no + 64), *want = malloc(no * 4);
+                const int with_bias = (si + ni) % 2;
+                const long k0 = gpu_kernel_launches("gemm_dq_kernel");
+                const long t0 = gpu_kernel_launches("dequant_f16_kernel");
+                c->matmul(c, want, x, &cw, with_bias ? bias : NULL, n, NULL);
+                g->matmul(g, gout, gx, &gw, with_bias ? gb : NULL, n, NULL);
+                float *got = gpu_copy_out(g, gout, no + 64);
+                CHECK_REL(got, want, no, 1e-5, "%s %dx%d n=%d bias=%d", dtype_name(dt), rows, cols,
+                          n, with_bias);
+                int tail = 1;
+                for (int i = 0; got && i < 64; i++) tail &= isnan(got[no + i]) != 0;
+                CHECK_MSG(tail, "%s %dx%d n=%d: written past the output", dtype_name(dt), rows,
+                          cols, n);
+                const long k = gpu_kernel_launches("gemm_dq_kernel") - k0;
+                const long t = gpu_kernel_launches("dequant_f16_kernel") - t0;
+                const int want_dq = (dt == LLM_I8 || dq_bf16) && n <= 128;
+                const int want_tiles = (dt == LLM_I8 || dq_bf16) && n > 128;
+                CHECK_MSG(k0 < 0 || (k == want_dq && (t > 0) == want_tiles),
+                          "%s %dx%d n=%d: %ld gemm_dq_kernel, %ld dequant_f16_kernel launches",
+                          dtype_name(dt), rows, cols, n, k, t);
+                free(got), free(want), free(x), free(bias), free_host_w(&hm);
+                g->free(g, (void *)gw.data), g->free(g, (void *)gw.scales), g->free(g, gx);
+                g->free(g, gb), g->free(g, gout);
+            }
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}

@@ -58,7 +58,7 @@ uint16_t f32_to_bf16(float f);
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n))) // anywhere in a declaration, as nvcc takes it
 
 struct dim3 {
     unsigned x, y, z;
