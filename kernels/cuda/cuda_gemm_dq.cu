@@ -183,16 +183,12 @@ __global__ void __launch_bounds__(DQ_THREADS)
     }
 }
 
-// The most rows of x this kernel takes (DQ_MAX_N_DEFAULT, or the environment's
-// LLM_CUDA_DQ_MAX_N), read once.
+// The most rows of x this kernel takes: DQ_MAX_N_DEFAULT, or the
+// environment's LLM_CUDA_DQ_MAX_N (read at each call, as gpu_bench switches it).
 static int dq_max_n() {
-    static int max_n = -1;
-    if (max_n < 0) {
-        const char *s = getenv("LLM_CUDA_DQ_MAX_N");
-        max_n = s && *s ? atoi(s) : DQ_MAX_N_DEFAULT;
-        if (max_n < 0) max_n = 0;
-    }
-    return max_n;
+    const char *s = getenv("LLM_CUDA_DQ_MAX_N");
+    const int v = s && *s ? atoi(s) : DQ_MAX_N_DEFAULT;
+    return v < 0 ? 0 : v;
 }
 
 int cuda_gemm_dq_covers(const bk_matrix *w, int n, const void *xh) {

@@ -1,5 +1,6 @@
 // cuda_matmul.cu - out [n, rows] = x [n, cols] @ w^T (+ bias), w [rows, cols]
-// in F16, BF16, F32 or I8 (per-row scales), fp32 activations and accumulation.
+// in F16, BF16, F32 or I8 (per-row scales), fp32 accumulation; x fp32, or
+// its 16-bit copy (bk_x16) on the GEMM path.
 //
 // Napkin math (llama-3-8b, H100/H200 class GPU):
 // - decode, n <= 8 rows: bandwidth-bound. Each step reads every weight once:
@@ -16,14 +17,24 @@
 // - n <= GEMV_MAX_N: gemv_kernel, any dtype, any GPU. A row's result adds in
 //   one fixed order whatever n is, so a decode token's output does not depend
 //   on how many other tokens share its batch.
-// - n > GEMV_MAX_N: x is converted to the weights' 16-bit type and cuBLAS
-//   multiplies (F32 weights: cublasSgemm on x as is). I8 weights, and BF16
-//   weights on sm_75 (no bf16 tensor cores), are converted tile by tile into
-//   an fp16 workspace first (int8 values are exact in fp16; the per-row scale
-//   is applied to the fp32 result), so no full-precision copy of the weights
-//   is ever kept. fp16 activations overflow beyond 65504: the conversion
-//   flags such a value in the matmul's overflow slot and the next download()
-//   or sync() fails the step naming the matmul (cuda_check_overflow).
+// - n > GEMV_MAX_N: x in the weights' 16-bit type (bf16 for BF16 weights on
+//   sm_80+, fp16 otherwise) and cuBLAS GemmEx (F32 weights: cublasSgemm on x
+//   as is). The 16-bit x normally comes from the op that produced x (bk_x16,
+//   backend.h): cuda_x16_plan tells the forward pass which type, and
+//   rmsnorm, add_rmsnorm, silu_mul and attention write the rounded copy
+//   beside (or instead of) their f32 output, so a prefill step runs no
+//   conversion kernel; the same rounding (nearest even) of the same f32
+//   values, so the same bits as converting here. Without a copy (other
+//   callers) x is converted here, in chunks that fit the activation workspace.
+//   I8 weights, and BF16 on sm_75 (no bf16 tensor cores): up to DQ_MAX_N
+//   (128) rows gemm_dq_kernel (cuda_gemm_dq.cu) dequantizes each weight tile
+//   to fp16 in shared memory and applies the scales and bias itself; more
+//   rows are converted tile by tile into an fp16 workspace for cuBLAS (int8
+//   values are exact in fp16; the per-row scale is applied to the fp32
+//   result), so no full-precision copy of the weights is ever kept. fp16
+//   activations overflow beyond 65504: whichever kernel rounds them flags
+//   such a value in the matmul's overflow slot and the next download() or
+//   sync() fails the step naming the matmul (cuda_check_overflow).
 // - batch-invariant mode (backend.h): the GEMV for every n, GEMV_MAX_N rows
 //   per launch; it re-reads the weights once per 8 rows (~34 TFLOP/s at
 //   n = 8 on an H200 against ~600 for cuBLAS: predicted).
