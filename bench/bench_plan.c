@@ -323,7 +323,7 @@ static double cpu_matmul_tflops(char *err) {
         for (int rows = 16; rows <= PROBE_ROWS; rows *= 2)
             for (int r = 0; r < PROBE_REPS; r++) {
                 double t = llm_now();
-                b->matmul(b, out, x, &m, NULL, rows);
+                b->matmul(b, out, x, &m, NULL, rows, NULL);
                 t = (llm_now() - t) * PROBE_ROWS / rows; // as seconds for PROBE_ROWS rows
                 if (t < best) best = t;
             }

@@ -57,6 +57,8 @@ struct forward_ctx {
     float *out;    // sub-layer output before the residual add, dim
     float *gate;   // 2 hidden_dim: gate, or a fused projection's gate|up rows
     float *up;     // hidden_dim: up, or silu(gate) * up of the fused path
+    void *x16;     // max(dim, q_dim, hidden) 16-bit: a matmul's input as its GEMM reads it
+                   // (x16_plan), written by the op producing the input; NULL on the CPU
     float *sel;    // [logit_rows, dim] rows whose logits are wanted
     float *logits; // [logit_rows, vocab]
     // batch metadata on the device
@@ -238,6 +240,7 @@ enum {
     WS_BTAB,         // per sequence, int32
     WS_ATTN_SCRATCH, // device_workspace: split-decode partials
     WS_GMETA,        // device_workspace: the decode graphs' metadata (gm_off)
+    WS_X16,          // device_workspace: [max_tokens, widest matmul input] 16-bit (bk_x16)
     WS_COUNT
 };
 
@@ -269,6 +272,9 @@ static void workspace_sizes(const model_config *c, const forward_opts *o, size_t
     ws[WS_ATTN_SCRATCH] =
         o->device_workspace ? attention_scratch_floats((int)S, c->n_heads, c->head_dim) * f32 : 0;
     ws[WS_GMETA] = o->device_workspace ? (gm_off(GM_BTAB, S) + S * max_blocks) * i32 : 0;
+    const size_t widest =
+        hidden > dim ? (hidden > q_dim ? hidden : q_dim) : (dim > q_dim ? dim : q_dim);
+    ws[WS_X16] = o->device_workspace ? T * widest * sizeof(uint16_t) : 0;
 }
 
 uint64_t forward_workspace_estimate(const model_config *c, const forward_opts *opts) {
@@ -355,6 +361,7 @@ forward_ctx *forward_create(backend *b, const model_weights *m, const forward_op
         f->attn_scratch = p[WS_ATTN_SCRATCH];
         f->attn_scratch_floats = ws[WS_ATTN_SCRATCH] / sizeof(float);
         f->d_gmeta = p[WS_GMETA];
+        f->x16 = b->x16_plan ? p[WS_X16] : NULL;
         if (b->graph_begin && !(f->h_gmeta = b->host_alloc(b, ws[WS_GMETA]))) {
             llm_errf(err, "forward: out of page-locked host memory for the graphs' metadata");
             goto fail;
@@ -501,12 +508,105 @@ static void upload_batch(forward_ctx *f, const forward_batch *bt, bk_attn_batch 
     };
 }
 
-// A matmul, named for the backend's error messages (layer -1: none).
-static void mm(backend *b, int layer, const char *name, float *out, const float *x,
-               const bk_matrix *w, const float *bias, int n) {
+// Names the next matmul for the backend's error messages (layer -1: none).
+static void name_op(backend *b, int layer, const char *name) {
     b->op_layer = layer;
     b->op_name = name;
-    b->matmul(b, out, x, w, bias, n);
+}
+
+// A matmul, named; x16: its input's 16-bit copy (plan_x16), or NULL.
+static void mm(backend *b, int layer, const char *name, float *out, const float *x,
+               const bk_matrix *w, const float *bias, int n, const bk_x16 *x16) {
+    name_op(b, layer, name);
+    b->matmul(b, out, x, w, bias, n, x16);
+}
+
+// The 16-bit copy of the input of the matmul `name` (w over n rows) into
+// f->x16 when the backend's matmul rounds its input (bk_x16): *s filled and
+// returned, for the op that produces the input and the matmul; else NULL.
+static const bk_x16 *plan_x16(forward_ctx *f, bk_x16 *s, int layer, const char *name,
+                              const bk_matrix *w, int n) {
+    if (!f->x16) return NULL;
+    name_op(f->b, layer, name);
+    return f->b->x16_plan(f->b, s, f->x16, w, n) ? s : NULL;
+}
+
+// The attention block of layer l: x += out (the previous sub-layer's, l > 0),
+// xb = norm(x), the q|k|v projections, rope and the cache write, attention,
+// o_proj into out. 16-bit copies (x16) of the qkv and o_proj inputs where the
+// backend's GEMMs take them, written by the norm and the attention; a fused
+// q|k|v projection is the norm's only reader, o_proj the attention's, so
+// with a copy they write only that.
+static void attention_block(forward_ctx *f, const bk_attn_batch *ab, int l) {
+    backend *b = f->b;
+    const model_config *c = f->cfg;
+    const fwd_layer *L = &f->layers[l];
+    const int n = ab->n_tokens, dim = c->dim, hd = c->head_dim;
+    const float eps = (float)c->rms_eps;
+    bk_x16 s;
+    const bk_x16 *x16 = plan_x16(f, &s, l, L->wqkv.data ? "qkv_proj" : "q_proj",
+                                 L->wqkv.data ? &L->wqkv : &L->wq, n);
+    float *xb = x16 && L->wqkv.data ? NULL : f->xb;
+    if (l == 0)
+        b->rmsnorm(b, xb, f->x, L->attn_norm, n, dim, eps, x16);
+    else
+        b->add_rmsnorm(b, xb, f->x, f->out, L->attn_norm, n, dim, eps, x16);
+    if (L->wqkv.data) { // one projection, then norm + rope + cache write in one op
+        mm(b, l, "qkv_proj", f->qkv, xb, &L->wqkv, L->bqkv, n, x16);
+        b->qkv_rope_write(b, f->q, f->qkv, L->q_norm, L->k_norm, eps, ab->positions, f->inv_freq,
+                          L->k_cache, L->v_cache, ab->slot_mapping, n, c->n_heads, c->n_kv_heads,
+                          hd, f->o.block_size, f->kv_dtype, L->k_scale, L->v_scale);
+    } else { // x16 is in wq's type; a matmul of another type converts xb itself
+        mm(b, l, "q_proj", f->q, xb, &L->wq, L->bq, n, x16);
+        mm(b, l, "k_proj", f->k, xb, &L->wk, L->bk, n, x16);
+        mm(b, l, "v_proj", f->v, xb, &L->wv, L->bv, n, x16);
+        if (L->q_norm) { // Qwen3: RMSNorm over each head before rope
+            b->rmsnorm(b, f->q, f->q, L->q_norm, n * c->n_heads, hd, eps, NULL);
+            b->rmsnorm(b, f->k, f->k, L->k_norm, n * c->n_kv_heads, hd, eps, NULL);
+        }
+        b->rope(b, f->q, f->k, ab->positions, f->inv_freq, n, c->n_heads, c->n_kv_heads, hd);
+        b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, ab->slot_mapping, n, c->n_kv_heads, hd,
+                    f->o.block_size, f->kv_dtype, L->k_scale, L->v_scale);
+    }
+    // o_proj reads the attention output only: with a copy, that alone
+    const bk_x16 *xo = plan_x16(f, &s, l, "o_proj", &L->wo, n);
+    b->attention(b, xo ? NULL : f->att, f->q, L->k_cache, L->v_cache, ab, c->n_heads, c->n_kv_heads,
+                 hd, f->o.block_size, 1.0f / sqrtf((float)hd), f->kv_dtype, L->k_scale, L->v_scale,
+                 L->window, xo);
+    mm(b, l, "o_proj", f->out, xo ? NULL : f->att, &L->wo, NULL, n, xo);
+}
+
+// The MLP block of layer l: x += out (o_proj's), xb = norm(x), out =
+// down(silu(gate(xb)) * up(xb)); gate|up fused or separate. 16-bit copies
+// (x16) for the gate|up and down inputs where the backend's GEMMs take them:
+// written by the norm and by silu_mul, which then write no f32 output the
+// matmuls would not read.
+static void mlp_block(forward_ctx *f, int l, int n) {
+    backend *b = f->b;
+    const model_config *c = f->cfg;
+    const fwd_layer *L = &f->layers[l];
+    const int dim = c->dim, hid = c->hidden_dim;
+    const float eps = (float)c->rms_eps;
+    const int fused = L->w_gu.data != NULL;
+    bk_x16 s;
+    const bk_x16 *x16 =
+        plan_x16(f, &s, l, fused ? "gate_up_proj" : "gate_proj", fused ? &L->w_gu : &L->w_gate, n);
+    float *xb = x16 && fused ? NULL : f->xb;
+    b->add_rmsnorm(b, xb, f->x, f->out, L->ffn_norm, n, dim, eps, x16);
+    float *act = fused ? f->up : f->gate; // silu(gate) * up
+    if (fused) {
+        mm(b, l, "gate_up_proj", f->gate, xb, &L->w_gu, NULL, n, x16);
+    } else {
+        mm(b, l, "gate_proj", f->gate, xb, &L->w_gate, NULL, n, x16);
+        mm(b, l, "up_proj", f->up, xb, &L->w_up, NULL, n, x16);
+    }
+    bk_x16 sd;
+    const bk_x16 *xd = plan_x16(f, &sd, l, "down_proj", &L->w_down, n);
+    if (fused)
+        b->silu_mul(b, xd ? NULL : act, f->gate, f->gate + hid, n, hid, 2 * hid, xd);
+    else
+        b->silu_mul(b, xd ? NULL : act, f->gate, f->up, n, hid, hid, xd);
+    mm(b, l, "down_proj", f->out, xd ? NULL : act, &L->w_down, NULL, n, xd);
 }
 
 // The model: token ids (device, [n_tokens]) in, the final-normed hidden
@@ -514,54 +614,13 @@ static void mm(backend *b, int layer, const char *name, float *out, const float 
 static void transformer(forward_ctx *f, const bk_attn_batch *ab, const int32_t *ids) {
     backend *b = f->b;
     const model_config *c = f->cfg;
-    const int n = ab->n_tokens, dim = c->dim, hd = c->head_dim;
-    const float eps = (float)c->rms_eps;
-    const float scale = 1.0f / sqrtf((float)hd);
-
+    const int n = ab->n_tokens;
     b->embedding(b, f->x, &f->embed, ids, n);
     for (int l = 0; l < c->n_layers; l++) {
-        const fwd_layer *L = &f->layers[l];
-        // attention block: xb = norm(x); att = attention(rope(q), rope(k), v)
-        if (l == 0)
-            b->rmsnorm(b, f->xb, f->x, L->attn_norm, n, dim, eps);
-        else
-            b->add_rmsnorm(b, f->xb, f->x, f->out, L->attn_norm, n, dim, eps);
-        if (L->wqkv.data) { // one projection, then norm + rope + cache write in one op
-            mm(b, l, "qkv_proj", f->qkv, f->xb, &L->wqkv, L->bqkv, n);
-            b->qkv_rope_write(b, f->q, f->qkv, L->q_norm, L->k_norm, eps, ab->positions,
-                              f->inv_freq, L->k_cache, L->v_cache, ab->slot_mapping, n, c->n_heads,
-                              c->n_kv_heads, hd, f->o.block_size, f->kv_dtype, L->k_scale,
-                              L->v_scale);
-        } else {
-            mm(b, l, "q_proj", f->q, f->xb, &L->wq, L->bq, n);
-            mm(b, l, "k_proj", f->k, f->xb, &L->wk, L->bk, n);
-            mm(b, l, "v_proj", f->v, f->xb, &L->wv, L->bv, n);
-            if (L->q_norm) { // Qwen3: RMSNorm over each head before rope
-                b->rmsnorm(b, f->q, f->q, L->q_norm, n * c->n_heads, hd, eps);
-                b->rmsnorm(b, f->k, f->k, L->k_norm, n * c->n_kv_heads, hd, eps);
-            }
-            b->rope(b, f->q, f->k, ab->positions, f->inv_freq, n, c->n_heads, c->n_kv_heads, hd);
-            b->kv_write(b, L->k_cache, L->v_cache, f->k, f->v, ab->slot_mapping, n, c->n_kv_heads,
-                        hd, f->o.block_size, f->kv_dtype, L->k_scale, L->v_scale);
-        }
-        b->attention(b, f->att, f->q, L->k_cache, L->v_cache, ab, c->n_heads, c->n_kv_heads, hd,
-                     f->o.block_size, scale, f->kv_dtype, L->k_scale, L->v_scale, L->window);
-        mm(b, l, "o_proj", f->out, f->att, &L->wo, NULL, n);
-        // MLP block: x += att_out; xb = norm(x); out = down(silu(gate(xb)) * up(xb))
-        b->add_rmsnorm(b, f->xb, f->x, f->out, L->ffn_norm, n, dim, eps);
-        const int hid = c->hidden_dim;
-        if (L->w_gu.data) {
-            mm(b, l, "gate_up_proj", f->gate, f->xb, &L->w_gu, NULL, n);
-            b->silu_mul(b, f->up, f->gate, f->gate + hid, n, hid, 2 * hid);
-            mm(b, l, "down_proj", f->out, f->up, &L->w_down, NULL, n);
-        } else {
-            mm(b, l, "gate_proj", f->gate, f->xb, &L->w_gate, NULL, n);
-            mm(b, l, "up_proj", f->up, f->xb, &L->w_up, NULL, n);
-            b->silu_mul(b, f->gate, f->gate, f->up, n, hid, hid);
-            mm(b, l, "down_proj", f->out, f->gate, &L->w_down, NULL, n);
-        }
+        attention_block(f, ab, l);
+        mlp_block(f, l, n);
     }
-    b->add_rmsnorm(b, f->xb, f->x, f->out, f->final_norm, n, dim, eps);
+    b->add_rmsnorm(b, f->xb, f->x, f->out, f->final_norm, n, c->dim, (float)c->rms_eps, NULL);
 }
 
 // The lm_head over the wanted rows of f->xb, a workspace-full at a time: their
@@ -578,7 +637,7 @@ static void lm_head(forward_ctx *f, const forward_batch *bt, float *logits, int3
     for (int r0 = 0; r0 < m; r0 += f->logit_rows) {
         int cnt = m - r0 < f->logit_rows ? m - r0 : f->logit_rows;
         b->gather_rows(b, f->sel, f->xb, f->d_rows + r0, cnt, c->dim);
-        mm(b, -1, "lm_head", f->logits, f->sel, &f->lm_head, NULL, cnt);
+        mm(b, -1, "lm_head", f->logits, f->sel, &f->lm_head, NULL, cnt, NULL);
         if (ids)
             b->argmax(b, f->d_argmax + r0, f->logits, cnt, c->vocab_size);
         else
@@ -655,7 +714,7 @@ static int run_graph(forward_ctx *f, const forward_batch *bt, int slot, float *l
     void **g = &f->graphs[slot][ids != NULL];
     if (!*g && !b->failed && b->graph_begin(b) == 0) {
         transformer(f, &ab, f->d_gmeta + gm_off(GM_IDS, (size_t)f->o.max_seqs));
-        mm(b, -1, "lm_head", f->logits, f->xb, &f->lm_head, NULL, B);
+        mm(b, -1, "lm_head", f->logits, f->xb, &f->lm_head, NULL, B, NULL);
         if (ids) b->argmax(b, f->d_argmax, f->logits, B, vocab);
         *g = b->graph_end(b);
         f->graphs_recorded += *g != NULL;

@@ -73,6 +73,18 @@ static inline size_t attention_scratch_floats(int max_seqs, int n_heads, int hea
     return (size_t)max_seqs * (size_t)n_heads * BK_DECODE_MAX_PARTS * ((size_t)head_dim + 2);
 }
 
+// The 16-bit copy of a matmul's input (x16): a backend whose matmul rounds
+// x to a 16-bit type for its GEMM (CUDA: more than 8 rows, not
+// batch-invariant) says so through x16_plan, and the op that produces x
+// (rmsnorm, add_rmsnorm, silu_mul, attention) writes the rounded copy in the same pass;
+// the matmul then multiplies the copy and runs no conversion of its own.
+typedef struct {
+    void *data;      // [n, cols] in dtype, row-major
+    llm_dtype dtype; // LLM_F16 or LLM_BF16: round to nearest even (dtype.h)
+    unsigned *ovf;   // LLM_F16: a device flag the writer sets nonzero when a
+                     // value rounds beyond the fp16 range (|v| >= 65520); or NULL
+} bk_x16;
+
 typedef struct backend backend;
 
 struct backend {
@@ -126,23 +138,37 @@ struct backend {
     void (*embedding)(backend *b, float *out, const bk_matrix *table, const int32_t *ids, int n);
 
     // RMSNorm of each row: out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * w.
-    // x, out [n, dim] f32 (out may alias x); w [dim] f32.
+    // x, out [n, dim] f32 (out may alias x); w [dim] f32. x16 not NULL: out
+    // rounded to x16->dtype into x16->data [n, dim] too (bk_x16); out may
+    // then be NULL (only the copy is written).
     void (*rmsnorm)(backend *b, float *out, const float *x, const float *w, int n, int dim,
-                    float eps);
+                    float eps, const bk_x16 *x16);
 
     // Fused residual add + RMSNorm: residual += x, then out = rmsnorm(residual).
-    // residual, x, out [n, dim] f32 (out may alias x, not residual).
+    // residual, x, out [n, dim] f32 (out may alias x, not residual); x16 as
+    // rmsnorm's.
     void (*add_rmsnorm)(backend *b, float *out, float *residual, const float *x, const float *w,
-                        int n, int dim, float eps);
+                        int n, int dim, float eps, const bk_x16 *x16);
 
     // out [n, w.rows] f32 = x [n, w.cols] f32 @ w^T (+ bias [w.rows] f32 if not NULL).
     // An I8 w is dequantized on the fly (q * scales[row]); no full-precision
     // copy of the weights is made. A backend that rounds x to fp16 (CUDA, more
     // than 8 rows) fails the step, naming op_layer/op_name, when a value of x
     // is beyond the fp16 range (|x| > 65504): never silent inf/NaN.
+    // x16 not NULL: x rounded as x16_plan announced for this w and n, written
+    // by the op that produced x; the backend may multiply it instead of x
+    // (the same numbers as rounding x itself), and x may then be NULL.
     // PRECOND: out does not alias x.
     void (*matmul)(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
-                   int n);
+                   int n, const bk_x16 *x16);
+
+    // Whether matmul(w) over n rows rounds x to 16 bits. Yes: fills *x16 =
+    // {buf, the type, an overflow flag for LLM_F16 that reports op_layer /
+    // op_name (set them first)} and returns 1; the caller hands x16 to the op
+    // that produces x and then to that matmul. buf holds n x w.cols 16-bit
+    // elements (the caller's). No (also: F32 weights, decode-sized n, batch-
+    // invariant mode): returns 0. NULL where the backend never rounds (CPU).
+    int (*x16_plan)(backend *b, bk_x16 *x16, void *buf, const bk_matrix *w, int n);
 
     // Rotary embedding in place, rotate-half convention (pairs i, i + head_dim/2):
     // q [n, n_heads * head_dim], k [n, n_kv_heads * head_dim] f32, positions [n],
@@ -188,17 +214,19 @@ struct backend {
     // 0..p; window w > 0 (a sliding-window layer): only p - w < j <= p, the
     // last w positions, itself included (transformers, vLLM). Positions out
     // of the window are never read, so their pages may hold anything.
+    // x16 as rmsnorm's (out may be NULL then).
     void (*attention)(backend *b, float *out, const float *q, const void *k_cache,
                       const void *v_cache, const bk_attn_batch *batch, int n_heads, int n_kv_heads,
                       int head_dim, int block_size, float scale, llm_dtype kv_dtype, float k_scale,
-                      float v_scale, int window);
+                      float v_scale, int window, const bk_x16 *x16);
 
     // out [n, hidden] = silu(gate) * up; gate, up [n, hidden] f32 whose rows
     // are ld >= hidden floats apart (hidden: contiguous; 2 * hidden: the two
     // halves of a fused gate|up projection, up = gate + hidden). out is
-    // contiguous; it may alias gate only when ld == hidden.
+    // contiguous; it may alias gate only when ld == hidden. x16 as rmsnorm's
+    // (out may be NULL then).
     void (*silu_mul)(backend *b, float *out, const float *gate, const float *up, int n, int hidden,
-                     int ld);
+                     int ld, const bk_x16 *x16);
 
     // out [m, dim] = x[rows[j]] for j < m; x [n, dim] f32, rows [m].
     void (*gather_rows)(backend *b, float *out, const float *x, const int32_t *rows, int m,

@@ -152,8 +152,11 @@ static void attend_item(void *ctx, int item, int worker) {
 void cpu_attention(backend *b, float *out, const float *q, const void *k_cache, const void *v_cache,
                    const bk_attn_batch *bt, int n_heads, int n_kv_heads, int head_dim,
                    int block_size, float scale, llm_dtype kv_dtype, float k_scale, float v_scale,
-                   int window) {
+                   int window, const bk_x16 *x16) {
     cpu_backend *c = (cpu_backend *)b;
+    float *const given = out;
+    out = cpu_x16_begin(b, out, x16, (size_t)bt->n_tokens * n_heads * head_dim);
+    if (!out) return;
     const int G = n_heads / n_kv_heads;
     const int qb = ATT_QVECS / G > 0 ? ATT_QVECS / G : 1; // query rows per unit
     int n_units = 0;
@@ -170,6 +173,7 @@ void cpu_attention(backend *b, float *out, const float *q, const void *k_cache, 
         llm_errf(b->error, "cpu attention: out of memory for %d scores per thread",
                  bt->max_context_len);
         b->failed = 1;
+        cpu_x16_end(NULL, out, given, 0, 0); // frees a temporary
         return;
     }
     int k = 0;
@@ -187,4 +191,5 @@ void cpu_attention(backend *b, float *out, const float *q, const void *k_cache, 
                     head_dim, block_size}};
     cpu_pool_run(c->pool, n_units, attend_item, &job);
     free(units);
+    cpu_x16_end(x16, out, given, bt->n_tokens, n_heads * head_dim);
 }

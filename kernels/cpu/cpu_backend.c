@@ -86,6 +86,32 @@ static void embed_row(void *ctx, int i, int worker) {
         for (int c = 0; c < t->cols; c++) o[c] *= t->scales[e->ids[i]];
 }
 
+// The 16-bit copy an op may be asked for (backend.h bk_x16; the CPU's
+// x16_plan is NULL, so only tests ask): the op computes its f32 result into
+// out, or into a temporary when out is NULL (only the copy wanted), and
+// cpu_x16_end rounds it row by row. cpu_x16_begin returns where to compute,
+// NULL (b->failed set) when there is nowhere.
+float *cpu_x16_begin(backend *b, float *out, const bk_x16 *x16, size_t floats) {
+    float *o = out ? out : x16 ? malloc(floats * sizeof(float) + 1) : NULL;
+    if (!o) {
+        llm_errf(b->error, "cpu: %s",
+                 x16 ? "out of memory for the 16-bit copy's rows"
+                     : "neither an output nor a 16-bit copy given");
+        b->failed = 1;
+    }
+    return o;
+}
+
+void cpu_x16_end(const bk_x16 *x16, float *o, const float *out, int n, int dim) {
+    for (size_t i = 0; x16 && i < (size_t)n; i++) {
+        uint16_t *h = (uint16_t *)x16->data + i * (size_t)dim;
+        for (int j = 0; j < dim; j++)
+            h[j] =
+                x16->dtype == LLM_BF16 ? f32_to_bf16(o[i * dim + j]) : f32_to_fp16(o[i * dim + j]);
+    }
+    if (o != out) free(o);
+}
+
 static void cpu_embedding(backend *b, float *out, const bk_matrix *t, const int32_t *ids, int n) {
     cpu_backend *c = (cpu_backend *)b;
     embed_ctx e = {c->simd, out, t, ids};
@@ -120,15 +146,21 @@ static void add_norm_row(void *ctx, int i, int worker) {
 }
 
 static void cpu_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
-                        float eps) {
-    norm_ctx a = {out, NULL, x, w, dim, eps};
+                        float eps, const bk_x16 *x16) {
+    float *o = cpu_x16_begin(b, out, x16, (size_t)n * dim);
+    if (!o) return;
+    norm_ctx a = {o, NULL, x, w, dim, eps};
     cpu_for_rows((cpu_backend *)b, n, norm_row, &a);
+    cpu_x16_end(x16, o, out, n, dim);
 }
 
 static void cpu_add_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
-                            int n, int dim, float eps) {
-    norm_ctx a = {out, residual, x, w, dim, eps};
+                            int n, int dim, float eps, const bk_x16 *x16) {
+    float *o = cpu_x16_begin(b, out, x16, (size_t)n * dim);
+    if (!o) return;
+    norm_ctx a = {o, residual, x, w, dim, eps};
     cpu_for_rows((cpu_backend *)b, n, add_norm_row, &a);
+    cpu_x16_end(x16, o, out, n, dim);
 }
 
 #define MM_ROWS 4 // weight rows converted to f32 and reused across tokens
@@ -319,8 +351,32 @@ int cpu_backend_matmul_bf16(backend *b, char *err) {
     return 0;
 }
 
+static void matmul_f32x(backend *b, float *out, const float *x, const bk_matrix *w,
+                        const float *bias, int n);
+
+// x is read when given; else the x16 copy (which only an op given one
+// wrote), widened to f32 first.
 static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *w,
-                       const float *bias, int n) {
+                       const float *bias, int n, const bk_x16 *x16) {
+    if (x || n <= 0) {
+        matmul_f32x(b, out, x, w, bias, n);
+        return;
+    }
+    float *xf = x16 ? malloc((size_t)n * w->cols * sizeof(float)) : NULL;
+    if (!xf) {
+        llm_errf(b->error, "cpu matmul: %s", x16 ? "out of memory" : "no input given");
+        b->failed = 1;
+        return;
+    }
+    const uint16_t *h = x16->data;
+    for (size_t e = 0; e < (size_t)n * w->cols; e++)
+        xf[e] = x16->dtype == LLM_BF16 ? bf16_to_f32(h[e]) : fp16_to_f32(h[e]);
+    matmul_f32x(b, out, xf, w, bias, n);
+    free(xf);
+}
+
+static void matmul_f32x(backend *b, float *out, const float *x, const bk_matrix *w,
+                        const float *bias, int n) {
     cpu_backend *c = (cpu_backend *)b;
     if (matmul_bf16(c, out, x, w, bias, n) == 0) return;
     const int rows = w->rows, cols = w->cols, threads = cpu_pool_threads(c->pool);
@@ -462,10 +518,13 @@ static void silu_row(void *ctx, int i, int worker) {
 }
 
 static void cpu_silu_mul(backend *b, float *out, const float *gate, const float *up, int n,
-                         int hidden, int ld) {
+                         int hidden, int ld, const bk_x16 *x16) {
     cpu_backend *c = (cpu_backend *)b;
-    silu_ctx a = {c->simd, out, gate, up, hidden, ld};
+    float *o = cpu_x16_begin(b, out, x16, (size_t)n * hidden);
+    if (!o) return;
+    silu_ctx a = {c->simd, o, gate, up, hidden, ld};
     cpu_for_rows(c, n, silu_row, &a);
+    cpu_x16_end(x16, o, out, n, hidden);
 }
 
 // The fused q|k|v step: the rows' q into q_out, k and v into a scratch pair,
@@ -490,8 +549,8 @@ static void cpu_qkv_rope_write(backend *b, float *q_out, const float *qkv, const
         memcpy(k + i * kv_dim, qkv + i * row + q_dim, kv_dim * sizeof(float));
         memcpy(v + i * kv_dim, qkv + i * row + q_dim + kv_dim, kv_dim * sizeof(float));
     }
-    if (q_norm) cpu_rmsnorm(b, q_out, q_out, q_norm, n * n_heads, head_dim, eps);
-    if (k_norm) cpu_rmsnorm(b, k, k, k_norm, n * n_kv_heads, head_dim, eps);
+    if (q_norm) cpu_rmsnorm(b, q_out, q_out, q_norm, n * n_heads, head_dim, eps, NULL);
+    if (k_norm) cpu_rmsnorm(b, k, k, k_norm, n * n_kv_heads, head_dim, eps, NULL);
     cpu_rope(b, q_out, k, positions, inv_freq, n, n_heads, n_kv_heads, head_dim);
     cpu_kv_write(b, k_cache, v_cache, k, v, slot_mapping, n, n_kv_heads, head_dim, block_size,
                  kv_dtype, k_scale, v_scale);

@@ -30,6 +30,13 @@ float *cpu_scratch_get(cpu_backend *c, size_t floats);
 void cpu_attention(backend *b, float *out, const float *q, const void *k_cache, const void *v_cache,
                    const bk_attn_batch *bt, int n_heads, int n_kv_heads, int head_dim,
                    int block_size, float scale, llm_dtype kv_dtype, float k_scale, float v_scale,
-                   int window);
+                   int window, const bk_x16 *x16);
+
+// An op's 16-bit copy (bk_x16): compute into cpu_x16_begin's pointer (out, or
+// a temporary of `floats` when out is NULL; NULL with b->failed set when
+// neither is possible), then cpu_x16_end rounds n rows of dim into x16 (if
+// any) and frees the temporary.
+float *cpu_x16_begin(backend *b, float *out, const bk_x16 *x16, size_t floats);
+void cpu_x16_end(const bk_x16 *x16, float *o, const float *out, int n, int dim);
 
 #endif

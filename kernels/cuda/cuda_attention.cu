@@ -72,7 +72,7 @@ __device__ __forceinline__ size_t cache_off(const int32_t *bt, int t, int kvh, i
 // PRECOND: hd even, <= MAX_HEAD_DIM; dynamic smem = prefill_smem(hd).
 template <class KV>
 __global__ void __launch_bounds__(PF_THREADS)
-    attn_prefill_kernel(float *out, const float *q, const KV *k_cache, const KV *v_cache,
+    attn_prefill_kernel(out_x16 out, const float *q, const KV *k_cache, const KV *v_cache,
                         const int32_t *query_start, const int32_t *context_len,
                         const int32_t *block_tables, const int32_t *seq_of_token, int max_blocks,
                         int n_tokens, int n_heads, int n_kv_heads, int hd, int block_size,
@@ -182,7 +182,7 @@ __global__ void __launch_bounds__(PF_THREADS)
             }
             for (int e = tid; e < nr * hd; e += PF_THREADS) {
                 const int i = e / hd, d = e % hd;
-                out[(size_t)(r0 + i) * q_dim + (size_t)h * hd + d] = os[e] / row_l[i] * v_scale;
+                out.put((size_t)(r0 + i) * q_dim + (size_t)h * hd + d, os[e] / row_l[i] * v_scale);
             }
             __syncthreads(); // shared memory is reused by the next sequence of the tile
         }
@@ -220,7 +220,7 @@ typedef struct {
 // PRECOND: hd even, <= MAX_HEAD_DIM; blockDim = DC_THREADS.
 template <class KV>
 __global__ void __launch_bounds__(DC_THREADS)
-    attn_decode_kernel(float *out, const float *q, const KV *k_cache, const KV *v_cache,
+    attn_decode_kernel(out_x16 out, const float *q, const KV *k_cache, const KV *v_cache,
                        const int32_t *query_start, const int32_t *context_len,
                        const int32_t *block_tables, int max_blocks, int n_heads, int n_kv_heads,
                        int hd, int block_size, float scale, float v_scale, int window,
@@ -294,9 +294,9 @@ __global__ void __launch_bounds__(DC_THREADS)
         o.y += accg[g * npairs + tid].y;
     }
     if (n_parts == 1) {
-        float *dst = out + (size_t)row * q_dim + (size_t)h * hd + 2 * tid;
-        dst[0] = o.x / l * v_scale;
-        dst[1] = o.y / l * v_scale;
+        const size_t dst = (size_t)row * q_dim + (size_t)h * hd + 2 * tid;
+        out.put(dst, o.x / l * v_scale);
+        out.put(dst + 1, o.y / l * v_scale);
         return;
     }
     const size_t slot = ((size_t)s * n_heads + h) * parts.zdim + part;
@@ -311,7 +311,7 @@ __global__ void __launch_bounds__(DC_THREADS)
 // Merges the partitions of split decode rows: out = sum_p o_p e^(m_p - M) /
 // sum_p l_p e^(m_p - M), M = max_p m_p. Grid (n_seqs, n_heads), one thread
 // per dim (a loop past blockDim).
-__global__ void attn_reduce_kernel(float *out, const int32_t *query_start,
+__global__ void attn_reduce_kernel(out_x16 out, const int32_t *query_start,
                                    const int32_t *context_len, int n_heads, int hd, int window,
                                    float v_scale, decode_parts parts) {
     const int s = blockIdx.x, h = blockIdx.y;
@@ -331,7 +331,7 @@ __global__ void attn_reduce_kernel(float *out, const int32_t *query_start,
         float num = 0.0f;
         for (int p = 0; p < n_parts; p++)
             num += parts.o[(base + p) * hd + d] * expf(parts.ml[2 * (base + p)] - mx);
-        out[(size_t)row * n_heads * hd + (size_t)h * hd + d] = num / denom * v_scale;
+        out.put((size_t)row * n_heads * hd + (size_t)h * hd + d, num / denom * v_scale);
     }
 }
 
@@ -367,7 +367,7 @@ int cuda_attention_init(cuda_backend *c) {
 
 // The launches for one KV element type.
 template <class KV>
-static void attention_launch(cuda_backend *c, float *out, const float *q, const KV *kc,
+static void attention_launch(cuda_backend *c, out_x16 out, const float *q, const KV *kc,
                              const KV *vc, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                              int head_dim, int block_size, float scale, float v_scale, int window) {
     backend *b = &c->base;
@@ -417,11 +417,16 @@ static void attention_launch(cuda_backend *c, float *out, const float *q, const 
     }
 }
 
-void cuda_attention(backend *b, float *out, const float *q, const void *k_cache,
+void cuda_attention(backend *b, float *out_f, const float *q, const void *k_cache,
                     const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                     int head_dim, int block_size, float scale, llm_dtype kv_dtype, float k_scale,
-                    float v_scale, int window) {
+                    float v_scale, int window, const bk_x16 *x16) {
     cuda_backend *c = cuda_of(b);
+    const out_x16 out = make_out_x16(out_f, x16);
+    if (!out_f && !out.h) {
+        cuda_fail(b, "attention: neither an f32 output nor a 16-bit copy");
+        return;
+    }
     if (bt->n_tokens <= 0 || bt->n_seqs <= 0) return;
     if (head_dim <= 0 || head_dim % 2 || head_dim > MAX_HEAD_DIM || n_kv_heads <= 0 ||
         n_heads % n_kv_heads) {

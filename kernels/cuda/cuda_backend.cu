@@ -349,6 +349,7 @@ extern "C" backend *cuda_backend_create(const device_info *dev, char *err) {
     b->rmsnorm = cuda_rmsnorm;
     b->add_rmsnorm = cuda_add_rmsnorm;
     b->matmul = cuda_matmul;
+    b->x16_plan = cuda_x16_plan;
     b->rope = cuda_rope;
     b->kv_write = cuda_kv_write;
     b->attention = cuda_attention;

@@ -299,14 +299,99 @@ static inline llm_dtype kv_dtype_of(const kv_fp8_sw *) {
     return LLM_F8E4M3;
 }
 
+// --- 16-bit activations (bk_x16) ----------------------------------------------------
+
+// f32 -> fp16 or bf16, round to nearest even.
+template <typename T> __device__ __forceinline__ T from_f32(float v);
+template <> __device__ __forceinline__ __half from_f32<__half>(float v) {
+    return __float2half_rn(v);
+}
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
+    return __float2bfloat16_rn(v);
+}
+template <typename T> struct is_half { static const bool value = false; };
+template <> struct is_half<__half> { static const bool value = true; };
+
+// A value that rounds to an fp16 inf (|v| >= 65520, the midpoint between
+// 65504 and the next power; NaN too) sets *ovf (fp16 only; ovf may be NULL).
+template <typename T> __device__ __forceinline__ void x16_check(float v, unsigned *ovf) {
+    if (is_half<T>::value && ovf && !(fabsf(v) < 65520.0f)) *ovf = 1u;
+}
+
+// The rounded copy of out elements: p[i] = v (f32 or 4 of a float4, i then
+// counting float4s: the 4 halves are one 8-byte store, p 8-byte aligned).
+template <typename T>
+__device__ __forceinline__ void x16_store(T *p, unsigned *ovf, size_t i, float v) {
+    x16_check<T>(v, ovf);
+    p[i] = from_f32<T>(v);
+}
+template <typename T>
+__device__ __forceinline__ void x16_store(T *p, unsigned *ovf, size_t i, float4 v) {
+    x16_check<T>(v.x, ovf);
+    x16_check<T>(v.y, ovf);
+    x16_check<T>(v.z, ovf);
+    x16_check<T>(v.w, ovf);
+    struct alignas(8) four {
+        T a, b, c, d;
+    };
+    ((four *)p)[i] = four{from_f32<T>(v.x), from_f32<T>(v.y), from_f32<T>(v.z), from_f32<T>(v.w)};
+}
+
+// An f32 output and, optionally, its 16-bit copy (bk_x16), for kernels whose
+// outputs are scattered over several write sites (attention): put(i, v)
+// writes element i of both. f NULL: only the copy.
+struct out_x16 {
+    float *f;
+    void *h;       // NULL: no copy
+    unsigned *ovf; // fp16 overflow flag or NULL
+    int bf16;      // h holds bf16, else fp16
+    __device__ __forceinline__ void put(size_t i, float v) const {
+        if (f) f[i] = v;
+        if (h && bf16)
+            x16_store((__nv_bfloat16 *)h, NULL, i, v);
+        else if (h)
+            x16_store((__half *)h, ovf, i, v);
+    }
+};
+static inline out_x16 make_out_x16(float *f, const bk_x16 *x16) {
+    out_x16 o = {f, NULL, NULL, 0};
+    if (x16 && x16->data) {
+        o.h = x16->data;
+        o.ovf = x16->ovf;
+        o.bf16 = x16->dtype == LLM_BF16;
+    }
+    return o;
+}
+
+// The 16-bit type of a bk_x16 as a kernel template argument: an op dispatches
+// the statements with T16 = __half or __nv_bfloat16 (x16 NULL: __half).
+#define X16_DISPATCH(x16, ...)                                                                     \
+    do {                                                                                           \
+        if ((x16) && (x16)->dtype == LLM_BF16) {                                                   \
+            typedef __nv_bfloat16 T16;                                                             \
+            __VA_ARGS__;                                                                           \
+        } else {                                                                                   \
+            typedef __half T16;                                                                    \
+            __VA_ARGS__;                                                                           \
+        }                                                                                          \
+    } while (0)
+
 // --- launchers of the other files (host) -----------------------------------------
 
 void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
-                 int n);
+                 int n, const bk_x16 *x16);
+int cuda_x16_plan(backend *b, bk_x16 *x16, void *buf, const bk_matrix *w, int n);
+// The dequantizing tensor-core GEMM (cuda_gemm_dq.cu): out [n, w.rows] f32 =
+// xh [n, w.cols] fp16 @ w^T, I8 scales and bias applied. covers: whether it
+// takes w (I8, or BF16 multiplied as fp16), n rows and xh (shape, alignment,
+// the row limit LLM_CUDA_DQ_MAX_N).
+int cuda_gemm_dq_covers(const bk_matrix *w, int n, const void *xh);
+void cuda_gemm_dq(backend *b, float *out, const __half *xh, const bk_matrix *w, const float *bias,
+                  int n);
 void cuda_attention(backend *b, float *out, const float *q, const void *k_cache,
                     const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                     int head_dim, int block_size, float scale, llm_dtype kv_dtype, float k_scale,
-                    float v_scale, int window);
+                    float v_scale, int window, const bk_x16 *x16);
 // The split-decode partials of a batch, `floats` of them: the batch's
 // scratch when it is large enough, else the backend's own (grown on first
 // use). NULL with the error set when it cannot be had.
@@ -316,22 +401,22 @@ float *cuda_attn_scratch(cuda_backend *c, const bk_attn_batch *bt, size_t floats
 // fp16, bf16 and fp8 caches (scale already holds fp8's k_scale; v_scale
 // multiplies the output). Returns 0 when launched, 1 when the shape is not
 // covered (the caller runs the per-head kernel), -1 on error (set in c->base).
-int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void *k_cache,
+int cuda_attn_decode_gqa(cuda_backend *c, out_x16 out, const float *q, const void *k_cache,
                          const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                          int hd, int block_size, float scale, llm_dtype kv_dtype, float v_scale,
                          int window);
 void cuda_embedding(backend *b, float *out, const bk_matrix *t, const int32_t *ids, int n);
-void cuda_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
-                  float eps);
+void cuda_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim, float eps,
+                  const bk_x16 *x16);
 void cuda_add_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
-                      int n, int dim, float eps);
+                      int n, int dim, float eps, const bk_x16 *x16);
 void cuda_rope(backend *b, float *q, float *k, const int32_t *positions, const float *inv_freq,
                int n, int n_heads, int n_kv_heads, int head_dim);
 void cuda_kv_write(backend *b, void *k_cache, void *v_cache, const float *k, const float *v,
                    const int32_t *slot_mapping, int n, int n_kv_heads, int head_dim, int block_size,
                    llm_dtype kv_dtype, float k_scale, float v_scale);
 void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden,
-                   int ld);
+                   int ld, const bk_x16 *x16);
 void cuda_qkv_rope_write(backend *b, float *q_out, const float *qkv, const float *q_norm,
                          const float *k_norm, float eps, const int32_t *positions,
                          const float *inv_freq, void *k_cache, void *v_cache,

@@ -116,9 +116,8 @@ template <class KV> __device__ __forceinline__ uint4 dg_load8(const KV *p) {
 // PRECOND: hd in {32, 64, 128, 256}; G <= GP; caches 16-byte aligned.
 template <class KV, int GP>
 __global__ void __launch_bounds__(DG_THREADS)
-    attn_decode_gqa_kernel(float *__restrict__ out, const float *__restrict__ q,
-                           const KV *__restrict__ k_cache, const KV *__restrict__ v_cache,
-                           const int32_t *__restrict__ query_start,
+    attn_decode_gqa_kernel(out_x16 out, const float *__restrict__ q, const KV *__restrict__ k_cache,
+                           const KV *__restrict__ v_cache, const int32_t *__restrict__ query_start,
                            const int32_t *__restrict__ context_len,
                            const int32_t *__restrict__ block_tables, int max_blocks, int G,
                            int n_kv_heads, int hd, int block_size, float scale, float v_scale,
@@ -271,7 +270,7 @@ __global__ void __launch_bounds__(DG_THREADS)
         o *= v_scale; // fp8: the V values' scale (1 for 16-bit caches)
         const int h = kvh * G + g;
         if (n_parts == 1) {
-            out[(size_t)row * q_dim + (size_t)h * hd + d] = o / l_s[g];
+            out.put((size_t)row * q_dim + (size_t)h * hd + d, o / l_s[g]);
         } else {
             const size_t slot = ((size_t)s * n_heads + h) * zdim + part;
             part_o[slot * hd + d] = o;
@@ -301,13 +300,13 @@ __global__ void __launch_bounds__(DG_THREADS)
             denom += __ldcg(&part_ml[2 * (base + p) + 1]) * w;
             num += __ldcg(&part_o[(base + p) * hd + d]) * w;
         }
-        out[(size_t)row * q_dim + (size_t)h * hd + d] = num / denom;
+        out.put((size_t)row * q_dim + (size_t)h * hd + d, num / denom);
     }
     if (tid == 0) *cnt = 0; // ready for the next launch
 }
 
 template <class KV, int GP>
-static void dg_launch(cuda_backend *c, float *out, const float *q, const KV *kc, const KV *vc,
+static void dg_launch(cuda_backend *c, out_x16 out, const float *q, const KV *kc, const KV *vc,
                       const bk_attn_batch *bt, int G, int n_kv_heads, int hd, int block_size,
                       float scale, float v_scale, int window, float *ml, float *po, int zdim,
                       unsigned *count) {
@@ -319,7 +318,7 @@ static void dg_launch(cuda_backend *c, float *out, const float *q, const KV *kc,
 }
 
 template <class KV>
-static void dg_launch_g(cuda_backend *c, float *out, const float *q, const KV *kc, const KV *vc,
+static void dg_launch_g(cuda_backend *c, out_x16 out, const float *q, const KV *kc, const KV *vc,
                         const bk_attn_batch *bt, int G, int n_kv_heads, int hd, int block_size,
                         float scale, float v_scale, int window, float *ml, float *po, int zdim,
                         unsigned *count) {
@@ -337,7 +336,7 @@ static void dg_launch_g(cuda_backend *c, float *out, const float *q, const KV *k
                          window, ml, po, zdim, count);
 }
 
-int cuda_attn_decode_gqa(cuda_backend *c, float *out, const float *q, const void *k_cache,
+int cuda_attn_decode_gqa(cuda_backend *c, out_x16 out, const float *q, const void *k_cache,
                          const void *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                          int hd, int block_size, float scale, llm_dtype kv_dtype, float v_scale,
                          int window) {

@@ -1,5 +1,6 @@
 // cuda_matmul.cu - out [n, rows] = x [n, cols] @ w^T (+ bias), w [rows, cols]
-// in F16, BF16, F32 or I8 (per-row scales), fp32 activations and accumulation.
+// in F16, BF16, F32 or I8 (per-row scales), fp32 accumulation; x fp32, or
+// its 16-bit copy (bk_x16) on the GEMM path.
 //
 // Napkin math (llama-3-8b, H100/H200 class GPU):
 // - decode, n <= 8 rows: bandwidth-bound. Each step reads every weight once:
@@ -16,14 +17,24 @@
 // - n <= GEMV_MAX_N: gemv_kernel, any dtype, any GPU. A row's result adds in
 //   one fixed order whatever n is, so a decode token's output does not depend
 //   on how many other tokens share its batch.
-// - n > GEMV_MAX_N: x is converted to the weights' 16-bit type and cuBLAS
-//   multiplies (F32 weights: cublasSgemm on x as is). I8 weights, and BF16
-//   weights on sm_75 (no bf16 tensor cores), are converted tile by tile into
-//   an fp16 workspace first (int8 values are exact in fp16; the per-row scale
-//   is applied to the fp32 result), so no full-precision copy of the weights
-//   is ever kept. fp16 activations overflow beyond 65504: the conversion
-//   flags such a value in the matmul's overflow slot and the next download()
-//   or sync() fails the step naming the matmul (cuda_check_overflow).
+// - n > GEMV_MAX_N: x in the weights' 16-bit type (bf16 for BF16 weights on
+//   sm_80+, fp16 otherwise) and cuBLAS GemmEx (F32 weights: cublasSgemm on x
+//   as is). The 16-bit x normally comes from the op that produced x (bk_x16,
+//   backend.h): cuda_x16_plan tells the forward pass which type, and
+//   rmsnorm, add_rmsnorm, silu_mul and attention write the rounded copy
+//   beside (or instead of) their f32 output, so a prefill step runs no
+//   conversion kernel; the same rounding (nearest even) of the same f32
+//   values, so the same bits as converting here. Without a copy (other
+//   callers) x is converted here, in chunks that fit the activation workspace.
+//   I8 weights, and BF16 on sm_75 (no bf16 tensor cores): up to DQ_MAX_N
+//   (128) rows gemm_dq_kernel (cuda_gemm_dq.cu) dequantizes each weight tile
+//   to fp16 in shared memory and applies the scales and bias itself; more
+//   rows are converted tile by tile into an fp16 workspace for cuBLAS (int8
+//   values are exact in fp16; the per-row scale is applied to the fp32
+//   result), so no full-precision copy of the weights is ever kept. fp16
+//   activations overflow beyond 65504: whichever kernel rounds them flags
+//   such a value in the matmul's overflow slot and the next download() or
+//   sync() fails the step naming the matmul (cuda_check_overflow).
 // - batch-invariant mode (backend.h): the GEMV for every n, GEMV_MAX_N rows
 //   per launch; it re-reads the weights once per 8 rows (~34 TFLOP/s at
 //   n = 8 on an H200 against ~600 for cuBLAS: predicted).
@@ -364,24 +375,13 @@ static void launch_gemv(backend *b, float *out, const float *x, const bk_matrix 
 
 // --- the cuBLAS path ------------------------------------------------------------------
 
-// x [total] f32 -> y [total] fp16 or bf16, round to nearest even.
-template <typename T> __device__ __forceinline__ T from_f32(float v);
-template <> __device__ __forceinline__ __half from_f32<__half>(float v) {
-    return __float2half_rn(v);
-}
-template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
-    return __float2bfloat16_rn(v);
-}
-
 // fp16 (ovf not NULL): a value that rounds to inf (|v| >= 65520, the midpoint
 // between 65504 and the next power) sets *ovf.
 template <typename T>
 __global__ void convert_kernel(T *y, const float *x, size_t total, unsigned *ovf) {
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total;
          e += (size_t)gridDim.x * blockDim.x) {
-        const float v = x[e];
-        if (ovf && !(fabsf(v) < 65520.0f)) *ovf = 1u;
-        y[e] = from_f32<T>(v);
+        x16_store(y, ovf, e, x[e]);
     }
 }
 
@@ -422,27 +422,29 @@ static void gemm_16(backend *b, float *out, int ldc, const void *a, const void *
                                  CUBLAS_GEMM_DEFAULT));
 }
 
-// x [nx, cols] f32 -> the activation workspace as T. PRECOND: nx * cols * sizeof(T) <=
-// ACT_WS_BYTES.
-template <typename T> struct is_half { static const bool value = false; };
-template <> struct is_half<__half> { static const bool value = true; };
+// An overflow flag for a matmul of w whose activations are rounded to fp16
+// (cuda_check_overflow names it by op_layer/op_name); NULL with the error set
+// when the flags cannot be checked first.
+static unsigned *ovf_slot(backend *b, const bk_matrix *w) {
+    cuda_backend *c = cuda_of(b);
+    if (c->ovf_n == OVF_SLOTS && cuda_check_overflow(c)) return NULL;
+    const int k = c->ovf_n++;
+    c->ovf_ops[k].layer = b->op_layer;
+    c->ovf_ops[k].name = b->op_name;
+    c->ovf_ops[k].rows = w->rows;
+    c->ovf_ops[k].cols = w->cols;
+    return c->ovf_flags + k;
+}
 
-// fp16: the conversion flags values beyond the fp16 range in this matmul's
-// overflow slot (cuda_check_overflow reports them), w names the matmul.
+// x [nx, cols] f32 -> the activation workspace as T. PRECOND: nx * cols * sizeof(T) <=
+// ACT_WS_BYTES. fp16: the conversion flags values beyond the fp16 range in
+// this matmul's overflow slot.
 template <typename T>
 static const T *convert_x(backend *b, const float *x, size_t total, const bk_matrix *w) {
     cuda_backend *c = cuda_of(b);
     T *xh = (T *)c->act;
     unsigned *ovf = NULL;
-    if (is_half<T>::value) {
-        if (c->ovf_n == OVF_SLOTS && cuda_check_overflow(c)) return NULL;
-        const int k = c->ovf_n++;
-        c->ovf_ops[k].layer = b->op_layer;
-        c->ovf_ops[k].name = b->op_name;
-        c->ovf_ops[k].rows = w->rows;
-        c->ovf_ops[k].cols = w->cols;
-        ovf = c->ovf_flags + k;
-    }
+    if (is_half<T>::value && !(ovf = ovf_slot(b, w))) return NULL;
     convert_kernel<T><<<grid_for(total), EPI_THREADS, 0, c->stream>>>(xh, x, total, ovf);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) {
@@ -474,49 +476,91 @@ static void matmul_tiled(backend *b, float *out, int ldc, const __half *xh, cons
     }
 }
 
-// n > GEMV_MAX_N rows through cuBLAS, in chunks of rows whose 16-bit copy fits
-// the fixed activation workspace (one chunk up to ACT_WS_BYTES / (2 x cols) rows).
-static void matmul_cublas(backend *b, float *out, const float *x, const bk_matrix *w, int n) {
+// The 16-bit type the GEMM path rounds x to for a matmul of w over n rows:
+// LLM_BF16 (BF16 weights with bf16 tensor cores), LLM_F16 (F16, I8, BF16 on
+// sm_75), or 0 where x stays f32 (F32 weights, the GEMV, batch-invariant mode).
+static llm_dtype gemm_x_dtype(backend *b, const bk_matrix *w, int n) {
+    if (n <= GEMV_MAX_N || b->batch_invariant || w->rows <= 0 || w->cols <= 0) return (llm_dtype)0;
+    if (w->dtype == LLM_BF16) return cuda_of(b)->cc_major >= 8 ? LLM_BF16 : LLM_F16;
+    return w->dtype == LLM_F16 || w->dtype == LLM_I8 ? LLM_F16 : (llm_dtype)0;
+}
+
+int cuda_x16_plan(backend *b, bk_x16 *x16, void *buf, const bk_matrix *w, int n) {
+    const llm_dtype dt = gemm_x_dtype(b, w, n);
+    *x16 = (bk_x16){NULL, dt, NULL};
+    if (!dt || !buf || b->failed) return 0;
+    if (dt == LLM_F16 && !(x16->ovf = ovf_slot(b, w))) return 0;
+    x16->data = buf;
+    return 1;
+}
+
+// out [nx, rows] (row stride rows) = xh [nx, cols] (in dt) @ w^T; dq: by
+// cuda_gemm_dq with the scales and bias applied, else unscaled.
+static void gemm_rows(backend *b, float *out, const void *xh, llm_dtype dt, const bk_matrix *w,
+                      const float *bias, int nx, int dq) {
+    const int rows = w->rows, cols = w->cols;
+    if (dq)
+        cuda_gemm_dq(b, out, (const __half *)xh, w, bias, nx);
+    else if (dt == LLM_BF16)
+        gemm_16(b, out, rows, w->data, xh, CUDA_R_16BF, rows, nx, cols);
+    else if (w->dtype == LLM_F16)
+        gemm_16(b, out, rows, w->data, xh, CUDA_R_16F, rows, nx, cols);
+    else if (w->dtype == LLM_BF16)
+        matmul_tiled<__nv_bfloat16>(b, out, rows, (const __half *)xh, w, nx);
+    else
+        matmul_tiled<int8_t>(b, out, rows, (const __half *)xh, w, nx);
+}
+
+// n > GEMV_MAX_N rows through cuBLAS or cuda_gemm_dq: on x16 (the producing
+// op's 16-bit copy) in one pass when it is there, else on x converted in
+// chunks of rows whose 16-bit copy fits the fixed activation workspace (one
+// chunk up to ACT_WS_BYTES / (2 x cols) rows). Returns 1 when the scales and
+// bias were applied (cuda_gemm_dq), else 0 (also on failure).
+static int matmul_cublas(backend *b, float *out, const float *x, const bk_matrix *w,
+                         const float *bias, int n, const bk_x16 *x16) {
     cuda_backend *c = cuda_of(b);
     const int rows = w->rows, cols = w->cols;
+    const llm_dtype dt = gemm_x_dtype(b, w, n);
+    const int use16 = x16 && x16->data && x16->dtype == dt;
+    // fp16 activations with weights that are not fp16: dequantized in the GEMM
+    const int dq = dt == LLM_F16 && w->dtype != LLM_F16 &&
+                   cuda_gemm_dq_covers(w, n, use16 ? x16->data : c->act);
+    if (use16) {
+        gemm_rows(b, out, x16->data, dt, w, bias, n, dq);
+        return dq;
+    }
+    if (!x) {
+        cuda_fail(b, "matmul: no f32 input, and no 16-bit copy in the GEMM's type");
+        return 0;
+    }
     if (w->dtype == LLM_F32) {
         const float one = 1.0f, zero = 0.0f;
-        CUBLAS_CHECK(b, cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one,
-                                    (const float *)w->data, cols, x, cols, &zero, out, rows));
-        return;
+        cublasStatus_t st = cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one,
+                                        (const float *)w->data, cols, x, cols, &zero, out, rows);
+        if (st != CUBLAS_STATUS_SUCCESS) cuda_fail(b, "cublasSgemm: %s", cublas_status_name(st));
+        return 0;
     }
     const size_t chunk = ACT_WS_BYTES / ((size_t)cols * sizeof(__half));
-    const size_t tile_min = WTILE_BYTES / ((size_t)cols * sizeof(__half));
-    if (chunk == 0 || tile_min == 0) {
-        cuda_fail(b, "matmul: %d columns exceed the fixed workspaces", cols);
-        return;
+    if (!dt || chunk == 0 || WTILE_BYTES / ((size_t)cols * sizeof(__half)) == 0) {
+        if (dt)
+            cuda_fail(b, "matmul: %d columns exceed the fixed workspaces", cols);
+        else
+            cuda_fail(b, "matmul: unsupported weight dtype %d", (int)w->dtype);
+        return 0;
     }
-    for (int r0 = 0; r0 < n; r0 += (int)chunk) {
+    for (int r0 = 0; r0 < n && !b->failed; r0 += (int)chunk) {
         const int nx = n - r0 < (int)chunk ? n - r0 : (int)chunk;
-        const float *xc = x + (size_t)r0 * cols;
-        float *oc = out + (size_t)r0 * rows;
         const size_t total = (size_t)nx * cols;
-        if (w->dtype == LLM_BF16 && c->cc_major >= 8) {
-            const __nv_bfloat16 *xb = convert_x<__nv_bfloat16>(b, xc, total, w);
-            if (xb) gemm_16(b, oc, rows, w->data, xb, CUDA_R_16BF, rows, nx, cols);
-        } else {
-            const __half *xh = convert_x<__half>(b, xc, total, w);
-            if (!xh) return;
-            if (w->dtype == LLM_F16)
-                gemm_16(b, oc, rows, w->data, xh, CUDA_R_16F, rows, nx, cols);
-            else if (w->dtype == LLM_BF16)
-                matmul_tiled<__nv_bfloat16>(b, oc, rows, xh, w, nx);
-            else if (w->dtype == LLM_I8)
-                matmul_tiled<int8_t>(b, oc, rows, xh, w, nx);
-            else
-                cuda_fail(b, "matmul: unsupported weight dtype %d", (int)w->dtype);
-        }
-        if (b->failed) return;
+        const float *xc = x + (size_t)r0 * cols;
+        const void *xh = dt == LLM_BF16 ? (const void *)convert_x<__nv_bfloat16>(b, xc, total, w)
+                                        : (const void *)convert_x<__half>(b, xc, total, w);
+        if (xh) gemm_rows(b, out + (size_t)r0 * rows, xh, dt, w, bias, nx, dq);
     }
+    return dq;
 }
 
 void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
-                 int n) {
+                 int n, const bk_x16 *x16) {
     if (n <= 0 || w->rows <= 0) return;
     if (w->dtype == LLM_I8 && !w->scales) {
         cuda_fail(b, "matmul: an I8 matrix needs its scales");
@@ -525,6 +569,10 @@ void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, con
     // Batch-invariant mode: the GEMV for every n, GEMV_MAX_N rows per launch
     // (a row's bits are the same for every n <= GEMV_MAX_N, so for every n).
     if (n <= GEMV_MAX_N || b->batch_invariant) {
+        if (!x) {
+            cuda_fail(b, "matmul: the GEMV of %d rows needs its f32 input", n);
+            return;
+        }
         for (int r0 = 0; r0 < n && !b->failed; r0 += GEMV_MAX_N) {
             const int nr = n - r0 < GEMV_MAX_N ? n - r0 : GEMV_MAX_N;
             const float *xr = x + (size_t)r0 * w->cols;
@@ -553,8 +601,8 @@ void cuda_matmul(backend *b, float *out, const float *x, const bk_matrix *w, con
         CUDA_CHECK(
             b, cudaMemsetAsync(out, 0, (size_t)n * w->rows * sizeof(float), cuda_of(b)->stream));
     } else {
-        matmul_cublas(b, out, x, w, n);
-        if (b->failed) return;
+        const int done = matmul_cublas(b, out, x, w, bias, n, x16);
+        if (done || b->failed) return;
     }
     const float *scales = w->dtype == LLM_I8 ? w->scales : NULL;
     if (!scales && !bias) return;

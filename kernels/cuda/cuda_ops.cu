@@ -97,25 +97,29 @@ __device__ __forceinline__ float norm_scale(float v, float inv, float w) {
 }
 
 // x [n, dim] f32, w [dim] f32 -> out [n, dim] = x / sqrt(mean(x^2) + eps) * w;
-// ADD: residual [n, dim] += x first, and the sum is normalized.
+// ADD: residual [n, dim] += x first, and the sum is normalized. x16 not NULL:
+// out rounded to T16 into x16 [n, dim] too (x16_store; ovf: fp16 overflow
+// flag or NULL); out NULL: only x16 is written.
 // PRECOND: out may alias x, never residual; x does not alias residual; VT is
-// float4 only if dim % 4 == 0 and every pointer is 16-byte aligned.
+// float4 only if dim % 4 == 0, every f32 pointer is 16-byte aligned and x16 8-byte.
 // One block per row (dim / width(VT) elements e, thread j takes e = j, j +
 // NORM_THREADS, ...): the first NORM_VPT of a thread are loaded together, all
 // before any store (so a store to out or residual never holds back a load,
 // aliased or not), and kept in registers for the second pass; rows wider than
 // NORM_VPT x NORM_THREADS x width re-read the rest. The sum of squares adds in
 // a fixed order (per thread, then block_sum).
-template <bool ADD, typename VT>
+template <bool ADD, typename VT, typename T16>
 __global__ void __launch_bounds__(NORM_THREADS)
     rmsnorm_kernel(float *out, float *__restrict__ residual, const float *x,
-                   const float *__restrict__ w, int dim, float eps) {
+                   const float *__restrict__ w, int dim, float eps, T16 *__restrict__ x16,
+                   unsigned *ovf) {
     __shared__ float red[32];
     const int ne = dim / (int)(sizeof(VT) / sizeof(float)); // elements of VT per row
     const size_t row = blockIdx.x;
     const VT *xr = (const VT *)(x + row * dim);
     VT *rr = ADD ? (VT *)(residual + row * dim) : NULL;
-    VT *o = (VT *)(out + row * dim);
+    VT *o = out ? (VT *)(out + row * dim) : NULL;
+    T16 *h = x16 ? x16 + row * dim : NULL;
     const VT *wv = (const VT *)w;
     VT v[NORM_VPT];
 #pragma unroll
@@ -145,38 +149,57 @@ __global__ void __launch_bounds__(NORM_THREADS)
 #pragma unroll
     for (int i = 0; i < NORM_VPT; i++) {
         const int e = threadIdx.x + i * NORM_THREADS;
-        if (e < ne) o[e] = norm_scale(v[i], inv, __ldg(&wv[e]));
+        if (e >= ne) continue;
+        const VT r = norm_scale(v[i], inv, __ldg(&wv[e]));
+        if (o) o[e] = r;
+        if (h) x16_store(h, ovf, e, r);
     }
-    for (int e = threadIdx.x + NORM_VPT * NORM_THREADS; e < ne; e += NORM_THREADS)
-        o[e] = norm_scale(ADD ? rr[e] : xr[e], inv, __ldg(&wv[e]));
+    for (int e = threadIdx.x + NORM_VPT * NORM_THREADS; e < ne; e += NORM_THREADS) {
+        const VT r = norm_scale(ADD ? rr[e] : xr[e], inv, __ldg(&wv[e]));
+        if (o) o[e] = r;
+        if (h) x16_store(h, ovf, e, r);
+    }
 }
 
 static bool aligned16(const void *p) {
     return ((uintptr_t)p & 15) == 0;
 }
 
+// The f32 output of an op that may write only its x16 copy: one of the two.
+static bool check_out(backend *b, const char *op, const float *out, const bk_x16 *x16) {
+    if (out || (x16 && x16->data)) return true;
+    cuda_fail(b, "%s: neither an f32 output nor a 16-bit copy", op);
+    return false;
+}
+
 template <bool ADD>
 static void launch_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
-                           int n, int dim, float eps) {
-    if (n <= 0 || dim <= 0) return;
+                           int n, int dim, float eps, const bk_x16 *x16) {
+    if (n <= 0 || dim <= 0 || !check_out(b, "rmsnorm", out, x16)) return;
     cudaStream_t st = cuda_of(b)->stream;
+    void *h = x16 ? x16->data : NULL;
+    unsigned *ovf = x16 ? x16->ovf : NULL;
     const bool vec = dim % 4 == 0 && aligned16(out) && aligned16(x) && aligned16(w) &&
-                     (!ADD || aligned16(residual));
-    if (vec)
-        rmsnorm_kernel<ADD, float4><<<n, NORM_THREADS, 0, st>>>(out, residual, x, w, dim, eps);
-    else
-        rmsnorm_kernel<ADD, float><<<n, NORM_THREADS, 0, st>>>(out, residual, x, w, dim, eps);
+                     (!ADD || aligned16(residual)) && ((uintptr_t)h & 7) == 0;
+    X16_DISPATCH(x16, {
+        if (vec)
+            rmsnorm_kernel<ADD, float4, T16>
+                <<<n, NORM_THREADS, 0, st>>>(out, residual, x, w, dim, eps, (T16 *)h, ovf);
+        else
+            rmsnorm_kernel<ADD, float, T16>
+                <<<n, NORM_THREADS, 0, st>>>(out, residual, x, w, dim, eps, (T16 *)h, ovf);
+    });
     LAUNCH_CHECK(b, ADD ? "rmsnorm_kernel<add>" : "rmsnorm_kernel");
 }
 
-void cuda_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim,
-                  float eps) {
-    launch_rmsnorm<false>(b, out, NULL, x, w, n, dim, eps);
+void cuda_rmsnorm(backend *b, float *out, const float *x, const float *w, int n, int dim, float eps,
+                  const bk_x16 *x16) {
+    launch_rmsnorm<false>(b, out, NULL, x, w, n, dim, eps, x16);
 }
 
 void cuda_add_rmsnorm(backend *b, float *out, float *residual, const float *x, const float *w,
-                      int n, int dim, float eps) {
-    launch_rmsnorm<true>(b, out, residual, x, w, n, dim, eps);
+                      int n, int dim, float eps, const bk_x16 *x16) {
+    launch_rmsnorm<true>(b, out, residual, x, w, n, dim, eps, x16);
 }
 
 // --- rope -------------------------------------------------------------------------
@@ -282,30 +305,42 @@ __device__ __forceinline__ float4 silu_mul1(float4 g, float4 u) {
 }
 
 // gate, up [n, hv] VT, rows ldv apart -> out [n, hv] = silu(gate) * up, VT
-// float4 (16-byte aligned pointers, hv and ldv counted in float4s) or float.
-// out may alias gate when ldv == hv (each element is read before it is
-// written, by the same thread).
-template <typename VT>
+// float4 (16-byte aligned pointers, x16 8-byte, hv and ldv counted in
+// float4s) or float; x16 not NULL: out rounded to T16 too (as rmsnorm_kernel's),
+// out NULL: only x16. out may alias gate when ldv == hv (each element is read
+// before it is written, by the same thread).
+template <typename VT, typename T16>
 __global__ void __launch_bounds__(EW_THREADS)
-    silu_mul_kernel(VT *out, const VT *gate, const VT *__restrict__ up, int n, int hv, int ldv) {
+    silu_mul_kernel(VT *out, const VT *gate, const VT *__restrict__ up, int n, int hv, int ldv,
+                    T16 *__restrict__ x16, unsigned *ovf) {
     const size_t total = (size_t)n * hv;
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total;
          e += (size_t)gridDim.x * blockDim.x) {
         const size_t src = e / hv * ldv + e % hv;
-        out[e] = silu_mul1(gate[src], up[src]);
+        const VT r = silu_mul1(gate[src], up[src]);
+        if (out) out[e] = r;
+        if (x16) x16_store(x16, ovf, e, r);
     }
 }
 
 void cuda_silu_mul(backend *b, float *out, const float *gate, const float *up, int n, int hidden,
-                   int ld) {
-    if (n <= 0 || hidden <= 0) return;
+                   int ld, const bk_x16 *x16) {
+    if (n <= 0 || hidden <= 0 || !check_out(b, "silu_mul", out, x16)) return;
     cudaStream_t st = cuda_of(b)->stream;
     const size_t total = (size_t)n * hidden;
-    if (hidden % 4 == 0 && ld % 4 == 0 && aligned16(out) && aligned16(gate) && aligned16(up))
-        silu_mul_kernel<float4><<<ew_grid(total / 4), EW_THREADS, 0, st>>>(
-            (float4 *)out, (const float4 *)gate, (const float4 *)up, n, hidden / 4, ld / 4);
-    else
-        silu_mul_kernel<float><<<ew_grid(total), EW_THREADS, 0, st>>>(out, gate, up, n, hidden, ld);
+    void *h = x16 ? x16->data : NULL;
+    unsigned *ovf = x16 ? x16->ovf : NULL;
+    const bool vec = hidden % 4 == 0 && ld % 4 == 0 && aligned16(out) && aligned16(gate) &&
+                     aligned16(up) && ((uintptr_t)h & 7) == 0;
+    X16_DISPATCH(x16, {
+        if (vec)
+            silu_mul_kernel<float4, T16><<<ew_grid(total / 4), EW_THREADS, 0, st>>>(
+                (float4 *)out, (const float4 *)gate, (const float4 *)up, n, hidden / 4, ld / 4,
+                (T16 *)h, ovf);
+        else
+            silu_mul_kernel<float, T16><<<ew_grid(total), EW_THREADS, 0, st>>>(
+                out, gate, up, n, hidden, ld, (T16 *)h, ovf);
+    });
     LAUNCH_CHECK(b, "silu_mul_kernel");
 }
 

@@ -84,7 +84,7 @@ template <int HD> struct tc_shape {
 };
 
 typedef struct {
-    float *out;
+    out_x16 out;
     const float *q;
     const int32_t *query_start, *context_len, *block_tables, *seq_of_token;
     int max_blocks, n_tokens, n_heads, n_kv_heads, block_size, window, min_q_len;
@@ -239,8 +239,8 @@ __device__ __forceinline__ void tc_write(tc_acc<T> *of, float *sw, const tc_seg 
     const int i = m / sg.G, g = m % sg.G, d0 = (lane & 1) * (HD / 2);
     if (i >= sg.nr) return;
     const float *orow = sw + (lane >> 1) * tc_shape<HD>::LDS + d0;
-    float *o = a.out + (size_t)(sg.r0 + i) * a.n_heads * HD + (size_t)(sg.kvh * sg.G + g) * HD + d0;
-    for (int d = 0; d < HD / 2; d++) o[d] = orow[d] / l_run;
+    const size_t o = (size_t)(sg.r0 + i) * a.n_heads * HD + (size_t)(sg.kvh * sg.G + g) * HD + d0;
+    for (int d = 0; d < HD / 2; d++) a.out.put(o + d, orow[d] / l_run);
 }
 
 // One sequence's rows of the block (block-uniform; every thread calls it).
@@ -339,7 +339,7 @@ __global__ void __launch_bounds__(TC_THREADS)
 }
 
 template <class KV, int HD>
-static void tc_launch(cuda_backend *c, float *out, const float *q, const KV *kc, const KV *vc,
+static void tc_launch(cuda_backend *c, out_x16 out, const float *q, const KV *kc, const KV *vc,
                       const bk_attn_batch *bt, int n_heads, int n_kv_heads, int block_size,
                       float scale, int window, int min_q_len) {
     tc_args a;
@@ -376,7 +376,7 @@ template <class KV> static bool tc_covers(const cuda_backend *c, int hd, int gro
 }
 
 template <class KV>
-static int tc_dispatch(cuda_backend *c, float *out, const float *q, const KV *kc, const KV *vc,
+static int tc_dispatch(cuda_backend *c, out_x16 out, const float *q, const KV *kc, const KV *vc,
                        const bk_attn_batch *bt, int n_heads, int n_kv_heads, int hd, int block_size,
                        float scale, int window, int min_q_len) {
     if (!tc_covers<KV>(c, hd, n_heads / n_kv_heads)) return 0;
@@ -389,14 +389,14 @@ static int tc_dispatch(cuda_backend *c, float *out, const float *q, const KV *kc
     return 1;
 }
 
-int cuda_prefill_tc(cuda_backend *c, float *out, const float *q, const __half *k_cache,
+int cuda_prefill_tc(cuda_backend *c, out_x16 out, const float *q, const __half *k_cache,
                     const __half *v_cache, const bk_attn_batch *bt, int n_heads, int n_kv_heads,
                     int head_dim, int block_size, float scale, int window, int min_q_len) {
     return tc_dispatch(c, out, q, k_cache, v_cache, bt, n_heads, n_kv_heads, head_dim, block_size,
                        scale, window, min_q_len);
 }
 
-int cuda_prefill_tc(cuda_backend *c, float *out, const float *q, const __nv_bfloat16 *k_cache,
+int cuda_prefill_tc(cuda_backend *c, out_x16 out, const float *q, const __nv_bfloat16 *k_cache,
                     const __nv_bfloat16 *v_cache, const bk_attn_batch *bt, int n_heads,
                     int n_kv_heads, int head_dim, int block_size, float scale, int window,
                     int min_q_len) {

@@ -36,6 +36,11 @@ float *gpu_poisoned(backend *g, size_t n);
 // Host copy of n floats of a device buffer (malloc'd; the caller frees).
 float *gpu_copy_out(backend *g, const float *dev, size_t n);
 
+// How many times a kernel of that name (no template arguments) has run so
+// far under the CUDA emulation (tests/gpu/emu counts launches); -1 on a
+// device, where nothing counts them.
+long gpu_kernel_launches(const char *name);
+
 // ||got - want|| / ||want|| (L2, in double); a non-finite got where want is
 // finite counts as infinite error.
 double rel_err(const float *got, const float *want, size_t n);

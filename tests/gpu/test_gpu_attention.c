@@ -130,6 +130,33 @@ static void *random_cache(size_t n, llm_dtype kvdt, float mag, float scale) {
     return p;
 }
 
+// The attention once more with no f32 output and a 16-bit copy (bk_x16, the
+// o_proj input on CUDA's GEMM path): every element must be the f32 result
+// got of the same batch rounded to nearest even (bf16 for fp16 caches and
+// fp16 for the others, so both kinds are covered).
+static void check_x16_copy(backend *g, const float *got, const float *gq, const void *gkc,
+                           const void *gvc, const batch *all, const attn_case *ac, llm_dtype kvdt,
+                           int window) {
+    const int nh = ac->n_heads, nkv = ac->n_kv_heads, hd = ac->head_dim;
+    const size_t qn = (size_t)all->n_tokens * nh * hd;
+    const llm_dtype dt = kvdt == LLM_F16 ? LLM_BF16 : LLM_F16;
+    uint16_t *g16 = g->alloc(g, qn * 2), *h16 = malloc(qn * 2 + 1);
+    g->memset(g, g16, 0xFF, qn * 2);
+    bk_x16 s = {g16, dt, NULL};
+    g->attention(g, NULL, gq, gkc, gvc, &all->dev, nh, nkv, hd, ac->block_size,
+                 1.0f / sqrtf((float)hd), kvdt, g_k_scale, g_v_scale, window, &s);
+    g->download(g, h16, g16, qn * 2);
+    size_t bad = 0;
+    for (size_t i = 0; got && i < qn; i++)
+        bad += h16[i] != (dt == LLM_BF16 ? f32_to_bf16(got[i]) : f32_to_fp16(got[i]));
+    CHECK_MSG(got && bad == 0,
+              "attention %d/%d heads of %d, %s: %zu of %zu %s copies are not the "
+              "rounded f32 result",
+              nh, nkv, hd, dtype_name(kvdt), bad, qn, dtype_name(dt));
+    g->free(g, g16);
+    free(h16);
+}
+
 static void run_case(backend *g, backend *c, const attn_case *ac, llm_dtype kvdt, int window) {
     const int nh = ac->n_heads, nkv = ac->n_kv_heads, hd = ac->head_dim, bs = ac->block_size;
     // pages: every sequence gets its own, in shuffled order
@@ -170,8 +197,9 @@ static void run_case(backend *g, backend *c, const attn_case *ac, llm_dtype kvdt
     float *gq = gpu_copy_in(g, q, qn * 4), *gout = gpu_poisoned(g, qn), *want = malloc(qn * 4);
     const float scale = 1.0f / sqrtf((float)hd);
     const float ks = g_k_scale, vs = g_v_scale;
-    c->attention(c, want, q, kc, vc, &all.host, nh, nkv, hd, bs, scale, kvdt, ks, vs, window);
-    g->attention(g, gout, gq, gkc, gvc, &all.dev, nh, nkv, hd, bs, scale, kvdt, ks, vs, window);
+    c->attention(c, want, q, kc, vc, &all.host, nh, nkv, hd, bs, scale, kvdt, ks, vs, window, NULL);
+    g->attention(g, gout, gq, gkc, gvc, &all.dev, nh, nkv, hd, bs, scale, kvdt, ks, vs, window,
+                 NULL);
     float *got = gpu_copy_out(g, gout, qn);
     const int tc = all.max_q > 1 && tc_prefill(g, hd, nh, nkv, kvdt);
     const double tol = !tc ? TOL_ATTN : kvdt == LLM_BF16 ? TOL_TC_BF16 : TOL_TC_F16;
@@ -182,6 +210,7 @@ static void run_case(backend *g, backend *c, const attn_case *ac, llm_dtype kvdt
     CHECK_REL(got, want, qn, tol, "attention %d/%d heads of %d, block %d, %s, window %d", nh, nkv,
               hd, bs, dtype_name(kvdt), window);
     CHECK_MSG(!g->failed, "%s", g->error);
+    check_x16_copy(g, got, gq, gkc, gvc, &all, ac, kvdt, window);
 
     // each sequence alone: the same bits as in the batch
     for (int s = 0; s < ac->n_seqs; s++) {
@@ -191,7 +220,8 @@ static void run_case(backend *g, backend *c, const attn_case *ac, llm_dtype kvdt
         const size_t on = (size_t)one.n_tokens * q_dim;
         float *gq1 = gpu_copy_in(g, q + (size_t)all.qstart[s] * q_dim, on * 4);
         float *go1 = gpu_poisoned(g, on);
-        g->attention(g, go1, gq1, gkc, gvc, &one.dev, nh, nkv, hd, bs, scale, kvdt, ks, vs, window);
+        g->attention(g, go1, gq1, gkc, gvc, &one.dev, nh, nkv, hd, bs, scale, kvdt, ks, vs, window,
+                     NULL);
         float *got1 = gpu_copy_out(g, go1, on);
         CHECK_MSG(got1 && memcmp(got1, got + (size_t)all.qstart[s] * q_dim, on * 4) == 0,
                   "attention %d/%d heads of %d: sequence %d (q_len %d, context %d) differs alone",

@@ -167,6 +167,48 @@ TEST(gpu_forward_int8_fused_projections) {
     g->failed = 0;
 }
 
+// A 12-row prefill (cuBLAS GEMMs) of F16, BF16 and int8 Llama models: every
+// matmul input arrives as the 16-bit copy its producer wrote (bk_x16), so the
+// step launches no convert_kernel (counted under the emulation; on a device
+// only the logits are checked), and the logits match the CPU's.
+TEST(gpu_forward_prefill_launches_no_convert_kernel) {
+    backend *g = gpu_backend(), *c = cpu_ref();
+    if (!g || !c) return;
+    const llm_dtype dts[] = {LLM_F16, LLM_BF16, LLM_I8};
+    for (int di = 0; di < 3; di++) {
+        char err[LLM_ERR_LEN] = "";
+        model_config cfg = tiny_config(ARCH_LLAMA);
+        model_weights *m = model_random(&cfg, 70 + di, dts[di] == LLM_I8 ? LLM_F16 : dts[di], err);
+        CHECK_MSG(m != NULL, "%s", err);
+        if (!m) return;
+        if (dts[di] == LLM_I8) CHECK_MSG(model_quantize_int8(m, 0, err) == 0, "%s", err);
+        rig rc, rg;
+        if (rigs_open(&rc, &rg, c, g, m)) return;
+        const int V = cfg.vocab_size;
+        int a[12];
+        for (int i = 0; i < 12; i++) a[i] = irand(V);
+        float *want = malloc(sizeof(float) * V), *got = malloc(sizeof(float) * V);
+        chunk p = {a, 0, 12, 0};
+        const long conv0 = gpu_kernel_launches("convert_kernel");
+        const long gemv0 = gpu_kernel_launches("gemv_kernel");
+        if (!run_step(&rc, &p, 1, want, 0) && !run_step(&rg, &p, 1, got, 0))
+            CHECK_REL(got, want, (size_t)V, dts[di] == LLM_BF16 ? 2e-2 : 5e-3, "%s prefill",
+                      dtype_name(dts[di]));
+        const long conv = gpu_kernel_launches("convert_kernel") - conv0;
+        const long gemv = gpu_kernel_launches("gemv_kernel") - gemv0;
+        // the step's only GEMV is the lm_head of its last row
+        CHECK_MSG(conv0 < 0 || (conv == 0 && gemv == 1),
+                  "%s 12-row prefill: %ld convert_kernel and %ld gemv_kernel launches (want 0, 1)",
+                  dtype_name(dts[di]), conv, gemv);
+        free(want), free(got);
+        forward_destroy(rc.f);
+        forward_destroy(rg.f);
+        model_free(m);
+    }
+    CHECK_MSG(!g->failed, "backend error: %s", g->error);
+    g->failed = 0;
+}
+
 // Up to 8 rows per step (the GEMV path everywhere): each sequence's logits
 // are the same bits alone as in a batch with others, whatever pages they use.
 TEST(gpu_forward_batch_invariance_bitwise) {

@@ -114,20 +114,20 @@ TEST(gpu_op_rmsnorm_and_add_rmsnorm) {
         float *gres = gpu_copy_in(g, res, total * 4), *gout = gpu_poisoned(g, total);
         float *want = malloc(total * 4), *cres = malloc(total * 4);
         // rmsnorm into a fresh buffer, then in place (out aliasing x)
-        c->rmsnorm(c, want, x, w, n, dim, 1e-5f);
-        g->rmsnorm(g, gout, gx, gw, n, dim, 1e-5f);
+        c->rmsnorm(c, want, x, w, n, dim, 1e-5f, NULL);
+        g->rmsnorm(g, gout, gx, gw, n, dim, 1e-5f, NULL);
         float *got = gpu_copy_out(g, gout, total);
         CHECK_REL(got, want, total, TOL_F32, "rmsnorm %dx%d", n, dim);
         free(got);
-        g->rmsnorm(g, gx, gx, gw, n, dim, 1e-5f);
+        g->rmsnorm(g, gx, gx, gw, n, dim, 1e-5f, NULL);
         got = gpu_copy_out(g, gx, total);
         CHECK_REL(got, want, total, TOL_F32, "rmsnorm in place %dx%d", n, dim);
         free(got);
         // add_rmsnorm with out aliasing x
         g->upload(g, gx, x, total * 4);
         memcpy(cres, res, total * 4);
-        c->add_rmsnorm(c, want, cres, x, w, n, dim, 1e-6f);
-        g->add_rmsnorm(g, gx, gres, gx, gw, n, dim, 1e-6f);
+        c->add_rmsnorm(c, want, cres, x, w, n, dim, 1e-6f, NULL);
+        g->add_rmsnorm(g, gx, gres, gx, gw, n, dim, 1e-6f, NULL);
         got = gpu_copy_out(g, gx, total);
         CHECK_REL(got, want, total, TOL_F32, "add_rmsnorm out %dx%d", n, dim);
         free(got);
@@ -172,8 +172,8 @@ static void check_matmul(backend *g, backend *c, llm_dtype dt, int rows, int col
         const int with_bias = (ni + bias_seed) % 2;
         const size_t total = (size_t)n * rows;
         float *gout = gpu_poisoned(g, total);
-        c->matmul(c, want, x, &cw, with_bias ? bias : NULL, n);
-        g->matmul(g, gout, gx, &gw, with_bias ? gbias : NULL, n);
+        c->matmul(c, want, x, &cw, with_bias ? bias : NULL, n, NULL);
+        g->matmul(g, gout, gx, &gw, with_bias ? gbias : NULL, n, NULL);
         float *got = gpu_copy_out(g, gout, total);
         CHECK_REL(got, want, total, matmul_tol(g, dt, n), "matmul %s %dx%d n=%d bias=%d x+%d",
                   dtype_name(dt), rows, cols, n, with_bias, x_offset);
@@ -181,7 +181,7 @@ static void check_matmul(backend *g, backend *c, llm_dtype dt, int rows, int col
         if (n <= 8)
             for (int t = 0; t < n; t++) {
                 g->memset(g, gout, 0xFF, sizeof(float) * rows);
-                g->matmul(g, gout, gx + (size_t)t * cols, &gw, with_bias ? gbias : NULL, 1);
+                g->matmul(g, gout, gx + (size_t)t * cols, &gw, with_bias ? gbias : NULL, 1, NULL);
                 g->download(g, one, gout, sizeof(float) * rows);
                 CHECK_MSG(memcmp(one, got + (size_t)t * rows, sizeof(float) * rows) == 0,
                           "matmul %s %dx%d x+%d: row %d of n=%d differs from n=1", dtype_name(dt),
@@ -249,8 +249,8 @@ TEST(gpu_op_matmul_misaligned_weights) {
               gw = {gbase + 1, LLM_F16, rows, cols, NULL};
     float *gx = gpu_copy_in(g, x, sizeof(float) * n * cols), *gout = gpu_poisoned(g, n * rows);
     float want[3 * 40];
-    c->matmul(c, want, x, &cw, NULL, n);
-    g->matmul(g, gout, gx, &gw, NULL, n);
+    c->matmul(c, want, x, &cw, NULL, n, NULL);
+    g->matmul(g, gout, gx, &gw, NULL, n, NULL);
     float *got = gpu_copy_out(g, gout, (size_t)n * rows);
     CHECK_REL(got, want, (size_t)n * rows, TOL_F32, "misaligned f16 matmul");
     free(got), free(x);
@@ -452,8 +452,8 @@ TEST(gpu_op_silu_mul_and_gather_rows) {
         const size_t tot = (size_t)n * hidden;
         float *gate = rand_floats(tot, 6.0f), *up = rand_floats(tot, 2.0f), *want = malloc(tot * 4);
         float *ggate = gpu_copy_in(g, gate, tot * 4), *gup = gpu_copy_in(g, up, tot * 4);
-        c->silu_mul(c, want, gate, up, n, hidden, hidden);
-        g->silu_mul(g, ggate, ggate, gup, n, hidden, hidden); // out aliasing gate
+        c->silu_mul(c, want, gate, up, n, hidden, hidden, NULL);
+        g->silu_mul(g, ggate, ggate, gup, n, hidden, hidden, NULL); // out aliasing gate
         float *got = gpu_copy_out(g, ggate, tot);
         CHECK_REL(got, want, tot, TOL_F32, "silu_mul hidden %d", hidden);
         free(got), free(gate), free(up);
@@ -461,8 +461,8 @@ TEST(gpu_op_silu_mul_and_gather_rows) {
         // a fused gate|up projection's rows: gate and up 2 x hidden apart
         float *gu = rand_floats(2 * tot, 6.0f), *ggu = gpu_copy_in(g, gu, 2 * tot * 4);
         float *gout2 = gpu_poisoned(g, tot);
-        c->silu_mul(c, want, gu, gu + hidden, n, hidden, 2 * hidden);
-        g->silu_mul(g, gout2, ggu, ggu + hidden, n, hidden, 2 * hidden);
+        c->silu_mul(c, want, gu, gu + hidden, n, hidden, 2 * hidden, NULL);
+        g->silu_mul(g, gout2, ggu, ggu + hidden, n, hidden, 2 * hidden, NULL);
         got = gpu_copy_out(g, gout2, tot);
         CHECK_REL(got, want, tot, TOL_F32, "silu_mul of gate|up rows, hidden %d", hidden);
         free(got), free(gu), free(want);
@@ -527,7 +527,7 @@ TEST(gpu_op_errors_are_reported) {
     if (!g) return;
     float *buf = gpu_poisoned(g, 64);
     bk_matrix w = {buf, LLM_I8, 4, 16, NULL};
-    g->matmul(g, buf + 32, buf, &w, NULL, 1);
+    g->matmul(g, buf + 32, buf, &w, NULL, 1, NULL);
     CHECK(g->failed);
     CHECK_CONTAINS(g->error, "matmul: an I8 matrix needs its scales");
     g->failed = 0;
@@ -544,7 +544,7 @@ TEST(gpu_op_errors_are_reported) {
                         .seq_of_token = d,
                         .positions = d,
                         .slot_mapping = d};
-    g->attention(g, buf, buf, buf, buf, &bt, 1, 1, 258, 16, 1.0f, LLM_F16, 1.0f, 1.0f, 0);
+    g->attention(g, buf, buf, buf, buf, &bt, 1, 1, 258, 16, 1.0f, LLM_F16, 1.0f, 1.0f, 0, NULL);
     CHECK(g->failed);
     CHECK_CONTAINS(g->error, "attention: head_dim 258");
     g->failed = 0;

@@ -261,10 +261,12 @@ def test_plan_l4_fit_capacity_speed_cost():
               "--utilizations", "0.9", "--max-num-batched-tokens", "2048")
     act = int(re.search(r"activation peak .*?\((\d+) bytes", dry.stdout).group(1))
     # on a GPU the workspace also holds the split-decode attention scratch
-    # (256 sequences x 32 heads x 16 partitions x (128 + 2) floats) and the
-    # decode graphs' metadata (6 x 256 + 1 + 256 x 512 block-table int32s)
+    # (256 sequences x 32 heads x 16 partitions x (128 + 2) floats), the
+    # decode graphs' metadata (6 x 256 + 1 + 256 x 512 block-table int32s) and
+    # the matmul inputs' 16-bit copies (2048 tokens x 14336, the widest input)
     act_gpu = j["activation_bytes"]
-    assert act_gpu == act + 256 * 32 * 16 * 130 * 4 + (6 * 256 + 1 + 256 * 512) * 4
+    assert act_gpu == (act + 256 * 32 * 16 * 130 * 4 + (6 * 256 + 1 + 256 * 512) * 4
+                       + 2048 * 14336 * 2)
     # vLLM's arithmetic on the card, with the GPU runtime overhead the plan assumes
     pages = (int(L4_MEMORY * 0.9) - w - act_gpu - GPU_OVERHEAD) // (131072 * 16)
     rows = {r["batch"]: r for r in j["decode"]}

@@ -81,7 +81,7 @@ TEST(cpu_matmul_reference_and_batch_invariance) {
     for (int i = 0; i < n * cols; i++) x[i] = frand(&seed);
     for (int i = 0; i < rows; i++) bias[i] = frand(&seed);
     bk_matrix m = {w, LLM_BF16, rows, cols, NULL};
-    b->matmul(b, out, x, &m, bias, n);
+    b->matmul(b, out, x, &m, bias, n, NULL);
     double worst = 0;
     for (int t = 0; t < n; t++)
         for (int r = 0; r < rows; r++) {
@@ -92,7 +92,7 @@ TEST(cpu_matmul_reference_and_batch_invariance) {
         }
     CHECK_MSG(worst < 1e-4, "max abs error %g", worst);
     for (int t = 0; t < n; t += 9) {
-        b->matmul(b, one, x + t * cols, &m, bias, 1);
+        b->matmul(b, one, x + t * cols, &m, bias, 1, NULL);
         CHECK(memcmp(one, out + t * rows, sizeof one) == 0);
     }
     free(w), free(x), free(out);
@@ -105,12 +105,12 @@ TEST(cpu_rmsnorm_silu_rope_kv_write) {
     if (!b) return;
     float x[2 * 8] = {1, 2, 3, 4, 5, 6, 7, 8, -1, 0, 1, 0, 2, 0, 0, 0},
                 w[8] = {1, 1, 1, 1, 2, 2, 2, 2}, out[16];
-    b->rmsnorm(b, out, x, w, 2, 8, 1e-6f);
+    b->rmsnorm(b, out, x, w, 2, 8, 1e-6f, NULL);
     double ms = (1 + 4 + 9 + 16 + 25 + 36 + 49 + 64) / 8.0;
     CHECK_NEAR(out[0], 1 / sqrt(ms + 1e-6), 1e-6);
     CHECK_NEAR(out[7], 2 * 8 / sqrt(ms + 1e-6), 1e-5);
     float g[2] = {1.5f, -2}, u[2] = {2, 3}, s[2];
-    b->silu_mul(b, s, g, u, 1, 2, 2);
+    b->silu_mul(b, s, g, u, 1, 2, 2, NULL);
     CHECK_NEAR(s[0], 1.5 / (1 + exp(-1.5)) * 2, 1e-6);
     CHECK_NEAR(s[1], -2 / (1 + exp(2.0)) * 3, 1e-6);
     // rope: head_dim 4, pairs (0,2) and (1,3)
@@ -130,6 +130,63 @@ TEST(cpu_rmsnorm_silu_rope_kv_write) {
     // [block 1][head 1][offset 1][d] = ((1*2+1)*4+1)*2
     CHECK_NEAR(fp16_to_f32(kc[((1 * 2 + 1) * 4 + 1) * 2 + 1]), 4, 0);
     CHECK_NEAR(fp16_to_f32(vc[((1 * 2 + 0) * 4 + 1) * 2 + 0]), 5, 0);
+    b->destroy(b);
+}
+
+// The 16-bit copies (bk_x16): rmsnorm, add_rmsnorm and silu_mul write their
+// output rounded by common/dtype.c (bf16 and fp16), the same with a NULL f32
+// output; matmul on a copy (x NULL) is the matmul of the widened copy.
+TEST(cpu_x16_copies_and_matmul_on_a_copy) {
+    char err[LLM_ERR_LEN];
+    backend *b = cpu_backend_create(err);
+    if (!b) return;
+    CHECK(b->x16_plan == NULL); // the CPU never rounds its matmul input
+    enum { N = 5, D = 24, R = 7 };
+    unsigned seed = 7;
+    float x[N * D], w[D], res[N * D], res2[N * D], out[N * D], gu[N * 2 * D], wide[N * D];
+    float mw[R * D], o1[N * R], o2[N * R];
+    uint16_t h[N * D], h2[N * D];
+    for (int i = 0; i < N * D; i++) x[i] = 4 * frand(&seed), res[i] = frand(&seed);
+    for (int i = 0; i < D; i++) w[i] = frand(&seed);
+    for (int i = 0; i < N * 2 * D; i++) gu[i] = 3 * frand(&seed);
+    for (int i = 0; i < R * D; i++) mw[i] = frand(&seed);
+    const llm_dtype dts[2] = {LLM_BF16, LLM_F16};
+    for (int di = 0; di < 2; di++) {
+        const llm_dtype dt = dts[di];
+        bk_x16 s = {h, dt, NULL}, s2 = {h2, dt, NULL};
+        for (int op = 0; op < 3; op++) {
+            memcpy(res2, res, sizeof res);
+            if (op == 0) {
+                b->rmsnorm(b, out, x, w, N, D, 1e-6f, &s);
+                b->rmsnorm(b, NULL, x, w, N, D, 1e-6f, &s2);
+            } else if (op == 1) {
+                float r1[N * D];
+                memcpy(r1, res, sizeof res);
+                b->add_rmsnorm(b, out, r1, x, w, N, D, 1e-6f, &s);
+                b->add_rmsnorm(b, NULL, res2, x, w, N, D, 1e-6f, &s2);
+                CHECK(memcmp(r1, res2, sizeof r1) == 0);
+            } else {
+                b->silu_mul(b, out, gu, gu + D, N, D, 2 * D, &s);
+                b->silu_mul(b, NULL, gu, gu + D, N, D, 2 * D, &s2);
+            }
+            int bad = 0;
+            for (int i = 0; i < N * D; i++)
+                bad += h[i] != (dt == LLM_BF16 ? f32_to_bf16(out[i]) : f32_to_fp16(out[i]));
+            CHECK_MSG(bad == 0, "op %d %s: %d copies not rounded from the output", op,
+                      dtype_name(dt), bad);
+            CHECK(memcmp(h, h2, sizeof h) == 0);
+        }
+        // the matmul on the last copy equals the matmul on its widened values
+        for (int i = 0; i < N * D; i++)
+            wide[i] = dt == LLM_BF16 ? bf16_to_f32(h[i]) : fp16_to_f32(h[i]);
+        bk_matrix m = {mw, LLM_F32, R, D, NULL};
+        b->matmul(b, o1, NULL, &m, NULL, N, &s);
+        b->matmul(b, o2, wide, &m, NULL, N, NULL);
+        CHECK(memcmp(o1, o2, sizeof o1) == 0);
+    }
+    b->matmul(b, o1, NULL, &(bk_matrix){mw, LLM_F32, R, D, NULL}, NULL, N, NULL);
+    CHECK(b->failed);
+    CHECK_CONTAINS(b->error, "no input");
     b->destroy(b);
 }
 
@@ -253,7 +310,8 @@ TEST(cpu_attention_bf16_cache_holds_k_past_fp16_range) {
         for (int w = 0; w < 2; w++) { // full, then a window of 3
             const int window = w ? 3 : 0, t0 = w ? T - 3 : 0;
             float out[HD];
-            b->attention(b, out, q, kc, vc, &ab, 1, 1, HD, BSZ, 0.5f, kvdt, 1.0f, 1.0f, window);
+            b->attention(b, out, q, kc, vc, &ab, 1, 1, HD, BSZ, 0.5f, kvdt, 1.0f, 1.0f, window,
+                         NULL);
             if (kvdt == LLM_F16) { // the reason for bf16: fp16 K overflows
                 CHECK(isinf(fp16_to_f32(kc[(1 * BSZ + 2) * HD])));
                 CHECK(!isfinite(out[0]));
@@ -324,7 +382,7 @@ TEST(cpu_attention_fp8_cache_matches_reference) {
                         .slot_mapping = slots};
     float out[Q * NH * HD];
     const float scale = 0.35f;
-    b->attention(b, out, q, kc, vc, &ab, NH, NKV, HD, BSZ, scale, LLM_F8E4M3, ks, vs, 0);
+    b->attention(b, out, q, kc, vc, &ab, NH, NKV, HD, BSZ, scale, LLM_F8E4M3, ks, vs, 0, NULL);
     double worst_read = 0, worst_float = 0;
     for (int r = 0; r < Q; r++)
         for (int h = 0; h < NH; h++) {
@@ -414,7 +472,7 @@ static void attn_blocked_case(backend *b, attn_case c) {
     int32_t qs[3] = {0, T0, T0 + Q1}, ctx[2] = {T0, T1}, seq[T0 + Q1], pos[T0 + Q1];
     for (int i = 0; i < ntok; i++) seq[i] = i >= T0, pos[i] = i < T0 ? i : T1 - Q1 + (i - T0);
     bk_attn_batch ab = {ntok, 2, T0, T0, NB, qs, ctx, bt, seq, pos, slots, NULL, 0};
-    b->attention(b, out, q, kc, vc, &ab, NH, NKV, hd, BSZ, scale, c.dt, 1.0f, 1.0f, c.win);
+    b->attention(b, out, q, kc, vc, &ab, NH, NKV, hd, BSZ, scale, c.dt, 1.0f, 1.0f, c.win, NULL);
     int differ = 0;
     double worst = 0;
     float *one = malloc(sizeof(float) * qd);
@@ -424,7 +482,7 @@ static void attn_blocked_case(backend *b, attn_case c) {
         bk_attn_batch a1 = {1,           1,    1,    pos[i] + 1, NB,   qs1, ctx1,
                             bt + s * NB, seq1, pos1, slots,      NULL, 0};
         b->attention(b, one, q + (size_t)i * qd, kc, vc, &a1, NH, NKV, hd, BSZ, scale, c.dt, 1.0f,
-                     1.0f, c.win);
+                     1.0f, c.win, NULL);
         differ += memcmp(one, out + (size_t)i * qd, sizeof(float) * qd) != 0;
         if (c.dt == LLM_F8E4M3) continue; // the reference below reads unrounded K/V
         const int n_ctx = pos[i] + 1, t0 = c.win && n_ctx > c.win ? n_ctx - c.win : 0;

@@ -163,7 +163,7 @@ TEST(int8_cpu_matmul_matches_dequantized_reference) {
         quant_matrix_int8(q, scales, w, LLM_F32, rows, cols, LLM_F16);
         bk_matrix m = {q, LLM_I8, rows, cols, scales};
         for (int use_bias = 0; use_bias < 2; use_bias++) {
-            b->matmul(b, out, x, &m, use_bias ? bias : NULL, n);
+            b->matmul(b, out, x, &m, use_bias ? bias : NULL, n, NULL);
             double worst = 0;
             for (int t = 0; t < n; t++)
                 for (int r = 0; r < rows; r++) {
@@ -174,7 +174,7 @@ TEST(int8_cpu_matmul_matches_dequantized_reference) {
                 }
             CHECK_MSG(worst < 1e-3, "%dx%d: max abs error %g", rows, cols, worst);
             for (int t = 0; t < n; t += 9) {
-                b->matmul(b, one, x + t * cols, &m, use_bias ? bias : NULL, 1);
+                b->matmul(b, one, x + t * cols, &m, use_bias ? bias : NULL, 1, NULL);
                 CHECK(memcmp(one, out + t * rows, sizeof(float) * rows) == 0);
             }
         }

@@ -145,7 +145,7 @@ typedef struct {
 
 static int matmul_once(backend *b, int i, void *ctx, char *err) {
     matmul_ctx *m = (matmul_ctx *)ctx;
-    b->matmul(b, m->out, m->x, &m->w[i % m->n_w], NULL, m->n);
+    b->matmul(b, m->out, m->x, &m->w[i % m->n_w], NULL, m->n, NULL);
     if (b->failed) return llm_errf(err, "%s", b->error);
     return 0;
 }
@@ -167,7 +167,7 @@ typedef struct {
 static int attn_once(backend *b, int i, void *ctx, char *err) {
     attn_ctx *a = (attn_ctx *)ctx;
     b->attention(b, a->out, a->q, a->k, a->v, &a->bt, a->n_heads, a->n_kv_heads, a->hd, 16,
-                 1.0f / sqrtf((float)a->hd), LLM_F16, 1.0f, 1.0f, 0);
+                 1.0f / sqrtf((float)a->hd), LLM_F16, 1.0f, 1.0f, 0, NULL);
     if (b->failed) return llm_errf(err, "%s", b->error);
     return 0;
 }

@@ -4,6 +4,10 @@
 // time and as a fraction of the copy bandwidth (decode is bandwidth-bound:
 // that fraction is the figure to raise; bench/NOTES.md has the predictions).
 //
+// Then int8 GEMMs of 16 .. 256 rows (Llama-3-8B gate|up and down) on the
+// dequantizing tensor-core kernel and on cuBLAS over dequantized tiles
+// (LLM_CUDA_DQ_MAX_N, the switch between them), as time and TFLOP/s.
+//
 // Then the attention of a 2048-token causal prompt at Llama-3-8B's shapes (32
 // heads of 128, 8 kv heads, fp16 K/V) on the tensor-core prefill kernel and
 // on the fp32 one (LLM_CUDA_TC_ATTN=0), as time and as a fraction of the GEMM
@@ -106,6 +110,65 @@ static int bench_shape(backend *b, llm_dtype dt, const shape *sh, int reps, doub
     return rc;
 }
 
+// int8 matmuls of 16 .. 256 rows, each on cuda_gemm_dq.cu's kernel and on the
+// cuBLAS tiles (LLM_CUDA_DQ_MAX_N set to a huge value, then 0), weights
+// rotated through copies that defeat the L2.
+static int bench_int8_gemm(backend *b, int reps) {
+    static const shape sh[] = {{"8B gate/up", 14336, 4096}, {"8B down", 4096, 14336}};
+    static const int ns[] = {16, 32, 64, 128, 256};
+    enum { MAX_N = 256 };
+    char err[LLM_ERR_LEN];
+    int rc = 0;
+    printf("\nint8 GEMM, rows of x: us and TFLOP/s on the dequantizing tensor-core kernel "
+           "(dq) / cuBLAS on dequantized tiles (tiles)\n");
+    for (int k = 0; k < 2 && !rc; k++) {
+        const int rows = sh[k].rows, cols = sh[k].cols;
+        const size_t w_bytes = (size_t)rows * cols;
+        const int copies = 4; // 4 x 58.7 MB: past any L2
+        signed char *host = malloc(w_bytes);
+        float *hs = malloc(sizeof(float) * rows), *hx = malloc(sizeof(float) * MAX_N * cols);
+        if (!host || !hs || !hx) return fprintf(stderr, "out of host memory\n"), -1;
+        for (size_t i = 0; i < w_bytes; i++) host[i] = (signed char)(i * 7919 % 255 - 127);
+        for (int r = 0; r < rows; r++) hs[r] = 0.01f;
+        for (int i = 0; i < MAX_N * cols; i++) hx[i] = (float)((i * 104729) % 2001 - 1000) / 1e3f;
+        float *dx = b->alloc(b, sizeof(float) * MAX_N * cols);
+        float *dout = b->alloc(b, sizeof(float) * MAX_N * rows), *ds = b->alloc(b, 4 * rows);
+        bk_matrix w[4];
+        int ok = dx && dout && ds;
+        for (int c = 0; c < copies; c++) {
+            void *d = ok ? b->alloc(b, w_bytes) : NULL;
+            ok = ok && d;
+            if (d) b->upload(b, d, host, w_bytes);
+            w[c] = (bk_matrix){d, LLM_I8, rows, cols, ds};
+        }
+        if (ok) {
+            b->upload(b, dx, hx, sizeof(float) * MAX_N * cols);
+            b->upload(b, ds, hs, sizeof(float) * rows);
+        } else {
+            fprintf(stderr, "device out of memory\n");
+            rc = -1;
+        }
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0] && !rc; ni++) {
+            double ms[2] = {0, 0};
+            for (int tiles = 0; tiles < 2 && !rc; tiles++) {
+                setenv("LLM_CUDA_DQ_MAX_N", tiles ? "0" : "1000000", 1);
+                rc = cuda_bench_matmul(b, w, copies, dx, dout, ns[ni], reps, &ms[tiles], err);
+                if (rc) fprintf(stderr, "int8 gemm %s n=%d: %s\n", sh[k].name, ns[ni], err);
+            }
+            const double fl = 2.0 * ns[ni] * (double)rows * cols;
+            if (!rc)
+                printf("  %-10s n=%-4d dq %8.1f us %6.1f TFLOP/s   tiles %8.1f us %6.1f TFLOP/s\n",
+                       sh[k].name, ns[ni], ms[0] * 1e3, fl / (ms[0] * 1e-3) / 1e12, ms[1] * 1e3,
+                       fl / (ms[1] * 1e-3) / 1e12);
+        }
+        unsetenv("LLM_CUDA_DQ_MAX_N");
+        for (int c = 0; c < copies; c++) b->free(b, (void *)w[c].data);
+        b->free(b, dx), b->free(b, dout), b->free(b, ds);
+        free(host), free(hs), free(hx);
+    }
+    return rc;
+}
+
 // The prefill attention with and without the tensor-core kernel.
 static int bench_attention(backend *b, int reps, double gemm_tflops) {
     char err[LLM_ERR_LEN];
@@ -170,6 +233,7 @@ int main(int argc, char **argv) {
     for (int d = 0; d < 2; d++)
         for (size_t k = 0; k < sizeof SHAPES / sizeof SHAPES[0]; k++)
             rc |= bench_shape(b, dts[d], &SHAPES[k], reps, copy_gbps);
+    rc |= bench_int8_gemm(b, reps);
     rc |= bench_attention(b, reps, tflops > 0 ? tflops : 800.0);
     b->destroy(b);
     return rc ? 1 : 0;

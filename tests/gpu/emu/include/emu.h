@@ -27,6 +27,10 @@
 // cudaMalloc, cudaFree and cudaStreamSynchronize fail then, as they do on a
 // device in thread-local capture mode.
 //
+// Launch counts: emu_kernel_launches(name) says how many times a kernel of
+// that name (without template arguments) has run, graph replays included;
+// tests read it to check which kernels a step launches.
+//
 // What it cannot show: races between threads that the fiber order hides,
 // memory-model effects, speed, and real cuBLAS rounding.
 #pragma once
@@ -42,6 +46,7 @@
 #include <math.h>
 
 extern "C" {
+unsigned long emu_kernel_launches(const char *name);
 float fp16_to_f32(uint16_t h);
 uint16_t f32_to_fp16(float f);
 uint16_t f32_to_bf16(float f);
@@ -53,7 +58,7 @@ uint16_t f32_to_bf16(float f);
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n))) // anywhere in a declaration, as nvcc takes it
 
 struct dim3 {
     unsigned x, y, z;
@@ -276,10 +281,14 @@ struct Cfg {
 // While a stream is captured, work is recorded (run at the graph's launch).
 bool capturing();
 void record(std::function<void()> op);
-template <class L, class... A> void launch(Cfg c, L lam, A... args) {
+// Counts a run of the kernel `name` (emu_kernel_launches reads the counts).
+void count_launch(const char *name);
+template <class L, class... A> void launch(Cfg c, const char *name, L lam, A... args) {
     std::tuple<A...> t(args...);
-    auto run = [c, lam, t] {
-        if (begin_launch(c.g, c.b, c.smem)) run_blocks([&] { std::apply(lam, t); });
+    auto run = [c, name, lam, t] {
+        if (!begin_launch(c.g, c.b, c.smem)) return;
+        count_launch(name);
+        run_blocks([&] { std::apply(lam, t); });
     };
     if (!capturing())
         run();
