@@ -283,18 +283,26 @@ AVX2 static void dot_tile_avx2(float *out, int ldo, const float *x, int ldx, int
 // holds no dtype branch.
 AVX2 static inline __attribute__((always_inline)) void
 dot4_body(float out[4], const float *x, const char *w0, size_t row_bytes, llm_dtype dt, int n) {
-    const char *ws[4] = {w0, w0 + row_bytes, w0 + 2 * row_bytes, w0 + 3 * row_bytes};
-    __m256 lo[4], hi[4];
-    for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    // named accumulators: arrays of vectors are kept in memory by GCC (this
+    // loop ran at 26 GB/s of fp16 from memory that way, 38 with names)
+    const char *w1 = w0 + row_bytes, *w2 = w1 + row_bytes, *w3 = w2 + row_bytes;
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, l3 = l0, h0 = l0, h1 = l0, h2 = l0, h3 = l0;
     const int n16 = n & ~15;
     for (int i = 0; i < n16; i += 16) {
-        __m256 vl = _mm256_loadu_ps(x + i), vh = _mm256_loadu_ps(x + i + 8);
-        for (int r = 0; r < 4; r++) {
-            lo[r] = _mm256_fmadd_ps(vl, load8(ws[r], dt, i), lo[r]);
-            hi[r] = _mm256_fmadd_ps(vh, load8(ws[r], dt, i + 8), hi[r]);
-        }
+        const __m256 vl = _mm256_loadu_ps(x + i), vh = _mm256_loadu_ps(x + i + 8);
+        l0 = _mm256_fmadd_ps(vl, load8(w0, dt, i), l0);
+        h0 = _mm256_fmadd_ps(vh, load8(w0, dt, i + 8), h0);
+        l1 = _mm256_fmadd_ps(vl, load8(w1, dt, i), l1);
+        h1 = _mm256_fmadd_ps(vh, load8(w1, dt, i + 8), h1);
+        l2 = _mm256_fmadd_ps(vl, load8(w2, dt, i), l2);
+        h2 = _mm256_fmadd_ps(vh, load8(w2, dt, i + 8), h2);
+        l3 = _mm256_fmadd_ps(vl, load8(w3, dt, i), l3);
+        h3 = _mm256_fmadd_ps(vh, load8(w3, dt, i + 8), h3);
     }
-    for (int r = 0; r < 4; r++) out[r] = tail_dot(hsum16(lo[r], hi[r]), x, ws[r], dt, n16, n);
+    out[0] = tail_dot(hsum16(l0, h0), x, w0, dt, n16, n);
+    out[1] = tail_dot(hsum16(l1, h1), x, w1, dt, n16, n);
+    out[2] = tail_dot(hsum16(l2, h2), x, w2, dt, n16, n);
+    out[3] = tail_dot(hsum16(l3, h3), x, w3, dt, n16, n);
 }
 
 AVX2 static void dot4_avx2(float out[4], const float *x, const void *w, size_t row_bytes,
@@ -342,7 +350,7 @@ AVX2 static void axpy_seq_avx2(float *y, const float *a, int na, const float *v,
 // widths: V the float vector type, VI the integer one, P the intrinsics'
 // prefix (_mm256 / _mm512), SI their integer suffix (si256 / si512).
 #define EXP_VEC(V, VI, P, SI)                                                                      \
-    {                                                                                              \
+    do {                                                                                           \
         x = P##_max_ps(P##_set1_ps(EXP_LO), x); /* NaN (the second operand) passes */              \
         x = P##_min_ps(P##_set1_ps(EXP_HI), x);                                                    \
         const V magic = P##_set1_ps(EXP_MAGIC);                                                    \
@@ -361,11 +369,13 @@ AVX2 static void axpy_seq_avx2(float *y, const float *a, int na, const float *v,
         VI e = P##_sub_epi32(P##_castps_##SI(t), P##_castps_##SI(magic));                          \
         e = P##_slli_epi32(P##_add_epi32(e, P##_set1_epi32(127)), 23);                             \
         return P##_mul_ps(y, P##_cast##SI##_ps(e));                                                \
-    }
+    } while (0)
 
-AVX2 static inline __m256 exp8(__m256 x) EXP_VEC(__m256, __m256i, _mm256, si256)
+AVX2 static inline __m256 exp8(__m256 x) {
+    EXP_VEC(__m256, __m256i, _mm256, si256);
+}
 
-    AVX2 static void exp_avx2(float *y, const float *x, int n) {
+AVX2 static void exp_avx2(float *y, const float *x, int n) {
     int i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
     for (; i < n; i++) y[i] = exp_generic1(x[i]);
@@ -563,15 +573,20 @@ AVX512 static void axpy_seq_avx512(float *y, const float *a, int na, const float
 
 AVX512 static inline __attribute__((always_inline)) void
 dot4_body512(float out[4], const float *x, const char *w0, size_t row_bytes, llm_dtype dt, int n) {
-    const char *ws[4] = {w0, w0 + row_bytes, w0 + 2 * row_bytes, w0 + 3 * row_bytes};
-    __m512 acc[4];
-    for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();
+    const char *w1 = w0 + row_bytes, *w2 = w1 + row_bytes, *w3 = w2 + row_bytes;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0; // named: see dot4_body
     const int n16 = n & ~15;
     for (int i = 0; i < n16; i += 16) {
-        __m512 vx = _mm512_loadu_ps(x + i);
-        for (int r = 0; r < 4; r++) acc[r] = _mm512_fmadd_ps(vx, load16(ws[r], dt, i), acc[r]);
+        const __m512 vx = _mm512_loadu_ps(x + i);
+        a0 = _mm512_fmadd_ps(vx, load16(w0, dt, i), a0);
+        a1 = _mm512_fmadd_ps(vx, load16(w1, dt, i), a1);
+        a2 = _mm512_fmadd_ps(vx, load16(w2, dt, i), a2);
+        a3 = _mm512_fmadd_ps(vx, load16(w3, dt, i), a3);
     }
-    for (int r = 0; r < 4; r++) out[r] = tail_dot(hsum512(acc[r]), x, ws[r], dt, n16, n);
+    out[0] = tail_dot(hsum512(a0), x, w0, dt, n16, n);
+    out[1] = tail_dot(hsum512(a1), x, w1, dt, n16, n);
+    out[2] = tail_dot(hsum512(a2), x, w2, dt, n16, n);
+    out[3] = tail_dot(hsum512(a3), x, w3, dt, n16, n);
 }
 
 AVX512 static void dot4_avx512(float out[4], const float *x, const void *w, size_t row_bytes,
@@ -592,9 +607,11 @@ AVX512 static void dot4_avx512(float out[4], const float *x, const void *w, size
     }
 }
 
-AVX512 static inline __m512 exp16(__m512 x) EXP_VEC(__m512, __m512i, _mm512, si512)
+AVX512 static inline __m512 exp16(__m512 x) {
+    EXP_VEC(__m512, __m512i, _mm512, si512);
+}
 
-    AVX512 static void exp_avx512(float *y, const float *x, int n) {
+AVX512 static void exp_avx512(float *y, const float *x, int n) {
     int i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp16(_mm512_loadu_ps(x + i)));
     for (; i < n; i++) y[i] = exp_generic1(x[i]);
