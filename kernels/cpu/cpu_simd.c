@@ -251,23 +251,28 @@ AVX2 static void dot_tile_avx2(float *out, int ldo, const float *x, int ldx, int
         int r = 0;
         for (; r + 2 <= nr; r += 2) {
             const float *w0 = w + (size_t)r * n, *w1 = w0 + n;
-            __m256 a[8];
-            for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_ps();
-            for (int i = 0; i < n16; i += 16)
-                for (int h = 0; h < 2; h++) { // the lo, then the hi half
-                    const int j = i + 8 * h;
-                    __m256 vx0 = _mm256_loadu_ps(x0 + j), vx1 = _mm256_loadu_ps(x1 + j);
-                    __m256 v0 = _mm256_loadu_ps(w0 + j), v1 = _mm256_loadu_ps(w1 + j);
-                    a[0 + h] = _mm256_fmadd_ps(vx0, v0, a[0 + h]);
-                    a[2 + h] = _mm256_fmadd_ps(vx1, v0, a[2 + h]);
-                    a[4 + h] = _mm256_fmadd_ps(vx0, v1, a[4 + h]);
-                    a[6 + h] = _mm256_fmadd_ps(vx1, v1, a[6 + h]);
-                }
-            out[(size_t)t * ldo + r] = tail_dot(hsum16(a[0], a[1]), x0, w0, LLM_F32, n16, n);
-            out[(size_t)(t + 1) * ldo + r] = tail_dot(hsum16(a[2], a[3]), x1, w0, LLM_F32, n16, n);
-            out[(size_t)t * ldo + r + 1] = tail_dot(hsum16(a[4], a[5]), x0, w1, LLM_F32, n16, n);
+            // named accumulators (an array of them stays in memory: dot4_body)
+            __m256 a0l = _mm256_setzero_ps(), a0h = a0l, a1l = a0l, a1h = a0l;
+            __m256 a2l = a0l, a2h = a0l, a3l = a0l, a3h = a0l;
+            for (int i = 0; i < n16; i += 16) {
+                __m256 vx0 = _mm256_loadu_ps(x0 + i), vx1 = _mm256_loadu_ps(x1 + i);
+                __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i);
+                a0l = _mm256_fmadd_ps(vx0, v0, a0l);
+                a1l = _mm256_fmadd_ps(vx1, v0, a1l);
+                a2l = _mm256_fmadd_ps(vx0, v1, a2l);
+                a3l = _mm256_fmadd_ps(vx1, v1, a3l);
+                vx0 = _mm256_loadu_ps(x0 + i + 8), vx1 = _mm256_loadu_ps(x1 + i + 8);
+                v0 = _mm256_loadu_ps(w0 + i + 8), v1 = _mm256_loadu_ps(w1 + i + 8);
+                a0h = _mm256_fmadd_ps(vx0, v0, a0h);
+                a1h = _mm256_fmadd_ps(vx1, v0, a1h);
+                a2h = _mm256_fmadd_ps(vx0, v1, a2h);
+                a3h = _mm256_fmadd_ps(vx1, v1, a3h);
+            }
+            out[(size_t)t * ldo + r] = tail_dot(hsum16(a0l, a0h), x0, w0, LLM_F32, n16, n);
+            out[(size_t)(t + 1) * ldo + r] = tail_dot(hsum16(a1l, a1h), x1, w0, LLM_F32, n16, n);
+            out[(size_t)t * ldo + r + 1] = tail_dot(hsum16(a2l, a2h), x0, w1, LLM_F32, n16, n);
             out[(size_t)(t + 1) * ldo + r + 1] =
-                tail_dot(hsum16(a[6], a[7]), x1, w1, LLM_F32, n16, n);
+                tail_dot(hsum16(a3l, a3h), x1, w1, LLM_F32, n16, n);
         }
         for (; r < nr; r++)
             for (int u = t; u < t + 2; u++)
