@@ -167,9 +167,14 @@ void cpu_attention(backend *b, float *out, const float *q, const void *k_cache, 
     const size_t nq = (size_t)qb * G;
     float *scratch = cpu_scratch_get(c, nq * head_dim + nq * (size_t)bt->max_context_len +
                                             (size_t)ATT_KB * head_dim);
-    att_unit *units = malloc(sizeof(att_unit) * (size_t)(n_units > 0 ? n_units : 1));
+    const size_t units_bytes = sizeof(att_unit) * (size_t)(n_units > 0 ? n_units : 1);
+    if (units_bytes > c->att_units_bytes) { // grown once, kept: every layer of every step
+        free(c->att_units);
+        c->att_units = malloc(units_bytes);
+        c->att_units_bytes = c->att_units ? units_bytes : 0;
+    }
+    att_unit *units = c->att_units;
     if (!scratch || !units) {
-        free(units);
         llm_errf(b->error, "cpu attention: out of memory for %d scores per thread",
                  bt->max_context_len);
         b->failed = 1;
@@ -190,6 +195,5 @@ void cpu_attention(backend *b, float *out, const float *q, const void *k_cache, 
                    {k_cache, v_cache, dt, c->fp8_table, k_scale, v_scale, NULL, 0, n_kv_heads,
                     head_dim, block_size}};
     cpu_pool_run(c->pool, n_units, attend_item, &job);
-    free(units);
     cpu_x16_end(x16, out, given, bt->n_tokens, n_heads * head_dim);
 }

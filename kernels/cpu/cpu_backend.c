@@ -218,6 +218,17 @@ static void mm_rows_item(void *ctx, int item, int worker) {
     }
 }
 
+// o [nt rows of stride ld, nr columns] *= the I8 row scales sc (if any), then
+// += bias (if any): the f32 and the bf16 tile paths' epilogue.
+static void scale_bias(float *o, size_t ld, int nt, int nr, const float *sc, const float *bias) {
+    if (!sc && !bias) return;
+    for (int t = 0; t < nt; t++)
+        for (int k = 0; k < nr; k++) {
+            if (sc) o[(size_t)t * ld + k] *= sc[k];
+            if (bias) o[(size_t)t * ld + k] += bias[k];
+        }
+}
+
 // One block of tokens against a group of MM_ROWS-row tiles: each tile
 // converted to f32 once, then the register-tiled dot_tile over the block.
 static void mm_tiles_item(void *ctx, int item, int worker) {
@@ -240,12 +251,7 @@ static void mm_tiles_item(void *ctx, int item, int worker) {
                 __builtin_prefetch(wd + (size_t)(r0 + MM_ROWS) * row_bytes + off);
         float *o = m->out + (size_t)t0 * rows + r0;
         m->s->dot_tile(o, rows, m->x + (size_t)t0 * cols, cols, t1 - t0, wf, nr, cols);
-        if (m->sc || m->bias)
-            for (int t = 0; t < t1 - t0; t++)
-                for (int k = 0; k < nr; k++) {
-                    if (m->sc) o[(size_t)t * rows + k] *= m->sc[r0 + k];
-                    if (m->bias) o[(size_t)t * rows + k] += m->bias[r0 + k];
-                }
+        scale_bias(o, rows, t1 - t0, nr, m->sc ? m->sc + r0 : NULL, m->bias ? m->bias + r0 : NULL);
     }
 }
 
@@ -281,12 +287,7 @@ static void mm_bf16_item(void *ctx, int item, int worker) {
         sc = m->w->scales + r0;
     }
     m->s->dot_tile_bf16(o, rows, m->xb + (size_t)t0 * cols, cols, t1 - t0, wb, cols, nr, cols);
-    if (sc || m->bias)
-        for (int t = 0; t < t1 - t0; t++)
-            for (int k = 0; k < nr; k++) {
-                if (sc) o[(size_t)t * rows + k] *= sc[k];
-                if (m->bias) o[(size_t)t * rows + k] += m->bias[r0 + k];
-            }
+    scale_bias(o, rows, t1 - t0, nr, sc, m->bias ? m->bias + r0 : NULL);
 }
 
 typedef struct {
@@ -351,32 +352,10 @@ int cpu_backend_matmul_bf16(backend *b, char *err) {
     return 0;
 }
 
-static void matmul_f32x(backend *b, float *out, const float *x, const bk_matrix *w,
-                        const float *bias, int n);
-
-// x is read when given; else the x16 copy (which only an op given one
-// wrote), widened to f32 first.
-static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *w,
-                       const float *bias, int n, const bk_x16 *x16) {
-    if (x || n <= 0) {
-        matmul_f32x(b, out, x, w, bias, n);
-        return;
-    }
-    float *xf = x16 ? malloc((size_t)n * w->cols * sizeof(float)) : NULL;
-    if (!xf) {
-        llm_errf(b->error, "cpu matmul: %s", x16 ? "out of memory" : "no input given");
-        b->failed = 1;
-        return;
-    }
-    const uint16_t *h = x16->data;
-    for (size_t e = 0; e < (size_t)n * w->cols; e++)
-        xf[e] = x16->dtype == LLM_BF16 ? bf16_to_f32(h[e]) : fp16_to_f32(h[e]);
-    matmul_f32x(b, out, xf, w, bias, n);
-    free(xf);
-}
-
-static void matmul_f32x(backend *b, float *out, const float *x, const bk_matrix *w,
-                        const float *bias, int n) {
+// The matmul of f32 activations x: the bf16 mode, the decode GEMV or the
+// prefill tiles.
+static void matmul_x(backend *b, float *out, const float *x, const bk_matrix *w, const float *bias,
+                     int n) {
     cpu_backend *c = (cpu_backend *)b;
     if (matmul_bf16(c, out, x, w, bias, n) == 0) return;
     const int rows = w->rows, cols = w->cols, threads = cpu_pool_threads(c->pool);
@@ -412,6 +391,27 @@ static void matmul_f32x(backend *b, float *out, const float *x, const bk_matrix 
     m.items_per_block = (n_tiles + m.group - 1) / m.group;
     const int n_blocks = (n + m.block - 1) / m.block;
     cpu_pool_run(c->pool, n_blocks * m.items_per_block, mm_tiles_item, &m);
+}
+
+// x is read when given; else the x16 copy (which only an op given one
+// wrote), widened to f32 first.
+static void cpu_matmul(backend *b, float *out, const float *x, const bk_matrix *w,
+                       const float *bias, int n, const bk_x16 *x16) {
+    if (x || n <= 0) {
+        matmul_x(b, out, x, w, bias, n);
+        return;
+    }
+    float *xf = x16 ? malloc((size_t)n * w->cols * sizeof(float)) : NULL;
+    if (!xf) {
+        llm_errf(b->error, "cpu matmul: %s", x16 ? "out of memory" : "no input given");
+        b->failed = 1;
+        return;
+    }
+    const uint16_t *h = x16->data;
+    for (size_t e = 0; e < (size_t)n * w->cols; e++)
+        xf[e] = x16->dtype == LLM_BF16 ? bf16_to_f32(h[e]) : fp16_to_f32(h[e]);
+    matmul_x(b, out, xf, w, bias, n);
+    free(xf);
 }
 
 // Rotate the first and second half of each head's vector by the position's
@@ -610,6 +610,7 @@ static void cpu_destroy(backend *b) {
     cpu_backend *c = (cpu_backend *)b;
     cpu_pool_destroy(c->pool);
     free(c->xb);
+    free(c->att_units);
     free(c->scratch);
     free(c);
 }

@@ -16,10 +16,12 @@ typedef struct {
     float *scratch; // per-thread scratch, grown on demand
     size_t scratch_per_thread;
     int n_threads;
-    cpu_pool *pool;       // n_threads workers, the caller one of them
-    int matmul_bf16;      // --cpu-matmul bf16 (cpu_backend_matmul_bf16)
-    uint16_t *xb;         // that mode's bf16 activations, grown on demand
-    size_t xb_cap;        // elements
+    cpu_pool *pool;  // n_threads workers, the caller one of them
+    int matmul_bf16; // --cpu-matmul bf16 (cpu_backend_matmul_bf16)
+    uint16_t *xb;    // that mode's bf16 activations, grown on demand
+    size_t xb_cap;   // elements
+    void *att_units; // cpu_attention's work units, grown on demand
+    size_t att_units_bytes;
     float fp8_table[256]; // fp8_e4m3_to_f32 of every code, for fp8 K/V
 } cpu_backend;
 

@@ -463,6 +463,34 @@ AVX512 static void to_f32_avx512(float *dst, const void *src, llm_dtype dt, int 
 // this is inlined; the accumulators are named registers (an array of them,
 // GCC keeps in memory), and the `NT > t` tests fold away.
 #define TILE_T 6
+// CALL with NT_ the constant min(left, TILE_T): one inlined copy per width.
+#define TILE_BY_NT(left, CALL)                                                                     \
+    switch ((left) < TILE_T ? (left) : TILE_T) {                                                   \
+    case 1: {                                                                                      \
+        enum { NT_ = 1 };                                                                          \
+        CALL;                                                                                      \
+    } break;                                                                                       \
+    case 2: {                                                                                      \
+        enum { NT_ = 2 };                                                                          \
+        CALL;                                                                                      \
+    } break;                                                                                       \
+    case 3: {                                                                                      \
+        enum { NT_ = 3 };                                                                          \
+        CALL;                                                                                      \
+    } break;                                                                                       \
+    case 4: {                                                                                      \
+        enum { NT_ = 4 };                                                                          \
+        CALL;                                                                                      \
+    } break;                                                                                       \
+    case 5: {                                                                                      \
+        enum { NT_ = 5 };                                                                          \
+        CALL;                                                                                      \
+    } break;                                                                                       \
+    default: {                                                                                     \
+        enum { NT_ = 6 };                                                                          \
+        CALL;                                                                                      \
+    } break;                                                                                       \
+    }
 #define TILE_ZERO(t) __m512 a0##t = _mm512_setzero_ps(), a1##t = a0##t, a2##t = a0##t, a3##t = a0##t
 #define TILE_STEP(t)                                                                               \
     if (NT > t) {                                                                                  \
@@ -517,26 +545,7 @@ AVX512 static void dot_tile_avx512(float *out, int ldo, const float *x, int ldx,
         for (int t = 0; t < nt; t += TILE_T) {
             float *o = out + (size_t)t * ldo + r;
             const float *xt = x + (size_t)t * ldx;
-            switch (nt - t < TILE_T ? nt - t : TILE_T) {
-            case 1:
-                tile4(o, ldo, xt, ldx, wr, n, 1);
-                break;
-            case 2:
-                tile4(o, ldo, xt, ldx, wr, n, 2);
-                break;
-            case 3:
-                tile4(o, ldo, xt, ldx, wr, n, 3);
-                break;
-            case 4:
-                tile4(o, ldo, xt, ldx, wr, n, 4);
-                break;
-            case 5:
-                tile4(o, ldo, xt, ldx, wr, n, 5);
-                break;
-            default:
-                tile4(o, ldo, xt, ldx, wr, n, 6);
-                break;
-            }
+            TILE_BY_NT(nt - t, tile4(o, ldo, xt, ldx, wr, n, NT_));
         }
     }
     for (; r < nr; r++) // rows past the last whole group of 4
@@ -727,26 +736,7 @@ AVX512BF16 static void dot_tile_bf16_avx512(float *out, int ldo, const uint16_t 
         for (int t = 0; t < nt; t += TILE_T) {
             float *o = out + (size_t)t * ldo + r;
             const uint16_t *xt = x + (size_t)t * ldx;
-            switch (nt - t < TILE_T ? nt - t : TILE_T) {
-            case 1:
-                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 1);
-                break;
-            case 2:
-                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 2);
-                break;
-            case 3:
-                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 3);
-                break;
-            case 4:
-                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 4);
-                break;
-            case 5:
-                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 5);
-                break;
-            default:
-                tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, 6);
-                break;
-            }
+            TILE_BY_NT(nt - t, tile4_bf16(o, ldo, xt, ldx, wr, ldw, n, NT_));
         }
     }
     for (; r < nr; r++)

@@ -51,6 +51,13 @@ static int rigs_open(rig *rc, rig *rg, backend *c, backend *g, model_weights *m)
     return -1;
 }
 
+// Closes what rigs_open opened.
+static void rigs_close(rig *rc, rig *rg, model_weights *m) {
+    forward_destroy(rc->f);
+    forward_destroy(rg->f);
+    model_free(m);
+}
+
 // One step: sequence k gets ids[k][done[k] .. done[k] + len[k]) on pages page0[k]...
 typedef struct {
     const int *ids;
@@ -126,9 +133,7 @@ TEST(gpu_forward_tiny_models_every_arch) {
                 CHECK_REL(got, want, (size_t)19 * V, tol, "arch %d %s mixed batch", arch,
                           dtype_name(dts[di]));
             free(want), free(got);
-            forward_destroy(rc.f);
-            forward_destroy(rg.f);
-            model_free(m);
+            rigs_close(&rc, &rg, m);
         }
     CHECK_MSG(!g->failed, "backend error: %s", g->error);
     g->failed = 0;
@@ -159,9 +164,7 @@ TEST(gpu_forward_int8_fused_projections) {
         snprintf(what, sizeof what, "arch %d int8", (int)archs[ai]);
         check_prompt_then_decode(&rc, &rg, a, 20, V, 5e-3, want, got, what);
         free(want), free(got);
-        forward_destroy(rc.f);
-        forward_destroy(rg.f);
-        model_free(m);
+        rigs_close(&rc, &rg, m);
     }
     CHECK_MSG(!g->failed, "backend error: %s", g->error);
     g->failed = 0;
@@ -201,9 +204,7 @@ TEST(gpu_forward_prefill_launches_no_convert_kernel) {
                   "%s 12-row prefill: %ld convert_kernel and %ld gemv_kernel launches (want 0, 1)",
                   dtype_name(dts[di]), conv, gemv);
         free(want), free(got);
-        forward_destroy(rc.f);
-        forward_destroy(rg.f);
-        model_free(m);
+        rigs_close(&rc, &rg, m);
     }
     CHECK_MSG(!g->failed, "backend error: %s", g->error);
     g->failed = 0;
@@ -644,9 +645,7 @@ TEST(gpu_forward_fp16_overflow_fails_clearly_or_runs_fp32) {
         CHECK_REL(got, want, (size_t)12 * V, 5e-3, "batch-invariant prefill");
     g->batch_invariant = 0;
     free(want), free(got);
-    forward_destroy(rc.f);
-    forward_destroy(rg.f);
-    model_free(m);
+    rigs_close(&rc, &rg, m);
     CHECK_MSG(!g->failed, "backend error: %s", g->error);
     g->failed = 0;
 }
